@@ -1,0 +1,110 @@
+// HeapAllocator and Arena (see allocator.hpp).
+#include "core/allocator.hpp"
+
+#include <cstdlib>
+#include <new>
+
+#include "core/error.hpp"
+
+namespace win {
+
+namespace {
+constexpr size_t kAlign = 64;
+// The Storage header sits in the first 64 bytes so that the data that follows stays aligned.
+constexpr size_t kHeader = (sizeof(Storage) + kAlign - 1) / kAlign * kAlign;
+size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+}  // namespace
+
+Storage* HeapAllocator::allocate(size_t bytes) {
+  const size_t total = kHeader + round_up(bytes);
+  void* p = std::aligned_alloc(kAlign, total);
+  if (!p) WIN_FAIL(ErrorKind::Internal, "out of host memory allocating ", bytes_str(double(bytes)));
+  auto* s = new (p) Storage;
+  s->data = static_cast<std::byte*>(p) + kHeader;
+  s->bytes = bytes;
+  s->device = Device::CPU;
+  s->owner = this;
+  std::lock_guard lock(mu_);
+  stats_.system_allocations++;
+  stats_.live_blocks++;
+  stats_.bytes_in_use += bytes;
+  stats_.reserved_bytes += total;
+  if (stats_.bytes_in_use > stats_.peak_bytes) stats_.peak_bytes = stats_.bytes_in_use;
+  return s;
+}
+
+void HeapAllocator::release(Storage* s) {
+  {
+    std::lock_guard lock(mu_);
+    stats_.live_blocks--;
+    stats_.bytes_in_use -= s->bytes;
+    stats_.reserved_bytes -= kHeader + round_up(s->bytes);
+  }
+  s->~Storage();
+  std::free(s);
+}
+
+AllocStats HeapAllocator::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+HeapAllocator& cpu_allocator() {
+  static HeapAllocator a;
+  return a;
+}
+
+Arena::Arena(size_t initial_bytes) { add_chunk(initial_bytes); }
+
+Arena::~Arena() {
+  for (auto& c : chunks_) std::free(c.base);
+}
+
+void Arena::add_chunk(size_t min_bytes) {
+  const size_t size = round_up(min_bytes < (1u << 16) ? (1u << 16) : min_bytes);
+  auto* p = static_cast<std::byte*>(std::aligned_alloc(kAlign, size));
+  if (!p) WIN_FAIL(ErrorKind::Internal, "out of host memory growing arena by ", bytes_str(double(size)));
+  chunks_.push_back({p, size, 0});
+  stats_.system_allocations++;
+  stats_.reserved_bytes += size;
+}
+
+Storage* Arena::allocate(size_t bytes) {
+  const size_t need = kHeader + round_up(bytes);
+  if (chunks_.back().used + need > chunks_.back().size) add_chunk(need);
+  Chunk& c = chunks_.back();
+  auto* s = new (c.base + c.used) Storage;
+  s->data = c.base + c.used + kHeader;
+  s->bytes = bytes;
+  s->device = Device::CPU;
+  s->owner = this;
+  c.used += need;
+  stats_.live_blocks++;
+  stats_.bytes_in_use += need;
+  if (stats_.bytes_in_use > stats_.peak_bytes) stats_.peak_bytes = stats_.bytes_in_use;
+  return s;
+}
+
+void Arena::release(Storage* s) {
+  stats_.live_blocks--;
+  s->~Storage();  // memory comes back at reset()
+}
+
+void Arena::reset() {
+  WIN_ASSERT(stats_.live_blocks == 0, "arena reset with ", stats_.live_blocks,
+             " tensors still alive");
+  if (chunks_.size() > 1) {
+    size_t total = 0;
+    for (auto& c : chunks_) {
+      total += c.size;
+      std::free(c.base);
+    }
+    stats_.reserved_bytes = 0;
+    chunks_.clear();
+    add_chunk(total);
+  }
+  chunks_.back().used = 0;
+  stats_.bytes_in_use = 0;
+}
+
+}  // namespace win

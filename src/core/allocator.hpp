@@ -1,0 +1,93 @@
+// Memory behind tensors. A Storage is an intrusively reference-counted block so that copying a
+// tensor or making a view costs an atomic increment, never a heap allocation. Two allocators:
+// HeapAllocator (long-lived buffers: parameters, activations, optimizer state) and Arena (scratch
+// that is rewound every step). Both count the memory they take from the system, which is how tests
+// prove that the steady-state training step allocates nothing.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "core/dtype.hpp"
+
+namespace win {
+
+class Allocator;
+
+struct Storage {
+  void* data = nullptr;
+  size_t bytes = 0;
+  Device device = Device::CPU;
+  Allocator* owner = nullptr;
+  std::atomic<int64_t> refs{1};
+};
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  // Returns a Storage with refs == 1 and at least `bytes` bytes, 64-byte aligned.
+  virtual Storage* allocate(size_t bytes) = 0;
+  // Called when the last reference goes away.
+  virtual void release(Storage* s) = 0;
+  virtual Device device() const = 0;
+};
+
+// Counters shared by both allocators.
+struct AllocStats {
+  int64_t system_allocations = 0;  // blocks taken from the system so far
+  int64_t live_blocks = 0;         // storages handed out and not yet released
+  size_t bytes_in_use = 0;
+  size_t peak_bytes = 0;
+  size_t reserved_bytes = 0;  // memory held from the system
+};
+
+// 64-byte aligned heap memory; one system allocation per storage (header and data together).
+class HeapAllocator final : public Allocator {
+ public:
+  Storage* allocate(size_t bytes) override;
+  void release(Storage* s) override;
+  Device device() const override { return Device::CPU; }
+  AllocStats stats() const;
+
+ private:
+  mutable std::mutex mu_;
+  AllocStats stats_;
+};
+
+// The process-wide CPU heap allocator used when none is named.
+HeapAllocator& cpu_allocator();
+
+// Bump allocator for per-step scratch. reset() rewinds it; when a step needed more than one
+// chunk, reset() replaces them with one chunk of the combined size, so from the second step on a
+// step of the same shape takes nothing from the system. Not thread-safe: one arena per thread.
+class Arena final : public Allocator {
+ public:
+  explicit Arena(size_t initial_bytes = 1 << 20);
+  ~Arena() override;
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+  Storage* allocate(size_t bytes) override;
+  void release(Storage* s) override;
+  Device device() const override { return Device::CPU; }
+
+  // Rewinds the arena. Tensors allocated from it must all be gone (checked: a live one would
+  // dangle), otherwise this throws an internal error.
+  void reset();
+  AllocStats stats() const { return stats_; }
+
+ private:
+  struct Chunk {
+    std::byte* base;
+    size_t size;
+    size_t used;
+  };
+  void add_chunk(size_t min_bytes);
+  std::vector<Chunk> chunks_;
+  AllocStats stats_;
+};
+
+}  // namespace win
