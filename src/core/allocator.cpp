@@ -12,7 +12,9 @@ namespace {
 constexpr size_t kAlign = 64;
 // The Storage header sits in the first 64 bytes so that the data that follows stays aligned.
 constexpr size_t kHeader = (sizeof(Storage) + kAlign - 1) / kAlign * kAlign;
-size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+size_t round_up(size_t n) {
+  return (n + kAlign - 1) / kAlign * kAlign;
+}
 }  // namespace
 
 Storage* HeapAllocator::allocate(size_t bytes) {
@@ -54,7 +56,9 @@ HeapAllocator& cpu_allocator() {
   return a;
 }
 
-Arena::Arena(size_t initial_bytes) { add_chunk(initial_bytes); }
+Arena::Arena(size_t initial_bytes) {
+  add_chunk(initial_bytes);
+}
 
 Arena::~Arena() {
   for (auto& c : chunks_) std::free(c.base);
@@ -63,7 +67,8 @@ Arena::~Arena() {
 void Arena::add_chunk(size_t min_bytes) {
   const size_t size = round_up(min_bytes < (1u << 16) ? (1u << 16) : min_bytes);
   auto* p = static_cast<std::byte*>(std::aligned_alloc(kAlign, size));
-  if (!p) WIN_FAIL(ErrorKind::Internal, "out of host memory growing arena by ", bytes_str(double(size)));
+  if (!p)
+    WIN_FAIL(ErrorKind::Internal, "out of host memory growing arena by ", bytes_str(double(size)));
   chunks_.push_back({p, size, 0});
   stats_.system_allocations++;
   stats_.reserved_bytes += size;

@@ -13,28 +13,44 @@ std::atomic<int> g_world{1};
 
 int exit_code(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::Internal: return 1;
-    case ErrorKind::Usage: return 2;
-    case ErrorKind::Config: return 2;
-    case ErrorKind::Data: return 3;
-    case ErrorKind::Checkpoint: return 4;
-    case ErrorKind::Numerics: return 5;
-    case ErrorKind::Comm: return 6;
-    case ErrorKind::Stopped: return 75;
+    case ErrorKind::Internal:
+      return 1;
+    case ErrorKind::Usage:
+      return 2;
+    case ErrorKind::Config:
+      return 2;
+    case ErrorKind::Data:
+      return 3;
+    case ErrorKind::Checkpoint:
+      return 4;
+    case ErrorKind::Numerics:
+      return 5;
+    case ErrorKind::Comm:
+      return 6;
+    case ErrorKind::Stopped:
+      return 75;
   }
   return 1;
 }
 
 const char* kind_name(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::Internal: return "internal";
-    case ErrorKind::Usage: return "usage";
-    case ErrorKind::Config: return "config";
-    case ErrorKind::Data: return "data";
-    case ErrorKind::Checkpoint: return "checkpoint";
-    case ErrorKind::Numerics: return "numerics";
-    case ErrorKind::Comm: return "communication";
-    case ErrorKind::Stopped: return "stopped";
+    case ErrorKind::Internal:
+      return "internal";
+    case ErrorKind::Usage:
+      return "usage";
+    case ErrorKind::Config:
+      return "config";
+    case ErrorKind::Data:
+      return "data";
+    case ErrorKind::Checkpoint:
+      return "checkpoint";
+    case ErrorKind::Numerics:
+      return "numerics";
+    case ErrorKind::Comm:
+      return "communication";
+    case ErrorKind::Stopped:
+      return "stopped";
   }
   return "unknown";
 }
@@ -46,8 +62,12 @@ void set_process_identity(int rank, int world_size) {
   g_rank.store(rank);
   g_world.store(world_size);
 }
-int process_rank() { return g_rank.load(); }
-int process_world_size() { return g_world.load(); }
+int process_rank() {
+  return g_rank.load();
+}
+int process_world_size() {
+  return g_world.load();
+}
 
 std::string bytes_str(double bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

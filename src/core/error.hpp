@@ -52,14 +52,15 @@ int process_world_size();
 #define WIN_FAIL(kind, ...) throw ::win::Error((kind), ::win::cat(__VA_ARGS__))
 
 // WIN_CHECK(cond, kind, parts...): always-on validation (never compiled out, unlike assert).
-#define WIN_CHECK(cond, kind, ...)                           \
-  do {                                                       \
-    if (!(cond)) [[unlikely]] WIN_FAIL((kind), __VA_ARGS__); \
+#define WIN_CHECK(cond, kind, ...)   \
+  do {                               \
+    if (!(cond)) [[unlikely]]        \
+      WIN_FAIL((kind), __VA_ARGS__); \
   } while (0)
 
 // Internal invariant: a failure here is a bug in win, reported with the condition text.
-#define WIN_ASSERT(cond, ...)                                                             \
-  do {                                                                                    \
-    if (!(cond)) [[unlikely]]                                                             \
+#define WIN_ASSERT(cond, ...)                                                                      \
+  do {                                                                                             \
+    if (!(cond)) [[unlikely]]                                                                      \
       WIN_FAIL(::win::ErrorKind::Internal, "internal error: (" #cond ") failed. ", ##__VA_ARGS__); \
   } while (0)

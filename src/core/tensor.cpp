@@ -16,13 +16,19 @@ Dims contiguous_strides(const Dims& shape) {
 }
 
 Tensor::Tensor(const Tensor& o)
-    : storage_(o.storage_), offset_(o.offset_), shape_(o.shape_), strides_(o.strides_),
+    : storage_(o.storage_),
+      offset_(o.offset_),
+      shape_(o.shape_),
+      strides_(o.strides_),
       dtype_(o.dtype_) {
   if (storage_) storage_->refs.fetch_add(1, std::memory_order_relaxed);
 }
 
 Tensor::Tensor(Tensor&& o) noexcept
-    : storage_(o.storage_), offset_(o.offset_), shape_(o.shape_), strides_(o.strides_),
+    : storage_(o.storage_),
+      offset_(o.offset_),
+      shape_(o.shape_),
+      strides_(o.strides_),
       dtype_(o.dtype_) {
   o.storage_ = nullptr;
 }
@@ -94,7 +100,9 @@ void* Tensor::raw() const {
   return static_cast<std::byte*>(storage_->data) + offset_;
 }
 
-bool Tensor::is_contiguous() const { return strides_ == contiguous_strides(shape_) || numel() <= 1; }
+bool Tensor::is_contiguous() const {
+  return strides_ == contiguous_strides(shape_) || numel() <= 1;
+}
 
 Tensor Tensor::slice(int d, int64_t begin, int64_t end, int64_t step) const {
   d = norm_dim(d);

@@ -1,0 +1,30 @@
+// The subcommands of `win`: each has a spec (synopsis, options, help) and a run function returning
+// the exit code. Commands that are not built yet are listed too; they say so and exit 2.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "app/args.hpp"
+
+namespace win::app {
+
+struct Command {
+  CommandSpec spec;
+  int (*run)(const Args&);
+  bool hidden = false;  // test hooks: not listed by `win --help`
+};
+
+const std::vector<Command>& commands();
+
+// Entry point with the top-level error handling of DESIGN §8; returns the exit code.
+int main_entry(int argc, char** argv);
+
+// Each subcommand, defined in its own cmd_*.cpp.
+Command run_command();
+Command version_command();
+Command inspect_command();
+Command debug_command();
+std::vector<Command> planned_commands();
+
+}  // namespace win::app

@@ -1,0 +1,107 @@
+// Deck loading: TOML syntax -> schema fields -> overrides -> per-key checks -> cross-key checks.
+#include "config/load.hpp"
+
+#include <toml++/toml.h>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "config/schema.hpp"
+#include "core/error.hpp"
+
+namespace win::config {
+
+namespace {
+
+// Checks that involve more than one key; each names the key a user should change.
+void check_deck(const Deck& d, const SourceMap& srcs) {
+  std::set<std::string> seen;
+  for (const auto& st : d.run.stages)
+    if (!seen.insert(st).second)
+      config_error(srcs, "run.stages", "stage '" + st + "' listed twice");
+
+  if (d.model.family == "bert" && d.model.bert.hidden % d.model.bert.heads != 0)
+    config_error(
+        srcs, "model.bert.heads",
+        cat("heads (", d.model.bert.heads, ") must divide hidden (", d.model.bert.hidden, ")"));
+  if (d.model.family == "bert" && d.model.bert.seq_length > d.model.bert.max_positions)
+    config_error(srcs, "model.bert.seq_length",
+                 cat("seq_length (", d.model.bert.seq_length, ") exceeds max_positions (",
+                     d.model.bert.max_positions, ")"));
+
+  auto check_optim = [&](const OptimConfig& o, const std::string& sec) {
+    for (size_t i = 1; i < o.milestones.size(); ++i)
+      if (o.milestones[i] <= o.milestones[i - 1])
+        config_error(srcs, sec + ".milestones", "milestones must be strictly increasing");
+    if (o.steps == 0 && o.epochs <= 0)
+      config_error(srcs, sec + ".epochs", "set epochs > 0 or steps > 0");
+  };
+  check_optim(d.wide.optim, "wide");
+  check_optim(d.narrow.optim, "narrow");
+  check_optim(d.finetune.optim, "finetune");
+  check_optim(d.vanilla.optim, "vanilla");
+  check_optim(d.kd.optim, "kd");
+
+  if (!d.dist.partition.empty() && static_cast<int64_t>(d.dist.partition.size()) != d.dist.pipeline)
+    config_error(
+        srcs, "dist.partition",
+        cat("has ", d.dist.partition.size(), " entries but dist.pipeline = ", d.dist.pipeline));
+  if (d.narrow.schedule == "pipelined" && d.dist.pipeline < 2)
+    config_error(srcs, "narrow.schedule", "\"pipelined\" needs dist.pipeline >= 2");
+}
+
+Deck finish(Deck d, const toml::table& table, const std::string& source_name,
+            const std::vector<std::string>& overrides) {
+  Section root;
+  describe(root, d);
+  SourceMap srcs;
+  srcs.set_file(source_name);
+  apply_table(root, table, srcs);
+  for (const auto& o : overrides) apply_override(root, o, srcs);
+  check_all(root, srcs);
+  check_deck(d, srcs);
+  if (d.run.name.empty()) d.run.name = std::filesystem::path(source_name).stem().string();
+  return d;
+}
+
+toml::table parse_toml(const std::string& text, const std::string& source_name) {
+  try {
+    return toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    WIN_FAIL(ErrorKind::Config, source_name, ':', b.line, ':', b.column,
+             ": TOML syntax error: ", e.description());
+  }
+}
+
+}  // namespace
+
+Deck parse_deck(const std::string& text, const std::string& source_name,
+                const std::vector<std::string>& overrides) {
+  return finish(Deck{}, parse_toml(text, source_name), source_name, overrides);
+}
+
+Deck load_deck(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) WIN_FAIL(ErrorKind::Config, path, ": cannot read deck file: ", std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_deck(ss.str(), path, overrides);
+}
+
+std::string deck_to_toml(const Deck& deck) {
+  Deck copy = deck;
+  Section root;
+  describe(root, copy);
+  return "# win deck, resolved: every key with its value (defaults included)\n" + to_toml(root);
+}
+
+std::string deck_keys_help() {
+  Deck d;
+  Section root;
+  describe(root, d);
+  return describe_keys(root);
+}
+
+}  // namespace win::config

@@ -1,0 +1,26 @@
+// Reading decks: a TOML file plus --set overrides becomes a validated Deck, or a Config error
+// (exit 2) that names file:line:col and the key path. Also the inverse, deck -> TOML text, which
+// parses back to an equal Deck (the resolved config saved in the run directory).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/deck.hpp"
+
+namespace win::config {
+
+// Reads and validates the deck at path, then applies overrides ("a.b=value") in order.
+Deck load_deck(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// The same from TOML text; source_name is used in messages in place of a file name.
+Deck parse_deck(const std::string& text, const std::string& source_name,
+                const std::vector<std::string>& overrides = {});
+
+// The resolved deck (every key, defaults included) as TOML with a comment per key.
+std::string deck_to_toml(const Deck& deck);
+
+// Every key with its type, default, constraints and meaning, for `win run --help-config`.
+std::string deck_keys_help();
+
+}  // namespace win::config

@@ -1,0 +1,184 @@
+// The win executable as users meet it: --help on every command, `win version`, commands that are
+// not built yet refusing with exit 2, and a table of error kinds -> exit codes (DESIGN §8), raised
+// both by real bad input and by the `win debug raise` hook.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "run_command.hpp"
+
+namespace {
+const std::string kSrc = WIN_SOURCE_DIR;
+bool contains(const std::string& s, const std::string& sub) {
+  return s.find(sub) != std::string::npos;
+}
+}  // namespace
+
+TEST(Cli, TopLevelHelpListsCommands) {
+  const auto r = run_command(win_cmd("--help"));
+  EXPECT_EQ(r.code, 0) << r.err;
+  for (const char* c : {"run", "eval", "merge", "data", "inspect", "bench", "version"})
+    EXPECT_TRUE(contains(r.out, std::string("\n  ") + c + " ")) << c << "\n" << r.out;
+  EXPECT_FALSE(contains(r.out, "debug"));  // test hook stays hidden
+  EXPECT_TRUE(contains(r.out, "75 checkpointed and stopped"));
+}
+
+TEST(Cli, NoCommandIsUsageError) {
+  const auto r = run_command(win_cmd(""));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "usage: win COMMAND"));
+}
+
+TEST(Cli, EveryCommandHasHelp) {
+  for (const char* c : {"run", "eval", "merge", "data", "inspect", "bench", "version"}) {
+    const auto r = run_command(win_cmd(std::string(c) + " --help"));
+    EXPECT_EQ(r.code, 0) << c << ": " << r.err;
+    EXPECT_TRUE(contains(r.out, std::string("usage: win ") + c)) << r.out;
+    EXPECT_TRUE(contains(r.out, "--help")) << r.out;
+  }
+}
+
+TEST(Cli, VersionReportsBuildAndLibraries) {
+  const auto r = run_command(win_cmd("version"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* k : {"win 0.", "git revision", "build type", "backends       cpu", "MPI",
+                        "HDF5           1.", "oneDNN         ", "cuDNN", "NCCL", "toml++"})
+    EXPECT_TRUE(contains(r.out, k)) << k << "\n" << r.out;
+  EXPECT_FALSE(contains(r.out, "git revision   unknown")) << r.out;
+}
+
+TEST(Cli, CommandsNotBuiltYetRefuseWithExit2) {
+  for (const char* c : {"eval x", "merge a -o b", "data idx --out d", "bench --workload mlp",
+                        "inspect --model inputs/x.toml"}) {
+    const auto r = run_command(win_cmd(c));
+    EXPECT_EQ(r.code, 2) << c;
+    EXPECT_TRUE(contains(r.err, "not built yet")) << c << ": " << r.err;
+  }
+}
+
+TEST(Cli, UsageErrors) {
+  auto r = run_command(win_cmd("run --bogus"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "win: error: win run: unknown option '--bogus'")) << r.err;
+  r = run_command(win_cmd("frobnicate"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "unknown command 'frobnicate'")) << r.err;
+  r = run_command(win_cmd("run a.toml b.toml"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "unexpected argument 'b.toml'")) << r.err;
+}
+
+TEST(Cli, ConfigErrorFromADeckFile) {
+  const std::string deck = testing::TempDir() + "bad_deck.toml";
+  std::ofstream(deck) << "[model]\nfamily = \"mlp\"\n\n[narrow]\nrestarts = 0\n";
+  const auto r = run_command(win_cmd("run " + deck + " --dry-run"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(
+      contains(r.err, "win: error: " + deck + ":5:1: narrow.restarts: value 0.0 out of range"))
+      << r.err;
+  const auto r2 = run_command(win_cmd("run " + deck + " --dry-run --set narrow.restarts=2"));
+  EXPECT_EQ(r2.code, 0) << r2.err;
+}
+
+TEST(Cli, DryRunPrintsResolvedDeckThatReparses) {
+  const std::string deck = kSrc + "/tests/config/decks/valid.toml";
+  const auto r = run_command(win_cmd("run " + deck + " --dry-run --set teacher.widen=3"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "widen = 3")) << r.out;
+  const std::string resolved = testing::TempDir() + "resolved.toml";
+  std::ofstream(resolved) << r.out;
+  const auto r2 = run_command(win_cmd("run " + resolved + " --dry-run"));
+  ASSERT_EQ(r2.code, 0) << r2.err;
+  EXPECT_EQ(r2.out, r.out);  // the resolved deck is a fixed point
+}
+
+TEST(Cli, RunOfAValidDeckSaysStagesAreNotBuilt) {
+  const auto r = run_command(win_cmd("run " + kSrc + "/tests/config/decks/valid.toml"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, "[model.resnet]")) << r.out;  // resolved config printed first
+  EXPECT_TRUE(contains(r.err, "stage execution is not built yet")) << r.err;
+}
+
+TEST(Cli, DataErrorsNameTheFile) {
+  auto r = run_command(win_cmd("inspect /nonexistent/shard.h5"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_TRUE(contains(r.err, "/nonexistent/shard.h5")) << r.err;
+  const std::string junk = testing::TempDir() + "junk.h5";
+  std::ofstream(junk) << "this is not an HDF5 file\n";
+  r = run_command(win_cmd("inspect " + junk));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_TRUE(contains(r.err, "win: error: ")) << r.err;
+  EXPECT_TRUE(contains(r.err, junk)) << r.err;
+}
+
+struct KindCase {
+  const char* kind;
+  int code;
+};
+
+class ExitCodes : public testing::TestWithParam<KindCase> {};
+
+TEST_P(ExitCodes, EachErrorKindMapsToItsCode) {
+  const KindCase c = GetParam();
+  const auto r =
+      run_command(win_cmd(std::string("debug raise ") + c.kind + " --message boom-" + c.kind));
+  EXPECT_EQ(r.code, c.code) << c.kind << "\n" << r.err;
+  if (std::string(c.kind) == "stopped") {
+    EXPECT_TRUE(contains(r.out, "boom-stopped")) << r.out;  // an orderly stop, not an error
+  } else {
+    EXPECT_TRUE(contains(r.err, "win: error: ")) << r.err;
+    EXPECT_TRUE(contains(r.err, std::string("boom-") + c.kind)) << r.err;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, ExitCodes,
+                         testing::Values(KindCase{"internal", 1}, KindCase{"usage", 2},
+                                         KindCase{"config", 2}, KindCase{"data", 3},
+                                         KindCase{"checkpoint", 4}, KindCase{"numerics", 5},
+                                         KindCase{"comm", 6}, KindCase{"stopped", 75},
+                                         KindCase{"std", 1}, KindCase{"thread", 3}),
+                         [](const testing::TestParamInfo<KindCase>& i) {
+                           return std::string(i.param.kind);
+                         });
+
+#ifdef WIN_MPIEXEC
+// An error on one rank while the others wait in a collective must end the whole job, with that
+// error's exit code, within seconds.
+class OneRankFails : public testing::TestWithParam<std::tuple<int, int, const char*, int>> {};
+
+TEST_P(OneRankFails, JobEndsWithItsCode) {
+  const auto [ranks, failing, kind, code] = GetParam();
+  const std::string cmd =
+      std::string(WIN_MPIEXEC) + " -n " + std::to_string(ranks) +
+      " --oversubscribe --allow-run-as-root " +
+      win_cmd(std::string("debug raise ") + kind + " --rank " + std::to_string(failing));
+  const auto r = run_command(cmd, 60);
+  EXPECT_EQ(r.code, code) << r.err;
+  EXPECT_LT(r.seconds, 20.0);
+  EXPECT_TRUE(contains(r.err, "[rank " + std::to_string(failing) + "] win: error: ")) << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Mpi, OneRankFails,
+                         testing::Values(std::make_tuple(2, 1, "data", 3),
+                                         std::make_tuple(4, 2, "checkpoint", 4),
+                                         std::make_tuple(4, 0, "numerics", 5),
+                                         std::make_tuple(2, 1, "thread", 3)));
+#endif
+
+TEST(Cli, EveryDeckInInputsIsValidAndHasASmallTwin) {
+  namespace fs = std::filesystem;
+  int decks = 0;
+  for (const auto& e : fs::directory_iterator(kSrc + "/inputs")) {
+    if (e.path().extension() != ".toml") continue;
+    ++decks;
+    const auto r = run_command(win_cmd("run " + e.path().string() + " --dry-run"));
+    EXPECT_EQ(r.code, 0) << e.path() << ": " << r.err;
+    const std::string stem = e.path().stem().string();
+    if (stem.size() < 6 || stem.substr(stem.size() - 6) != "_small") {
+      EXPECT_TRUE(fs::exists(e.path().parent_path() / (stem + "_small.toml")))
+          << e.path() << " has no _small twin for tests";
+    }
+  }
+  EXPECT_GT(decks, 0);
+}

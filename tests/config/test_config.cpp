@@ -1,0 +1,229 @@
+// Config: strict parsing of decks with file:line:col + key-path errors (exit 2), --set overrides
+// with the same checks, and the resolved deck written back as TOML that parses to the same Deck.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "config/load.hpp"
+#include "config/schema.hpp"
+#include "core/error.hpp"
+
+using namespace win;
+using namespace win::config;
+
+namespace {
+
+const std::string kDecks = std::string(WIN_SOURCE_DIR) + "/tests/config/decks/";
+const std::string kMinimal = "[model]\nfamily = \"mlp\"\n";
+
+// Parses text and returns the Config error's message; fails the test if it parses.
+std::string config_error_of(const std::string& text, const std::vector<std::string>& sets = {}) {
+  try {
+    parse_deck(text, "deck.toml", sets);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
+    EXPECT_EQ(e.exit_code(), 2);
+    return e.what();
+  }
+  ADD_FAILURE() << "deck parsed without error:\n" << text;
+  return "";
+}
+
+}  // namespace
+
+TEST(Config, ValidDeckParsesWithValuesAndDefaults) {
+  const Deck d = load_deck(kDecks + "valid.toml");
+  EXPECT_EQ(d.run.name, "demo");
+  EXPECT_EQ(d.run.seed, 7);
+  EXPECT_EQ(d.model.family, "resnet");
+  EXPECT_EQ(d.model.resnet.layers, (std::vector<int64_t>{1, 1, 1, 1}));
+  EXPECT_DOUBLE_EQ(d.model.resnet.width_multiplier, 0.5);
+  EXPECT_EQ(d.teacher.widen, 4);
+  EXPECT_DOUBLE_EQ(d.wide.optim.epochs, 2.0);  // integer accepted for a float key
+  EXPECT_EQ(d.wide.optim.milestones, (std::vector<double>{1.0, 1.5}));
+  EXPECT_EQ(d.narrow.bridge_init, "teacher_subsample");
+  // Defaults for keys the deck does not set.
+  EXPECT_EQ(d.narrow.schedule, "sequential");
+  EXPECT_EQ(d.checkpoint.keep, 2);
+  EXPECT_EQ(d.kd.loss, "ce+kd");
+}
+
+TEST(Config, RunNameDefaultsToDeckStem) {
+  const Deck d = parse_deck(kMinimal, "inputs/fashion_mnist_mlp.toml");
+  EXPECT_EQ(d.run.name, "fashion_mnist_mlp");
+}
+
+TEST(Config, UnknownKeyNamesLineColumnAndSuggests) {
+  const std::string msg = config_error_of(kMinimal + "\n[narrow]\nstep_per_block = 3\n");
+  EXPECT_NE(msg.find("deck.toml:5:1: narrow.step_per_block: unknown key"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("did you mean 'steps_per_block'"), std::string::npos) << msg;
+}
+
+TEST(Config, UnknownSectionIsAnError) {
+  const std::string msg = config_error_of(kMinimal + "[nrrow]\nrestarts = 2\n");
+  EXPECT_NE(msg.find("deck.toml:3:2: nrrow: unknown key"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'narrow'"), std::string::npos) << msg;
+}
+
+TEST(Config, WrongTypeNamesKeyAndTypes) {
+  const std::string msg = config_error_of(kMinimal + "[wide]\nbatch_size = \"big\"\n");
+  EXPECT_NE(msg.find("deck.toml:4:1: wide.batch_size: expected an integer, got a string"),
+            std::string::npos)
+      << msg;
+  // A float where an integer is required is not silently truncated.
+  const std::string msg2 = config_error_of(kMinimal + "[wide]\nbatch_size = 12.5\n");
+  EXPECT_NE(msg2.find("wide.batch_size: expected an integer, got a float"), std::string::npos)
+      << msg2;
+}
+
+TEST(Config, WrongElementTypeInListNamesIndex) {
+  const std::string msg = config_error_of(
+      "[model]\nfamily = \"resnet\"\n[model.resnet]\nlayers = [3, 4, \"six\", 3]\n");
+  EXPECT_NE(msg.find("model.resnet.layers[2]: expected an integer, got a string"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("deck.toml:4:"), std::string::npos) << msg;
+}
+
+TEST(Config, OutOfRangeValue) {
+  const std::string msg = config_error_of(kMinimal + "[checkpoint]\nkeep = 1\n");
+  EXPECT_NE(
+      msg.find("deck.toml:4:1: checkpoint.keep: value 1.0 out of range: must be in [2.0, inf)"),
+      std::string::npos)
+      << msg;
+  const std::string msg2 = config_error_of(kMinimal + "[wide]\nlr = 0\n");
+  EXPECT_NE(msg2.find("wide.lr: value 0.0 out of range: must be in (0.0, inf)"), std::string::npos)
+      << msg2;
+}
+
+TEST(Config, InvalidChoice) {
+  const std::string msg = config_error_of(kMinimal + "[narrow]\nloss = \"l1\"\n");
+  EXPECT_NE(
+      msg.find("deck.toml:4:1: narrow.loss: 'l1' is not a valid choice: must be one of: mse, kl"),
+      std::string::npos)
+      << msg;
+}
+
+TEST(Config, MissingRequiredValue) {
+  const std::string msg = config_error_of("[model]\nclasses = 10\n");
+  EXPECT_NE(msg.find("model.family: missing required value"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("deck.toml:1:2"), std::string::npos) << msg;  // the [model] header
+  const std::string msg2 = config_error_of("[run]\nseed = 1\n");
+  EXPECT_NE(msg2.find("deck.toml: model.family: missing required value"), std::string::npos)
+      << msg2;
+}
+
+TEST(Config, TomlSyntaxErrorHasPosition) {
+  const std::string msg = config_error_of(kMinimal + "[wide]\nlr = = 3\n");
+  EXPECT_NE(msg.find("deck.toml:4:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("TOML syntax error"), std::string::npos) << msg;
+}
+
+TEST(Config, KeysOfInactiveFamilySectionAreRejected) {
+  const std::string msg = config_error_of(kMinimal + "[model.bert]\nlayers = 4\n");
+  EXPECT_NE(msg.find("model.bert.layers: applies only when model.family = \"bert\""),
+            std::string::npos)
+      << msg;
+}
+
+TEST(Config, CrossKeyChecks) {
+  std::string msg =
+      config_error_of("[model]\nfamily = \"bert\"\n[model.bert]\nhidden = 100\nheads = 3\n");
+  EXPECT_NE(msg.find("model.bert.heads: heads (3) must divide hidden (100)"), std::string::npos)
+      << msg;
+  msg = config_error_of(kMinimal + "[run]\nstages = [\"wide\", \"wide\"]\n");
+  EXPECT_NE(msg.find("run.stages: stage 'wide' listed twice"), std::string::npos) << msg;
+  msg = config_error_of(kMinimal + "[wide]\nmilestones = [30, 20]\n");
+  EXPECT_NE(msg.find("wide.milestones: milestones must be strictly increasing"), std::string::npos)
+      << msg;
+}
+
+TEST(Config, MissingFileIsConfigError) {
+  try {
+    load_deck("/nonexistent/deck.toml");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.exit_code(), 2);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/deck.toml: cannot read deck file"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Config, OverridesAreTypedAndApplied) {
+  const Deck d = load_deck(
+      kDecks + "valid.toml",
+      {"narrow.restarts=3", "model.resnet.layers=[2, 2, 2, 2]", "run.name=override_name",
+       "wide.nesterov=true", "wide.lr=1e-3", "run.stages=wide,narrow", "data.train=\"/x/y.h5\""});
+  EXPECT_EQ(d.narrow.restarts, 3);
+  EXPECT_EQ(d.model.resnet.layers, (std::vector<int64_t>{2, 2, 2, 2}));
+  EXPECT_EQ(d.run.name, "override_name");
+  EXPECT_TRUE(d.wide.optim.nesterov);
+  EXPECT_DOUBLE_EQ(d.wide.optim.lr, 1e-3);
+  EXPECT_EQ(d.run.stages, (std::vector<std::string>{"wide", "narrow"}));
+  EXPECT_EQ(d.data.train, "/x/y.h5");
+}
+
+TEST(Config, OverrideErrors) {
+  std::string msg = config_error_of(kMinimal, {"narrow.restarts=two"});
+  EXPECT_NE(msg.find("--set narrow.restarts=two: narrow.restarts: expected an integer, got 'two'"),
+            std::string::npos)
+      << msg;
+  msg = config_error_of(kMinimal, {"narow.restarts=2"});
+  EXPECT_NE(msg.find("narow: unknown section (did you mean 'narrow'?)"), std::string::npos) << msg;
+  msg = config_error_of(kMinimal, {"narrow.restart=2"});
+  EXPECT_NE(msg.find("narrow.restart: unknown key (did you mean 'restarts'?)"), std::string::npos)
+      << msg;
+  msg = config_error_of(kMinimal, {"checkpoint.keep=0"});
+  EXPECT_NE(msg.find("--set checkpoint.keep=0: checkpoint.keep: value 0.0 out of range"),
+            std::string::npos)
+      << msg;
+  msg = config_error_of(kMinimal, {"narrow.restarts"});
+  EXPECT_NE(msg.find("--set narrow.restarts: expected key.path=value"), std::string::npos) << msg;
+  msg = config_error_of(kMinimal, {"model.resnet.layers=1,x"});
+  EXPECT_NE(msg.find("element 1: expected an integer, got 'x'"), std::string::npos) << msg;
+}
+
+TEST(Config, OverrideCanSetTheRequiredKey) {
+  const Deck d = parse_deck("", "empty.toml", {"model.family=bert"});
+  EXPECT_EQ(d.model.family, "bert");
+}
+
+TEST(Config, ResolvedDeckRoundTrips) {
+  // Values that stress the writer: awkward doubles, quotes and backslashes, empty lists.
+  const Deck d = load_deck(
+      kDecks + "valid.toml",
+      {"wide.lr=0.1", "wide.weight_decay=3.3333333333333335e-05", "finetune.kd_temperature=2.5",
+       "run.name=a \"quoted\" \\ name", "dist.partition=[]", "teacher.checkpoint=/tmp/t.h5"});
+  const std::string text = deck_to_toml(d);
+  const Deck back = parse_deck(text, "resolved.toml");
+  EXPECT_TRUE(back == d) << text;
+  EXPECT_EQ(back.run.name, "a \"quoted\" \\ name");
+  // Every section is written, with defaults, but not the inactive model families.
+  for (const char* s :
+       {"[run]", "[model]", "[model.resnet]", "[teacher]", "[data]", "[wide]", "[narrow]",
+        "[finetune]", "[merge]", "[eval]", "[vanilla]", "[kd]", "[checkpoint]", "[dist]"})
+    EXPECT_NE(text.find(s), std::string::npos) << s;
+  EXPECT_EQ(text.find("[model.bert]"), std::string::npos);
+  // Printing twice gives the same text (stable order).
+  EXPECT_EQ(deck_to_toml(back), text);
+}
+
+TEST(Config, EveryKeyIsDocumented) {
+  const std::string help = deck_keys_help();
+  for (const char* k : {"run.seed", "model.resnet.layers", "narrow.bridge_mode", "dist.sync_bn",
+                        "merge.when", "kd.kd_temperature"})
+    EXPECT_NE(help.find(k), std::string::npos) << k;
+  EXPECT_NE(help.find("model.family"), std::string::npos);
+  EXPECT_NE(help.find("required"), std::string::npos);
+}
+
+TEST(ConfigSchema, DuplicateKeyIsCaught) {
+  Section s;
+  int64_t a = 0, b = 0;
+  s.add("x", a, "first");
+  EXPECT_THROW(s.add("x", b, "second"), Error);
+  EXPECT_THROW(s.section("x", "a section"), Error);
+}

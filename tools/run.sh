@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The main-job command (README): install what is missing, build, then `win run DECK [args...]`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -lt 1 ]; then
+  echo "usage: tools/run.sh DECK.toml [win run options...]" >&2
+  exit 2
+fi
+tools/setup.sh
+tools/build.sh
+exec "${BUILD_DIR:-build}/bin/win" run "$@"
