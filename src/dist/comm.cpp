@@ -17,6 +17,8 @@ namespace win::dist {
 
 namespace {
 bool g_initialised = false;
+
+#if WIN_HAVE_MPI
 bool g_mpi_active = false;  // MPI_Init was called by us
 
 // Launchers announce themselves through the environment; without one, MPI_Init would start a
@@ -29,7 +31,6 @@ bool launched_by_mpi_launcher() {
   return false;
 }
 
-#if WIN_HAVE_MPI
 MPI_Datatype mpi_type(Elem e) {
   switch (e) {
     case Elem::F32:

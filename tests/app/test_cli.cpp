@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "run_command.hpp"
 
@@ -115,6 +116,7 @@ TEST(Cli, DataErrorsNameTheFile) {
 struct KindCase {
   const char* kind;
   int code;
+  friend void PrintTo(const KindCase& c, std::ostream* os) { *os << c.kind << " -> " << c.code; }
 };
 
 class ExitCodes : public testing::TestWithParam<KindCase> {};
@@ -163,7 +165,13 @@ INSTANTIATE_TEST_SUITE_P(Mpi, OneRankFails,
                          testing::Values(std::make_tuple(2, 1, "data", 3),
                                          std::make_tuple(4, 2, "checkpoint", 4),
                                          std::make_tuple(4, 0, "numerics", 5),
-                                         std::make_tuple(2, 1, "thread", 3)));
+                                         std::make_tuple(2, 1, "thread", 3)),
+                         [](const auto& i) {
+                           std::ostringstream os;  // (operator+ here trips a GCC 12 -Wrestrict bug)
+                           os << "n" << std::get<0>(i.param) << "_rank" << std::get<1>(i.param)
+                              << "_" << std::get<2>(i.param);
+                           return os.str();
+                         });
 #endif
 
 TEST(Cli, EveryDeckInInputsIsValidAndHasASmallTwin) {

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "backend/cuda/cuda_allocator.hpp"
 #include "backend/cuda/cuda_check.hpp"
 #include "fill.cuh"
 
@@ -41,4 +42,21 @@ TEST(CudaCheck, FailedCallBecomesAnErrorNamingIt) {
   } catch (const win::Error& e) {
     EXPECT_NE(std::string(e.what()).find("cudaSetDevice(-1)"), std::string::npos) << e.what();
   }
+}
+
+TEST(CudaTensor, DeviceTensorsRoundTripAndRefuseHostAccess) {
+  if (const std::string why = no_device_reason(); !why.empty()) GTEST_SKIP() << why;
+  using namespace win;
+  Tensor h = Tensor::from<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor d = Tensor::empty({2, 3}, DType::F32, backend::cuda_allocator());
+  EXPECT_EQ(d.device(), Device::CUDA);
+  EXPECT_THROW(d.data<float>(), Error);
+  backend::copy_to_device(h, d);
+  // Views of device tensors work like host views: fill the second row on the device.
+  Tensor row = d.select(0, 1);
+  kernels::launch_fill_f32(static_cast<float*>(row.raw()), row.numel(), -1.0f, nullptr);
+  Tensor back = Tensor::empty({2, 3}, DType::F32);
+  backend::copy_to_host(d, back);
+  EXPECT_EQ(back.to_vector(), (std::vector<double>{1, 2, 3, -1, -1, -1}));
+  EXPECT_EQ(backend::cuda_allocator().stats().live_blocks, 1);
 }
