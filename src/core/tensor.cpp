@@ -15,6 +15,48 @@ Dims contiguous_strides(const Dims& shape) {
   return s;
 }
 
+namespace {
+// Dimension order from the largest stride to the smallest (ties keep the logical order).
+Dims stride_order(const Tensor& t) {
+  Dims order;
+  for (int i = 0; i < t.dim(); ++i) order.push_back(i);
+  for (int i = 1; i < t.dim(); ++i)
+    for (int j = i;
+         j > 0 && t.stride(static_cast<int>(order[j - 1])) < t.stride(static_cast<int>(order[j]));
+         --j)
+      std::swap(order[j - 1], order[j]);
+  return order;
+}
+}  // namespace
+
+Tensor empty_like(const Tensor& x, Allocator& alloc) {
+  if (x.is_contiguous()) return Tensor::empty(x.shape(), x.dtype(), alloc);
+  const Dims order = stride_order(x);
+  Dims physical;
+  for (int i = 0; i < order.size(); ++i) physical.push_back(x.size(static_cast<int>(order[i])));
+  Tensor t = Tensor::empty(physical, x.dtype(), alloc);
+  Dims inverse = order;
+  for (int i = 0; i < order.size(); ++i) inverse[static_cast<int>(order[i])] = i;
+  return t.permute(inverse);
+}
+
+Tensor empty_channels_last(const Dims& nchw, DType dtype, Allocator& alloc) {
+  WIN_CHECK(nchw.size() == 4, ErrorKind::Internal, "channels-last tensor needs 4 dims, got ", nchw);
+  return Tensor::empty({nchw[0], nchw[2], nchw[3], nchw[1]}, dtype, alloc).permute({0, 3, 1, 2});
+}
+
+bool is_dense(const Tensor& t) {
+  const Dims order = stride_order(t);
+  int64_t expect = 1;
+  for (int i = order.size() - 1; i >= 0; --i) {
+    const int d = static_cast<int>(order[i]);
+    if (t.size(d) == 1) continue;
+    if (t.stride(d) != expect) return false;
+    expect *= t.size(d);
+  }
+  return true;
+}
+
 Tensor::Tensor(const Tensor& o)
     : storage_(o.storage_),
       offset_(o.offset_),

@@ -89,6 +89,15 @@ class Tensor {
 
 Dims contiguous_strides(const Dims& shape);
 
+// A new tensor with x's shape and dtype whose memory order follows x's strides (a channels-last
+// x gives a channels-last result), so element-wise outputs keep their input's layout.
+Tensor empty_like(const Tensor& x, Allocator& alloc = cpu_allocator());
+// (N, C, H, W) stored as (N, H, W, C): the layout of win's convolution activations.
+Tensor empty_channels_last(const Dims& nchw, DType dtype, Allocator& alloc = cpu_allocator());
+// True when t's dims, taken in decreasing stride order, are dense (no gaps, no overlap): then t
+// covers numel() consecutive elements starting at raw(), in some order.
+bool is_dense(const Tensor& t);
+
 // ---- template definitions ----
 template <class T>
 Tensor Tensor::from(const std::vector<T>& values, const Dims& shape) {

@@ -1,0 +1,144 @@
+// Reference element-wise ops, bias add/grad, sum of squares and global average pooling. These
+// loops also serve CpuOps for f32: contiguous fast paths vectorise, parallel_for threads them.
+#include "backend/ref/ref_ops.hpp"
+#include "backend/ref/strided.hpp"
+
+namespace win::backend {
+
+namespace {
+constexpr int64_t kGrain = 1 << 14;
+
+// f(y_i, a_i, b_i) over same-shaped tensors, fast when all three are dense in the same order.
+template <class T, class F>
+void map3(const Tensor& a, const Tensor& b, Tensor& y, F&& f) {
+  if (a.strides() == y.strides() && b.strides() == y.strides() && is_dense(y)) {
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* py = y.data<T>();
+    parallel_for(y.numel(), kGrain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) py[i] = f(pa[i], pb[i], py[i]);
+    });
+    return;
+  }
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* py = y.data<T>();
+  ref::for_each3(
+      y.shape(), a.strides(), b.strides(), y.strides(),
+      [&](int64_t, int64_t oa, int64_t ob, int64_t oy) { py[oy] = f(pa[oa], pb[ob], py[oy]); });
+}
+}  // namespace
+
+template <class T>
+void RefOps<T>::add(const Tensor& a, const Tensor& b, Tensor& y) {
+  ref::check_same_shape(a, y, "add");
+  ref::check_same_shape(b, y, "add");
+  map3<T>(a, b, y, [](T x, T z, T) { return static_cast<T>(x + z); });
+}
+
+template <class T>
+void RefOps<T>::axpy(double alpha, const Tensor& x, Tensor& y) {
+  ref::check_same_shape(x, y, "axpy");
+  const T al = static_cast<T>(alpha);
+  map3<T>(x, x, y, [al](T v, T, T old) { return static_cast<T>(old + al * v); });
+}
+
+template <class T>
+void RefOps<T>::scale(double alpha, Tensor& x) {
+  const T al = static_cast<T>(alpha);
+  map3<T>(x, x, x, [al](T v, T, T) { return static_cast<T>(al * v); });
+}
+
+template <class T>
+void RefOps<T>::copy(const Tensor& x, Tensor& y) {
+  ref::check_same_shape(x, y, "copy");
+  map3<T>(x, x, y, [](T v, T, T) { return v; });
+}
+
+template <class T>
+void RefOps<T>::add_bias(const Tensor& bias, Tensor& y) {
+  WIN_CHECK(y.dim() == 2 && bias.dim() == 1 && bias.size(0) == y.size(1), ErrorKind::Internal,
+            "add_bias: bias ", bias.shape(), " for ", y.shape());
+  const ref::View<T> Y(y), B(bias);
+  const int64_t n = y.size(1);
+  parallel_for(y.size(0), 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t j = 0; j < n; ++j) Y(r, j) += B(j);
+  });
+}
+
+template <class T>
+void RefOps<T>::bias_grad(const Tensor& dy, Tensor& db) {
+  WIN_CHECK(dy.dim() == 2 && db.dim() == 1 && db.size(0) == dy.size(1), ErrorKind::Internal,
+            "bias_grad: db ", db.shape(), " for ", dy.shape());
+  const ref::View<T> D(dy), G(db);
+  const int64_t rows = dy.size(0);
+  // Columns in parallel, rows summed in order: deterministic.
+  parallel_for(dy.size(1), 16, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      double s = 0;
+      for (int64_t r = 0; r < rows; ++r) s += static_cast<double>(D(r, j));
+      G(j) = static_cast<T>(static_cast<double>(G(j)) + s);
+    }
+  });
+}
+
+template <class T>
+double RefOps<T>::sum_squares(const Tensor& x) {
+  WIN_CHECK(is_dense(x), ErrorKind::Internal, "sum_squares of a non-dense tensor");
+  const T* p = x.data<T>();
+  return ref::chunked_sum(x.numel(), [p](int64_t i) {
+    const double v = static_cast<double>(p[i]);
+    return v * v;
+  });
+}
+
+template <class T>
+void RefOps<T>::global_avg_pool(const Tensor& x, Tensor& y) {
+  WIN_CHECK(x.dim() == 4, ErrorKind::Internal, "global_avg_pool of ", x.shape());
+  ref::check_shape(y, {x.size(0), x.size(1)}, "global_avg_pool output");
+  const int64_t h = x.size(2), w = x.size(3);
+  const ref::View<T> X(x), Y(y);
+  const double inv = 1.0 / static_cast<double>(h * w);
+  parallel_for(x.size(0) * x.size(1), 8, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t n = i / x.size(1), c = i % x.size(1);
+      double s = 0;
+      for (int64_t a = 0; a < h; ++a)
+        for (int64_t b = 0; b < w; ++b) s += static_cast<double>(X(n, c, a, b));
+      Y(n, c) = static_cast<T>(s * inv);
+    }
+  });
+}
+
+template <class T>
+void RefOps<T>::global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
+  WIN_CHECK(dx.dim() == 4, ErrorKind::Internal, "global_avg_pool_backward into ", dx.shape());
+  ref::check_shape(dy, {dx.size(0), dx.size(1)}, "global_avg_pool_backward dy");
+  const int64_t h = dx.size(2), w = dx.size(3);
+  const ref::View<T> D(dy), X(dx);
+  const double inv = 1.0 / static_cast<double>(h * w);
+  parallel_for(dx.size(0), 1, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t a = 0; a < h; ++a)
+        for (int64_t b = 0; b < w; ++b)
+          for (int64_t c = 0; c < dx.size(1); ++c)
+            X(n, c, a, b) = static_cast<T>(static_cast<double>(D(n, c)) * inv);
+  });
+}
+
+#define WIN_INSTANTIATE(T)                                             \
+  template void RefOps<T>::add(const Tensor&, const Tensor&, Tensor&); \
+  template void RefOps<T>::axpy(double, const Tensor&, Tensor&);       \
+  template void RefOps<T>::scale(double, Tensor&);                     \
+  template void RefOps<T>::copy(const Tensor&, Tensor&);               \
+  template void RefOps<T>::add_bias(const Tensor&, Tensor&);           \
+  template void RefOps<T>::bias_grad(const Tensor&, Tensor&);          \
+  template double RefOps<T>::sum_squares(const Tensor&);               \
+  template void RefOps<T>::global_avg_pool(const Tensor&, Tensor&);    \
+  template void RefOps<T>::global_avg_pool_backward(const Tensor&, Tensor&);
+WIN_INSTANTIATE(float)
+WIN_INSTANTIATE(double)
+#undef WIN_INSTANTIATE
+
+}  // namespace win::backend

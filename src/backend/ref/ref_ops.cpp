@@ -1,0 +1,35 @@
+// RefOps<T> instantiation and the backend registry (ops_for, ref_ops).
+#include "backend/ref/ref_ops.hpp"
+
+#include "backend/cpu/cpu_ops.hpp"
+#include "core/error.hpp"
+
+namespace win::backend {
+
+template <class T>
+const char* RefOps<T>::name() const {
+  return std::is_same_v<T, double> ? "ref-f64" : "ref-f32";
+}
+
+template class RefOps<float>;
+template class RefOps<double>;
+
+Ops& ref_ops(DType dtype) {
+  static RefOps<float> f32;
+  static RefOps<double> f64;
+  if (dtype == DType::F32) return f32;
+  if (dtype == DType::F64) return f64;
+  WIN_FAIL(ErrorKind::Internal, "no reference ops for dtype ", dtype_name(dtype));
+}
+
+Ops& ops_for(Device device, DType dtype) {
+  WIN_CHECK(device == Device::CPU, ErrorKind::Internal, "no op table for device ",
+            device_name(device), " in this build");
+  if (dtype == DType::F32) {
+    static CpuOps cpu;
+    return cpu;
+  }
+  return ref_ops(dtype);
+}
+
+}  // namespace win::backend

@@ -1,0 +1,42 @@
+// Linear forward/backward on the op table's gemm (see linear.hpp).
+#include "nn/linear.hpp"
+
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace win::nn {
+
+Linear::Linear(int64_t in, int64_t out, bool bias, DType dtype)
+    : Module("Linear", dtype), in_(in), out_(out) {
+  // PyTorch's default: kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), bias likewise.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  w_ = &add_param("weight", {out, in}, ParamKind::Weight, Init::uniform(bound));
+  if (bias) b_ = &add_param("bias", {out}, ParamKind::Bias, Init::uniform(bound));
+}
+
+Tensor Linear::forward(const Tensor& x, Context&) {
+  WIN_CHECK(x.dim() >= 2 && x.size(-1) == in_, ErrorKind::Internal, "Linear(", in_, ", ", out_,
+            "): input ", x.shape());
+  x_shape_ = x.shape();
+  x_ = x.contiguous().reshape({-1, in_});
+  Dims out_shape = x_shape_;
+  out_shape[out_shape.size() - 1] = out_;
+  ensure(y_, out_shape, dtype());
+  Tensor y2 = y_.reshape({-1, out_});
+  ops().gemm(false, true, 1.0, x_, w_->value, 0.0, y2);
+  if (b_) ops().add_bias(b_->value, y2);
+  return y_;
+}
+
+Tensor Linear::backward(const Tensor& dy0, Context&) {
+  const Tensor dy = dy0.contiguous().reshape({-1, out_});
+  ops().gemm(true, false, 1.0, dy, x_, 1.0, w_->grad);  // dW += dy^T x
+  if (b_) ops().bias_grad(dy, b_->grad);
+  ensure(dx_, x_shape_, dtype());
+  Tensor dx2 = dx_.reshape({-1, in_});
+  ops().gemm(false, false, 1.0, dy, w_->value, 0.0, dx2);  // dx = dy W
+  return dx_;
+}
+
+}  // namespace win::nn

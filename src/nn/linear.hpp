@@ -1,0 +1,30 @@
+// Linear: y = x W^T + b, W (out, in), b (out) optional, as torch.nn.Linear (same parameter names,
+// shapes and default initialisation). x may have leading dimensions (N, ..., in); they are
+// flattened into rows, so x must be contiguous.
+#pragma once
+
+#include "nn/module.hpp"
+
+namespace win::nn {
+
+class Linear final : public Module {
+ public:
+  Linear(int64_t in, int64_t out, bool bias, DType dtype = DType::F32);
+  Tensor forward(const Tensor& x, Context& ctx) override;
+  Tensor backward(const Tensor& dy, Context& ctx) override;
+
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+  Param& weight() { return *w_; }
+  Param* bias() { return b_; }
+
+ private:
+  int64_t in_, out_;
+  Param* w_;
+  Param* b_ = nullptr;
+  Tensor x_;  // saved input (rows, in)
+  Dims x_shape_;
+  Tensor y_, dx_;
+};
+
+}  // namespace win::nn

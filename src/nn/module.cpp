@@ -1,0 +1,116 @@
+// Module registration, traversal, output reuse and name-keyed initialisation (see module.hpp).
+#include "nn/module.hpp"
+
+#include "core/error.hpp"
+
+namespace win::nn {
+
+const char* param_kind_name(ParamKind k) {
+  switch (k) {
+    case ParamKind::Weight:
+      return "weight";
+    case ParamKind::Bias:
+      return "bias";
+    case ParamKind::BatchNorm:
+      return "bn";
+    case ParamKind::LayerNorm:
+      return "ln";
+    case ParamKind::Embedding:
+      return "embedding";
+    case ParamKind::Bridge:
+      return "bridge";
+  }
+  return "?";
+}
+
+Param& Module::add_param(std::string name, const Dims& shape, ParamKind kind, Init init) {
+  for (const auto& p : params_)
+    WIN_ASSERT(p.name != name, "parameter '", name, "' registered twice in ", type_);
+  Param& p = params_.emplace_back();
+  p.name = std::move(name);
+  p.value = Tensor::zeros(shape, dtype_);
+  p.grad = Tensor::zeros(shape, dtype_);
+  p.kind = kind;
+  p.init = init;
+  return p;
+}
+
+Tensor& Module::add_buffer(std::string name, const Dims& shape, double value) {
+  Tensor t = Tensor::empty(shape, dtype_);
+  t.fill(value);
+  return buffers_.emplace_back(std::move(name), std::move(t)).second;
+}
+
+void Module::for_each_param(const std::function<void(const std::string&, Param&)>& f,
+                            const std::string& prefix) {
+  for (auto& p : params_) f(prefix + p.name, p);
+  for (auto& [name, child] : children_) child->for_each_param(f, prefix + name + ".");
+}
+
+void Module::for_each_buffer(const std::function<void(const std::string&, Tensor&)>& f,
+                             const std::string& prefix) {
+  for (auto& [name, t] : buffers_) f(prefix + name, t);
+  for (auto& [name, child] : children_) child->for_each_buffer(f, prefix + name + ".");
+}
+
+void Module::for_each_module(const std::function<void(const std::string&, Module&)>& f,
+                             const std::string& prefix) {
+  f(prefix, *this);
+  for (auto& [name, child] : children_) child->for_each_module(f, prefix + name + ".");
+}
+
+int64_t Module::num_params() {
+  int64_t n = 0;
+  for_each_param([&](const std::string&, Param& p) { n += p.value.numel(); });
+  return n;
+}
+
+void ensure(Tensor& t, const Dims& shape, DType dtype, const Tensor* like) {
+  if (t.defined() && t.shape() == shape && t.dtype() == dtype) return;
+  if (like && like->shape() == shape) {
+    t = empty_like(*like);
+    if (t.dtype() != dtype) t = Tensor::empty(shape, dtype);
+  } else {
+    t = Tensor::empty(shape, dtype);
+  }
+}
+
+void ensure_channels_last(Tensor& t, const Dims& nchw, DType dtype) {
+  if (t.defined() && t.shape() == nchw && t.dtype() == dtype) return;
+  t = empty_channels_last(nchw, dtype);
+}
+
+namespace {
+uint64_t fnv1a64(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+constexpr uint64_t kInitStream = 0x1417;  // the stream of parameter initialisation draws
+}  // namespace
+
+void init_params(Module& m, uint64_t seed) {
+  const Philox rng(seed, kInitStream);
+  m.for_each_param([&](const std::string& name, Param& p) {
+    const uint64_t key = fnv1a64(name);
+    switch (p.init.kind) {
+      case Init::Kind::Zeros:
+        p.value.fill(0.0);
+        break;
+      case Init::Kind::Ones:
+        p.value.fill(1.0);
+        break;
+      case Init::Kind::Uniform:
+        fill_uniform(p.value, rng, -p.init.a, p.init.a, key);
+        break;
+      case Init::Kind::Normal:
+        fill_normal(p.value, rng, 0.0, p.init.a, key);
+        break;
+    }
+  });
+}
+
+}  // namespace win::nn

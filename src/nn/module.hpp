@@ -1,0 +1,109 @@
+// Module: a layer or a group of layers with an explicit forward and backward (DESIGN §4; no
+// autograd tape). forward(x, ctx) saves what backward needs; backward(dy, ctx) accumulates the
+// parameter gradients and returns dL/dx. Modules own their outputs and reuse them while shapes
+// stay the same, so a steady-state training step allocates no tensor memory; a returned tensor is
+// valid until the module's next forward/backward.
+//
+// Parameters are registered with a name, a kind (for weight-decay rules) and an initialiser;
+// ParamStore (param_store.hpp) later moves every parameter of a model into one flat value buffer
+// and one flat gradient buffer, and names them with dotted PyTorch-style paths
+// ("layer1.0.conv1.weight") from the module tree.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backend/ops.hpp"
+#include "core/rng.hpp"
+#include "core/tensor.hpp"
+
+namespace win::nn {
+
+// Everything a forward/backward needs besides its input.
+struct Context {
+  bool training = true;
+  uint64_t step = 0;  // global step: with rng, keys dropout masks
+  Philox rng{0, 0};   // the dropout stream of the run
+};
+
+// What weight-decay rules and reports need to know about a parameter.
+enum class ParamKind { Weight, Bias, BatchNorm, LayerNorm, Embedding, Bridge };
+const char* param_kind_name(ParamKind k);
+
+// How a parameter starts (PyTorch's defaults are expressed with these).
+struct Init {
+  enum class Kind { Zeros, Ones, Uniform, Normal } kind = Kind::Zeros;
+  double a = 0;  // Uniform: bound (values in [-a, a)); Normal: std
+  static Init zeros() { return {Kind::Zeros, 0}; }
+  static Init ones() { return {Kind::Ones, 0}; }
+  static Init uniform(double bound) { return {Kind::Uniform, bound}; }
+  static Init normal(double std) { return {Kind::Normal, std}; }
+};
+
+struct Param {
+  std::string name;  // local name ("weight"); ParamStore knows the full dotted name
+  Tensor value;
+  Tensor grad;
+  ParamKind kind = ParamKind::Weight;
+  Init init;
+};
+
+class Module {
+ public:
+  Module(std::string type, DType dtype) : type_(std::move(type)), dtype_(dtype) {}
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  virtual Tensor forward(const Tensor& x, Context& ctx) = 0;
+  virtual Tensor backward(const Tensor& dy, Context& ctx) = 0;
+
+  const std::string& type() const { return type_; }
+  DType dtype() const { return dtype_; }
+  backend::Ops& ops() const { return backend::ops_for(Device::CPU, dtype_); }
+
+  // Depth-first over this module and its children in registration order, with dotted names.
+  void for_each_param(const std::function<void(const std::string&, Param&)>& f,
+                      const std::string& prefix = "");
+  void for_each_buffer(const std::function<void(const std::string&, Tensor&)>& f,
+                       const std::string& prefix = "");
+  void for_each_module(const std::function<void(const std::string&, Module&)>& f,
+                       const std::string& prefix = "");
+  const std::vector<std::pair<std::string, Module*>>& children() const { return children_; }
+  int64_t num_params();
+
+ protected:
+  Param& add_param(std::string name, const Dims& shape, ParamKind kind, Init init);
+  // State that is saved and loaded but not trained (BatchNorm running statistics).
+  Tensor& add_buffer(std::string name, const Dims& shape, double value);
+  template <class M>
+  M& add_child(std::string name, std::unique_ptr<M> child) {
+    M& ref = *child;
+    children_.emplace_back(std::move(name), child.get());
+    owned_.push_back(std::move(child));
+    return ref;
+  }
+
+ private:
+  std::string type_;
+  DType dtype_;
+  std::deque<Param> params_;  // deque: Param& handed to layers stays valid
+  std::deque<std::pair<std::string, Tensor>> buffers_;
+  std::vector<std::pair<std::string, Module*>> children_;
+  std::vector<std::unique_ptr<Module>> owned_;
+};
+
+// Makes t a tensor of this shape and dtype, reusing its memory when it already is one; when it
+// must allocate, the new tensor follows like's layout (or is contiguous without like).
+void ensure(Tensor& t, const Dims& shape, DType dtype, const Tensor* like = nullptr);
+void ensure_channels_last(Tensor& t, const Dims& nchw, DType dtype);
+
+// Initialises every parameter from its Init, with draws keyed by (seed, the parameter's dotted
+// name): the same name gets the same values whatever else the model contains.
+void init_params(Module& m, uint64_t seed);
+
+}  // namespace win::nn

@@ -1,0 +1,2 @@
+// PENDING placeholder (train module is written next).
+namespace win::train {}
