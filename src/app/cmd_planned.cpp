@@ -28,9 +28,6 @@ constexpr Planned kPlanned[] = {
      "convert datasets to HDF5 shards (images, BERT pretraining, classification)",
      "Fashion-MNIST/MNIST IDX, CIFAR binary, JPEG/PNG folders, WordPiece vocab and BERT shards.",
      "the data work"},
-    {"bench", "--workload mlp|resnet|bert|loader",
-     "time training steps of the benchmark workloads (BENCHMARKS.md)",
-     "Prints median ms/step, samples/s and MFU.", "the CPU engine work"},
 };
 
 template <int N>
@@ -56,7 +53,7 @@ Command planned() {
 }  // namespace
 
 std::vector<Command> planned_commands() {
-  return {planned<0>(), planned<1>(), planned<2>(), planned<3>()};
+  return {planned<0>(), planned<1>(), planned<2>()};
 }
 
 }  // namespace win::app

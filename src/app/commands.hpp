@@ -25,6 +25,7 @@ Command run_command();
 Command version_command();
 Command inspect_command();
 Command debug_command();
+Command bench_command();
 std::vector<Command> planned_commands();
 
 }  // namespace win::app

@@ -40,7 +40,7 @@ struct Pool2dDesc {
   int64_t padding = 0;  // Avg counts padded zeros (PyTorch's count_include_pad = true)
 };
 
-enum class Eltwise { Relu, Gelu };  // Gelu: the erf form, x * Phi(x)
+enum class Eltwise { Relu, Gelu, Tanh };  // Gelu: the erf form, x * Phi(x)
 
 // ---- stateful ops -----------------------------------------------------------------------------
 
@@ -159,9 +159,11 @@ class Ops {
   virtual void embedding_backward(const Tensor& dy, const Tensor& ids, Tensor& dweight) = 0;
 
   // Dropout with keep probability 1 - p: mask (u8, same shape as x) and y = x * mask / (1 - p).
-  // The mask of element i is drawn from rng at counter (hi_counter, i): independent of threads.
+  // The mask of element i (row-major) is drawn from rng at counter (hi_counter, lo_offset + i):
+  // independent of threads, and of how a global batch is split over ranks when lo_offset is the
+  // global position of x's first element.
   virtual void dropout(const Tensor& x, double p, const Philox& rng, uint64_t hi_counter,
-                       Tensor& mask, Tensor& y) = 0;
+                       uint64_t lo_offset, Tensor& mask, Tensor& y) = 0;
   virtual void dropout_backward(const Tensor& dy, const Tensor& mask, double p, Tensor& dx) = 0;
 
   // ---- losses: each returns the mean loss and overwrites the gradient w.r.t. its first input,

@@ -83,6 +83,7 @@ void describe(Section& root, Deck& d) {
         .min(1)
         .non_empty();
     rn.add("base_width", m.resnet.base_width, "inner width of the first stage").min(1);
+    rn.add("stem_width", m.resnet.stem_width, "stem output channels; 0 = base_width").min(0);
     rn.add("width_multiplier", m.resnet.width_multiplier, "scales every channel (1/2, 1/4)")
         .min(0, true)
         .max(4);

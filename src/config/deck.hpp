@@ -36,6 +36,7 @@ struct ResNetConfig {
   std::string block = "bottleneck";
   std::vector<int64_t> layers = {3, 4, 6, 3};
   int64_t base_width = 64;
+  int64_t stem_width = 0;  // 0 = base_width
   double width_multiplier = 1.0;
   std::string stem = "imagenet";
   int64_t in_channels = 3;

@@ -1,4 +1,5 @@
-// Activation: ReLU or erf-GELU as a module (y = f(x), any shape and layout; dx keeps dy's layout).
+// Activation: ReLU, erf-GELU or tanh as a module (y = f(x), any shape and layout; dx keeps dy's
+// layout).
 #pragma once
 
 #include <memory>

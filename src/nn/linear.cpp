@@ -15,7 +15,7 @@ Linear::Linear(int64_t in, int64_t out, bool bias, DType dtype)
   if (bias) b_ = &add_param("bias", {out}, ParamKind::Bias, Init::uniform(bound));
 }
 
-Tensor Linear::forward(const Tensor& x, Context&) {
+Tensor Linear::forward(const Tensor& x, Context& ctx) {
   WIN_CHECK(x.dim() >= 2 && x.size(-1) == in_, ErrorKind::Internal, "Linear(", in_, ", ", out_,
             "): input ", x.shape());
   x_shape_ = x.shape();
@@ -26,6 +26,7 @@ Tensor Linear::forward(const Tensor& x, Context&) {
   Tensor y2 = y_.reshape({-1, out_});
   ops().gemm(false, true, 1.0, x_, w_->value, 0.0, y2);
   if (b_) ops().add_bias(b_->value, y2);
+  ctx.macs += x_.size(0) * in_ * out_;
   return y_;
 }
 

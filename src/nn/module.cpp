@@ -23,6 +23,10 @@ const char* param_kind_name(ParamKind k) {
   return "?";
 }
 
+std::string Module::child_prefix(const std::string& prefix, const std::string& name) {
+  return name.empty() ? prefix : prefix + name + ".";
+}
+
 Param& Module::add_param(std::string name, const Dims& shape, ParamKind kind, Init init) {
   for (const auto& p : params_)
     WIN_ASSERT(p.name != name, "parameter '", name, "' registered twice in ", type_);
@@ -44,19 +48,19 @@ Tensor& Module::add_buffer(std::string name, const Dims& shape, double value) {
 void Module::for_each_param(const std::function<void(const std::string&, Param&)>& f,
                             const std::string& prefix) {
   for (auto& p : params_) f(prefix + p.name, p);
-  for (auto& [name, child] : children_) child->for_each_param(f, prefix + name + ".");
+  for (auto& [name, child] : children_) child->for_each_param(f, child_prefix(prefix, name));
 }
 
 void Module::for_each_buffer(const std::function<void(const std::string&, Tensor&)>& f,
                              const std::string& prefix) {
   for (auto& [name, t] : buffers_) f(prefix + name, t);
-  for (auto& [name, child] : children_) child->for_each_buffer(f, prefix + name + ".");
+  for (auto& [name, child] : children_) child->for_each_buffer(f, child_prefix(prefix, name));
 }
 
 void Module::for_each_module(const std::function<void(const std::string&, Module&)>& f,
                              const std::string& prefix) {
   f(prefix, *this);
-  for (auto& [name, child] : children_) child->for_each_module(f, prefix + name + ".");
+  for (auto& [name, child] : children_) child->for_each_module(f, child_prefix(prefix, name));
 }
 
 int64_t Module::num_params() {

@@ -28,6 +28,12 @@ struct Context {
   bool training = true;
   uint64_t step = 0;  // global step: with rng, keys dropout masks
   Philox rng{0, 0};   // the dropout stream of the run
+  // Multiply-accumulates done by forwards since the caller last zeroed it (matrix products and
+  // convolutions), for MFU reports; cheap enough to count always.
+  int64_t macs = 0;
+  // Global index of the first sample of this rank's batch: random draws keyed by sample (dropout)
+  // then do not depend on how the global batch is split over ranks (DESIGN §7).
+  int64_t sample_offset = 0;
 };
 
 // What weight-decay rules and reports need to know about a parameter.
@@ -80,6 +86,8 @@ class Module {
   Param& add_param(std::string name, const Dims& shape, ParamKind kind, Init init);
   // State that is saved and loaded but not trained (BatchNorm running statistics).
   Tensor& add_buffer(std::string name, const Dims& shape, double value);
+  // A child named "" is transparent: its parameters are named as if they were this module's
+  // (so a ResNet's stem can be one module while its weights keep torchvision's names).
   template <class M>
   M& add_child(std::string name, std::unique_ptr<M> child) {
     M& ref = *child;
@@ -89,6 +97,7 @@ class Module {
   }
 
  private:
+  static std::string child_prefix(const std::string& prefix, const std::string& name);
   std::string type_;
   DType dtype_;
   std::deque<Param> params_;  // deque: Param& handed to layers stays valid

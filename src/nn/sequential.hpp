@@ -17,6 +17,11 @@ class Sequential final : public Module {
     if (name.empty()) name = std::to_string(children().size());
     return add_child(std::move(name), std::move(m));
   }
+  // A transparent child: its parameters are named as if they were the Sequential's own.
+  template <class M>
+  M& add_unnamed(std::unique_ptr<M> m) {
+    return add_child("", std::move(m));
+  }
   Tensor forward(const Tensor& x, Context& ctx) override;
   Tensor backward(const Tensor& dy, Context& ctx) override;
   size_t size() const { return children().size(); }

@@ -24,10 +24,12 @@ TEST(LinearGrad, FiniteDifferencesInDouble) {
   EXPECT_EQ(check_gradients(nb, randn({2, 3, 6}, DType::F64, 2), ctx), 0);  // leading dims
 }
 
-TEST(ActivationGrad, GeluFiniteDifferences) {
-  Activation gelu(Eltwise::Gelu, DType::F64);
-  Context ctx;
-  EXPECT_EQ(check_gradients(gelu, randn({3, 11}, DType::F64, 5), ctx), 0);
+TEST(ActivationGrad, GeluAndTanhFiniteDifferences) {
+  for (Eltwise k : {Eltwise::Gelu, Eltwise::Tanh}) {
+    Activation act(k, DType::F64);
+    Context ctx;
+    EXPECT_EQ(check_gradients(act, randn({3, 11}, DType::F64, 5), ctx), 0) << act.type();
+  }
 }
 
 TEST(ActivationGrad, ReluFiniteDifferencesAwayFromTheKink) {
@@ -76,7 +78,7 @@ TEST(LinearBackend, F32MatchesF64Reference) {
 }
 
 TEST(ActivationBackend, F32MatchesF64ReferenceOnChannelsLast) {
-  for (Eltwise k : {Eltwise::Relu, Eltwise::Gelu}) {
+  for (Eltwise k : {Eltwise::Relu, Eltwise::Gelu, Eltwise::Tanh}) {
     Activation ref(k, DType::F64), fast(k, DType::F32);
     Tensor x64 = empty_channels_last({2, 5, 3, 4}, DType::F64);
     x64.copy_from(randn({2, 5, 3, 4}, DType::F64, 21));

@@ -1,4 +1,4 @@
-// f32 ReLU / erf-GELU and last-dimension softmax on oneDNN eltwise and softmax primitives.
+// f32 ReLU / erf-GELU / tanh and last-dimension softmax on oneDNN eltwise and softmax primitives.
 // Primitives are rebuilt only when the tensor descriptors (shape and strides) change.
 #include "backend/cpu/cpu_ops.hpp"
 #include "backend/cpu/dnnl_check.hpp"
@@ -14,7 +14,9 @@ using dnnl::prop_kind;
 class CpuEltwise final : public EltwiseOp {
  public:
   explicit CpuEltwise(Eltwise kind)
-      : alg_(kind == Eltwise::Relu ? algorithm::eltwise_relu : algorithm::eltwise_gelu_erf) {}
+      : alg_(kind == Eltwise::Relu   ? algorithm::eltwise_relu
+             : kind == Eltwise::Tanh ? algorithm::eltwise_tanh
+                                     : algorithm::eltwise_gelu_erf) {}
 
   void forward(const Tensor& x, Tensor& y) override {
     WIN_CHECK(x.shape() == y.shape(), ErrorKind::Internal, "eltwise: shapes ", x.shape(), " and ",

@@ -37,11 +37,13 @@ class RefEltwise final : public EltwiseOp {
   T f(T v) const {
     const double x = static_cast<double>(v);
     if (kind_ == Eltwise::Relu) return static_cast<T>(x > 0 ? x : 0.0);
+    if (kind_ == Eltwise::Tanh) return static_cast<T>(std::tanh(x));
     return static_cast<T>(0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))));
   }
   double df(T v) const {
     const double x = static_cast<double>(v);
     if (kind_ == Eltwise::Relu) return x > 0 ? 1.0 : 0.0;
+    if (kind_ == Eltwise::Tanh) return 1.0 - std::tanh(x) * std::tanh(x);
     const double cdf = 0.5 * (1.0 + std::erf(x / std::sqrt(2.0)));
     const double pdf = std::exp(-0.5 * x * x) / std::sqrt(2.0 * M_PI);
     return cdf + x * pdf;

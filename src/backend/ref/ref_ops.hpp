@@ -39,8 +39,8 @@ class RefOps : public Ops {
 
   void embedding(const Tensor& weight, const Tensor& ids, Tensor& y) override;
   void embedding_backward(const Tensor& dy, const Tensor& ids, Tensor& dweight) override;
-  void dropout(const Tensor& x, double p, const Philox& rng, uint64_t hi_counter, Tensor& mask,
-               Tensor& y) override;
+  void dropout(const Tensor& x, double p, const Philox& rng, uint64_t hi_counter,
+               uint64_t lo_offset, Tensor& mask, Tensor& y) override;
   void dropout_backward(const Tensor& dy, const Tensor& mask, double p, Tensor& dx) override;
 
   CeResult cross_entropy(const Tensor& logits, const Tensor& labels, int64_t ignore_index,

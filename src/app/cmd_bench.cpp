@@ -1,0 +1,129 @@
+// `win bench`: the speed benchmarks of BENCHMARKS.md. --workload mlp|resnet|bert times training
+// steps (median ms/step over timed steps after warm-up), reports samples/s and MFU (model FLOPs =
+// 3 x forward FLOPs, divided by the measured sgemm limit of this machine); --workload sgemm
+// measures that limit (oneDNN sgemm, 2048^3). Speed is reported, never asserted.
+#include <oneapi/dnnl/dnnl.h>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+
+#include "app/bench_workloads.hpp"
+#include "app/commands.hpp"
+#include "backend/cpu/dnnl_check.hpp"
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "core/rng.hpp"
+
+namespace win::app {
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// GFLOP/s of a square sgemm: the physical limit MFU is measured against.
+double sgemm_gflops(int64_t n, int reps) {
+  Tensor a = Tensor::empty({n, n}, DType::F32), b = Tensor::empty({n, n}, DType::F32),
+         c = Tensor::empty({n, n}, DType::F32);
+  fill_uniform(a, Philox(1, 1), -1, 1, 0);
+  fill_uniform(b, Philox(1, 2), -1, 1, 0);
+  std::vector<double> t;
+  for (int r = 0; r < reps + 1; ++r) {
+    const double t0 = now_s();
+    WIN_DNNL_CHECK(dnnl_sgemm('N', 'N', n, n, n, 1.0f, a.data<float>(), n, b.data<float>(), n, 0.0f,
+                              c.data<float>(), n));
+    if (r > 0) t.push_back(now_s() - t0);  // the first call JIT-compiles
+  }
+  return 2.0 * static_cast<double>(n * n * n) / median(t) / 1e9;
+}
+
+std::vector<int> parse_threads(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    WIN_CHECK(end && *end == 0 && v >= 1 && v <= 1024, ErrorKind::Usage,
+              "win bench: --threads expects a comma-separated list of counts, got '", s, "'");
+    out.push_back(static_cast<int>(v));
+  }
+  return out;
+}
+
+int run_bench(const Args& args) {
+  const std::string name = args.get("--workload").value_or("");
+  WIN_CHECK(!name.empty(), ErrorKind::Usage,
+            "win bench: --workload mlp|resnet|bert|sgemm is required");
+  const int steps = static_cast<int>(args.get_int("--steps").value_or(20));
+  const int warmup = static_cast<int>(args.get_int("--warmup").value_or(3));
+  WIN_CHECK(steps >= 1 && warmup >= 0, ErrorKind::Usage, "win bench: --steps >= 1, --warmup >= 0");
+  const std::vector<int> threads =
+      parse_threads(args.get("--threads").value_or(std::to_string(num_threads())));
+
+  std::printf("%-8s %6s %7s %12s %12s %11s %9s %8s\n", "workload", "batch", "threads", "median_ms",
+              "samples/s", "GFLOP/step", "GFLOP/s", "MFU");
+  for (int th : threads) {
+    set_num_threads(th);
+    const double peak = sgemm_gflops(2048, 3);
+    if (name == "sgemm") {
+      std::printf("%-8s %6d %7d %12s %12s %11s %9.1f %8s\n", "sgemm", 2048, th, "-", "-", "-", peak,
+                  "1.000");
+      continue;
+    }
+    auto w = make_workload(name, 0);
+    nn::Context ctx;
+    ctx.rng = Philox(0, 0xD0);
+    for (int i = 0; i < warmup; ++i) {
+      ctx.step = static_cast<uint64_t>(i);
+      w->step(ctx);
+    }
+    std::vector<double> times;
+    double flops = 0;
+    for (int i = 0; i < steps; ++i) {
+      ctx.step = static_cast<uint64_t>(warmup + i);
+      ctx.macs = 0;
+      const double t0 = now_s();
+      const double loss = w->step(ctx);
+      times.push_back(now_s() - t0);
+      WIN_CHECK(std::isfinite(loss), ErrorKind::Numerics, "win bench ", name, ": loss is ", loss,
+                " at step ", warmup + i);
+      flops = 3.0 * 2.0 * static_cast<double>(ctx.macs);
+    }
+    const double med = median(times);
+    const double gflops = flops / med / 1e9;
+    std::printf("%-8s %6lld %7d %12.2f %12.1f %11.3f %9.1f %8.3f\n", name.c_str(),
+                static_cast<long long>(w->batch()), th, med * 1e3,
+                static_cast<double>(w->batch()) / med, flops / 1e9, gflops, gflops / peak);
+    std::printf("# sgemm limit at %d threads: %.1f GFLOP/s\n", th, peak);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command bench_command() {
+  return {
+      {.name = "bench",
+       .synopsis = "--workload mlp|resnet|bert|sgemm [--steps N] [--warmup N] [--threads LIST]",
+       .summary = "time training steps of the benchmark workloads (BENCHMARKS.md)",
+       .details = "Prints median ms/step, samples/s, model GFLOP/step (3 x forward) and MFU\n"
+                  "against this machine's sgemm limit, measured in the same run.",
+       .options = {{"--workload", "NAME", "mlp (W1), resnet (W2), bert (W3) or sgemm", false},
+                   {"--steps", "N", "timed steps (default 20)", false},
+                   {"--warmup", "N", "untimed steps first (default 3)", false},
+                   {"--threads", "LIST", "thread counts to run, e.g. 1,2 (default: all)", false}},
+       .min_positionals = 0,
+       .max_positionals = 0},
+      run_bench};
+}
+
+}  // namespace win::app

@@ -1,0 +1,86 @@
+// ResNet builder (see resnet.hpp).
+#include "models/resnet.hpp"
+
+#include <cmath>
+
+#include "core/error.hpp"
+#include "models/resnet_blocks.hpp"
+#include "nn/linear.hpp"
+#include "nn/pool.hpp"
+
+namespace win::models {
+
+namespace {
+
+int64_t scaled(int64_t w, double m) {
+  return std::max<int64_t>(1, static_cast<int64_t>(std::llround(static_cast<double>(w) * m)));
+}
+
+bool bottleneck(const config::ResNetConfig& c) {
+  WIN_CHECK(c.block == "bottleneck" || c.block == "basic", ErrorKind::Config,
+            "model.resnet.block: unknown block '", c.block, "'");
+  return c.block == "bottleneck";
+}
+
+class ResNetModel final : public Model {
+ public:
+  ResNetModel(const config::ResNetConfig& c, int64_t classes, DType dtype)
+      : Model("ResNet", dtype) {
+    const bool bneck = bottleneck(c);
+    const int64_t stem_w = resnet_stem_width(c);
+    auto stem = std::make_unique<nn::Sequential>(dtype);
+    if (c.stem == "imagenet") {
+      stem->add(std::make_unique<nn::Conv2d>(c.in_channels, stem_w, 7, 2, 3, false, dtype),
+                "conv1");
+    } else {
+      WIN_CHECK(c.stem == "small", ErrorKind::Config, "model.resnet.stem: unknown stem '", c.stem,
+                "'");
+      stem->add(std::make_unique<nn::Conv2d>(c.in_channels, stem_w, 3, 1, 1, false, dtype),
+                "conv1");
+    }
+    stem->add(std::make_unique<nn::BatchNorm2d>(stem_w, 1e-5, 0.1, dtype), "bn1");
+    stem->add(std::make_unique<nn::Activation>(backend::Eltwise::Relu, dtype), "relu");
+    if (c.stem == "imagenet") stem->add(std::make_unique<nn::MaxPool2d>(3, 2, 1, dtype), "maxpool");
+    set_stem("", std::move(stem));
+
+    int64_t in = stem_w;
+    for (int s = 0; s < static_cast<int>(c.layers.size()); ++s) {
+      const int64_t width = resnet_inner_width(c, s), out = resnet_out_width(c, s);
+      auto stage = std::make_unique<nn::Sequential>(dtype);
+      for (int64_t b = 0; b < c.layers[static_cast<size_t>(s)]; ++b) {
+        const int64_t stride = (b == 0 && s > 0) ? 2 : 1;
+        if (bneck)
+          stage->add(std::make_unique<Bottleneck>(in, width, out, stride, dtype));
+        else
+          stage->add(std::make_unique<BasicBlock>(in, width, out, stride, dtype));
+        in = out;
+      }
+      add_block(cat("layer", s + 1), std::move(stage), out);
+    }
+    auto head = std::make_unique<nn::Sequential>(dtype);
+    head->add(std::make_unique<nn::GlobalAvgPool>(dtype), "avgpool");
+    head->add(std::make_unique<nn::Linear>(in, classes, true, dtype), "fc");
+    set_head("", std::move(head));
+  }
+};
+
+}  // namespace
+
+int64_t resnet_inner_width(const config::ResNetConfig& c, int stage) {
+  return scaled(c.base_width << stage, c.width_multiplier);
+}
+
+int64_t resnet_out_width(const config::ResNetConfig& c, int stage) {
+  return resnet_inner_width(c, stage) *
+         (bottleneck(c) ? Bottleneck::kExpansion : BasicBlock::kExpansion);
+}
+
+int64_t resnet_stem_width(const config::ResNetConfig& c) {
+  return scaled(c.stem_width > 0 ? c.stem_width : c.base_width, c.width_multiplier);
+}
+
+std::unique_ptr<Model> build_resnet(const config::ResNetConfig& c, int64_t classes, DType dtype) {
+  return std::make_unique<ResNetModel>(c, classes, dtype);
+}
+
+}  // namespace win::models

@@ -1,0 +1,58 @@
+// SelfAttention: BERT's multi-head self-attention (HuggingFace's BertSelfAttention): children
+// Linear "query", "key", "value" (hidden -> hidden, with bias), then per head h (columns
+// h*dh..(h+1)*dh, dh = hidden / heads)
+//   context_h = dropout(softmax(Q_h K_h^T / sqrt(dh) + mask_bias)) V_h,
+// heads concatenated in the hidden dimension. No output projection: BERT's
+// attention.output.dense belongs to the caller's block. Input x (B, T, hidden) contiguous (a
+// copy otherwise); output (B, T, hidden).
+//
+// set_mask(mask) takes a (B, T) i32 or i8 tensor, 1 = attend, 0 = padding; padded keys get -10000
+// added to their logits, as the original BERT does (so a fully padded row still averages
+// uniformly instead of producing NaN). The mask stays in force until replaced or cleared with
+// set_mask(Tensor()); its batch and length must match x's.
+#pragma once
+
+#include <memory>
+
+#include "nn/dropout.hpp"
+#include "nn/linear.hpp"
+#include "nn/module.hpp"
+
+namespace win::nn {
+
+class SelfAttention final : public Module {
+ public:
+  SelfAttention(int64_t hidden, int64_t heads, double attention_dropout_p, uint64_t stream_id,
+                DType dtype = DType::F32);
+  Tensor forward(const Tensor& x, Context& ctx) override;
+  Tensor backward(const Tensor& dy, Context& ctx) override;
+
+  void set_mask(const Tensor& mask);
+
+  int64_t hidden() const { return hidden_; }
+  int64_t heads() const { return heads_; }
+  Linear& query() { return *q_; }
+  Linear& key() { return *k_; }
+  Linear& value() { return *v_; }
+  // Attention probabilities (B, heads, T, T) of the last forward, before dropout.
+  const Tensor& probs() const { return probs_; }
+
+ private:
+  int64_t hidden_, heads_, dh_;
+  Linear* q_;
+  Linear* k_;
+  Linear* v_;
+  Dropout* drop_;
+  std::unique_ptr<backend::SoftmaxOp> softmax_;
+  Tensor mask_bias_;  // (B, 1, T): 0 or -10000 per key, undefined when no mask is set
+  Tensor ones_;       // (B, heads * T, 1) of ones: the rank-1 product broadcasting mask_bias_
+  Dims x_shape_;
+  Tensor qh_, kh_, vh_;       // (B, H, T, dh) views of the Linear outputs
+  Tensor probs_;              // softmax output (B, H, T, T), also the scores before it
+  Tensor pdrop_;              // probs after dropout (probs_ itself when dropout is off)
+  Tensor ctx_;                // (B, T, hidden) output
+  Tensor dprobs_, dscores_;   // (B, H, T, T)
+  Tensor dq_, dk_, dv_, dx_;  // (B, T, hidden)
+};
+
+}  // namespace win::nn

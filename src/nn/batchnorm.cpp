@@ -1,0 +1,70 @@
+// BatchNorm2d forward/backward on the op table's batchnorm op (see batchnorm.hpp).
+#include "nn/batchnorm.hpp"
+
+#include "core/error.hpp"
+
+namespace win::nn {
+
+namespace {
+// Makes t a tensor shaped and laid out like x (reusing its memory when it already is one).
+void ensure_like(Tensor& t, const Tensor& x, DType dtype) {
+  ensure(t, x.shape(), dtype, &x);
+  if (t.strides() != x.strides()) t = empty_like(x);
+}
+}  // namespace
+
+BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum, DType dtype)
+    : Module("BatchNorm2d", dtype), channels_(channels), eps_(eps), momentum_(momentum) {
+  WIN_CHECK(channels > 0 && eps > 0 && momentum >= 0 && momentum <= 1, ErrorKind::Internal,
+            "BatchNorm2d(", channels, ", eps ", eps, ", momentum ", momentum, ")");
+  op_ = ops().batchnorm();
+  gamma_ = &add_param("weight", {channels}, ParamKind::BatchNorm, Init::ones());
+  beta_ = &add_param("bias", {channels}, ParamKind::BatchNorm, Init::zeros());
+  running_mean_ = &add_buffer("running_mean", {channels}, 0.0);
+  running_var_ = &add_buffer("running_var", {channels}, 1.0);
+  mean_ = Tensor::zeros({channels}, dtype);
+  var_ = Tensor::zeros({channels}, dtype);
+  zeros_ = Tensor::zeros({channels}, dtype);
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x, Context& ctx) {
+  WIN_CHECK(x.dim() == 4 && x.size(1) == channels_, ErrorKind::Internal, "BatchNorm2d(", channels_,
+            "): input ", x.shape());
+  x_ = x;
+  trained_ = ctx.training;
+  ensure_like(y_, x, dtype());
+  if (ctx.training) {
+    op_->forward_train(x, gamma_->value, beta_->value, eps_, momentum_, *running_mean_,
+                       *running_var_, mean_, var_, y_);
+  } else {
+    op_->forward_eval(x, gamma_->value, beta_->value, eps_, *running_mean_, *running_var_, y_);
+  }
+  return y_;
+}
+
+Tensor BatchNorm2d::backward(const Tensor& dy0, Context&) {
+  WIN_CHECK(x_.defined() && dy0.shape() == x_.shape(), ErrorKind::Internal,
+            "BatchNorm2d backward: dy ", dy0.shape(), " for input ", x_.shape());
+  Tensor dy = dy0;
+  if (dy0.strides() != x_.strides()) {  // oneDNN takes x, dy and dx in one layout
+    ensure_like(dy_, x_, dtype());
+    ops().copy(dy0, dy_);
+    dy = dy_;
+  }
+  ensure_like(dx_, x_, dtype());
+  if (trained_) {
+    op_->backward(x_, dy, gamma_->value, mean_, var_, eps_, dx_, gamma_->grad, beta_->grad);
+    return dx_;
+  }
+  // Eval mode: y = gamma * (x - rm) / sqrt(rv + eps) + beta with fixed statistics. The training
+  // backward given (rm, rv) as the statistics computes exactly this map's dgamma = sum(dy * xhat)
+  // and dbeta = sum(dy) (those do not depend on where the statistics came from), but a dx that
+  // also flows through the batch statistics; so dx is then overwritten with the affine map's
+  // dx = dy * gamma / sqrt(rv + eps), which is forward_eval of dy with zero mean and shift.
+  op_->backward(x_, dy, gamma_->value, *running_mean_, *running_var_, eps_, dx_, gamma_->grad,
+                beta_->grad);
+  op_->forward_eval(dy, gamma_->value, zeros_, eps_, zeros_, *running_var_, dx_);
+  return dx_;
+}
+
+}  // namespace win::nn

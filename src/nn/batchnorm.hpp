@@ -1,0 +1,45 @@
+// BatchNorm2d: batch normalisation of (N, C, H, W) inputs per channel, as torch.nn.BatchNorm2d
+// (affine, track_running_stats; same parameter and buffer names). Training mode normalises with
+// the batch statistics and moves the running ones (unbiased variance, PyTorch's momentum
+// convention); eval mode normalises with the running statistics, and its backward is that of a
+// fixed per-channel affine map (for fine-tuning with frozen statistics). The output and dx keep
+// the input's layout, so channels-last activations stay channels-last.
+#pragma once
+
+#include <memory>
+
+#include "nn/module.hpp"
+
+namespace win::nn {
+
+class BatchNorm2d final : public Module {
+ public:
+  explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1,
+                       DType dtype = DType::F32);
+  Tensor forward(const Tensor& x, Context& ctx) override;
+  Tensor backward(const Tensor& dy, Context& ctx) override;
+
+  int64_t num_features() const { return channels_; }
+  double eps() const { return eps_; }
+  double momentum() const { return momentum_; }
+  Param& weight() { return *gamma_; }
+  Param& bias() { return *beta_; }
+  Tensor& running_mean() { return *running_mean_; }
+  Tensor& running_var() { return *running_var_; }
+
+ private:
+  int64_t channels_;
+  double eps_, momentum_;
+  std::unique_ptr<backend::BatchNormOp> op_;
+  Param* gamma_;
+  Param* beta_;
+  Tensor* running_mean_;
+  Tensor* running_var_;
+  bool trained_ = true;  // mode of the last forward: selects the backward
+  Tensor x_;             // saved input
+  Tensor mean_, var_;    // batch statistics of the last training forward (biased variance)
+  Tensor zeros_;         // (C) zeros: the eval backward runs forward_eval with them
+  Tensor y_, dy_, dx_;
+};
+
+}  // namespace win::nn

@@ -1,0 +1,77 @@
+// Conv2d forward/backward on the op table's conv2d op (see conv2d.hpp).
+#include "nn/conv2d.hpp"
+
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace win::nn {
+
+namespace {
+// True when t is a dense (N, C, H, W) tensor stored N, H, W, C: what oneDNN's nhwc kernels take.
+bool is_channels_last(const Tensor& t) {
+  const int64_t c = t.size(1), w = t.size(3);
+  return t.strides() == Dims{t.size(2) * w * c, 1, w * c, c};
+}
+}  // namespace
+
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, bool bias,
+               DType dtype)
+    : Module("Conv2d", dtype), in_(in), out_(out), desc_{kernel, kernel, stride, padding} {
+  WIN_CHECK(in > 0 && out > 0 && kernel > 0 && stride > 0 && padding >= 0, ErrorKind::Internal,
+            "Conv2d(", in, ", ", out, ", kernel ", kernel, ", stride ", stride, ", padding ",
+            padding, ")");
+  op_ = ops().conv2d(desc_);
+  // PyTorch's default: kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+  // fan_in = in * k * k, and the bias from the same bound.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in * kernel * kernel));
+  w_ = &add_param("weight", {out, in, kernel, kernel}, ParamKind::Weight, Init::uniform(bound));
+  if (bias) b_ = &add_param("bias", {out}, ParamKind::Bias, Init::uniform(bound));
+}
+
+int64_t Conv2d::out_extent(int64_t in) const {
+  return (in + 2 * desc_.padding - desc_.kernel_h) / desc_.stride + 1;
+}
+
+Tensor Conv2d::forward(const Tensor& x, Context& ctx) {
+  WIN_CHECK(x.dim() == 4 && x.size(1) == in_ && x.size(2) + 2 * desc_.padding >= desc_.kernel_h &&
+                x.size(3) + 2 * desc_.padding >= desc_.kernel_w,
+            ErrorKind::Internal, "Conv2d(", in_, ", ", out_, ", kernel ", desc_.kernel_h,
+            ", padding ", desc_.padding, "): input ", x.shape());
+  if (is_channels_last(x)) {
+    x_ = x;
+    x_layout_ = Tensor();
+  } else {
+    ensure_channels_last(x_cl_, x.shape(), dtype());
+    ops().copy(x, x_cl_);
+    x_ = x_cl_;
+    x_layout_ = x;
+  }
+  ensure_channels_last(y_, {x.size(0), out_, out_extent(x.size(2)), out_extent(x.size(3))},
+                       dtype());
+  op_->forward(x_, w_->value, b_ ? b_->value : Tensor(), y_);
+  ctx.macs += y_.numel() * in_ * desc_.kernel_h * desc_.kernel_w;
+  return y_;
+}
+
+Tensor Conv2d::backward(const Tensor& dy0, Context&) {
+  WIN_CHECK(x_.defined() && dy0.shape() == y_.shape(), ErrorKind::Internal, "Conv2d backward: dy ",
+            dy0.shape(), " for output ", y_.shape());
+  Tensor dy = dy0;
+  if (!is_channels_last(dy0)) {  // e.g. from a contiguous head; oneDNN wants one layout
+    ensure_channels_last(dy_cl_, dy0.shape(), dtype());
+    ops().copy(dy0, dy_cl_);
+    dy = dy_cl_;
+  }
+  Tensor db = b_ ? b_->grad : Tensor();
+  op_->backward_weights(x_, dy, w_->grad, db);
+  ensure_channels_last(dx_cl_, x_.shape(), dtype());
+  op_->backward_data(dy, w_->value, dx_cl_);
+  if (!x_layout_.defined()) return dx_cl_;
+  ensure(dx_, x_.shape(), dtype(), &x_layout_);
+  if (dx_.strides() != x_layout_.strides()) dx_ = empty_like(x_layout_);
+  ops().copy(dx_cl_, dx_);
+  return dx_;
+}
+
+}  // namespace win::nn

@@ -1,0 +1,50 @@
+// Dropout forward/backward on the op table's dropout ops (see dropout.hpp).
+#include "nn/dropout.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+
+namespace win::nn {
+
+namespace {
+constexpr int kStreamBits = 16;
+}
+
+Dropout::Dropout(double p, uint64_t stream_id, DType dtype)
+    : Module("Dropout", dtype), p_(p), stream_id_(stream_id) {
+  WIN_CHECK(p >= 0.0 && p < 1.0, ErrorKind::Internal, "Dropout: p = ", p, " not in [0, 1)");
+  WIN_CHECK(stream_id < (uint64_t{1} << kStreamBits), ErrorKind::Internal, "Dropout: stream id ",
+            stream_id, " does not fit in ", kStreamBits, " bits");
+}
+
+uint64_t Dropout::counter(uint64_t step, uint64_t stream_id) {
+  WIN_CHECK(step < (uint64_t{1} << (64 - kStreamBits)), ErrorKind::Internal, "Dropout: step ", step,
+            " too large for the counter layout");
+  return (step << kStreamBits) | stream_id;
+}
+
+Tensor Dropout::forward(const Tensor& x, Context& ctx) {
+  active_ = ctx.training && p_ > 0.0;
+  if (!active_) return x;
+  ensure(mask_, x.shape(), DType::U8);
+  ensure(y_, x.shape(), dtype(), &x);
+  if (y_.strides() != x.strides()) y_ = empty_like(x);  // keep the input's layout
+  // Masks are keyed by global element position: the same for any split of the global batch.
+  const uint64_t per_sample = static_cast<uint64_t>(x.numel() / std::max<int64_t>(x.size(0), 1));
+  ops().dropout(x, p_, ctx.rng, counter(ctx.step, stream_id_),
+                static_cast<uint64_t>(ctx.sample_offset) * per_sample, mask_, y_);
+  return y_;
+}
+
+Tensor Dropout::backward(const Tensor& dy, Context&) {
+  if (!active_) return dy;
+  WIN_CHECK(dy.shape() == mask_.shape(), ErrorKind::Internal, "Dropout backward: dy ", dy.shape(),
+            " for mask ", mask_.shape());
+  ensure(dx_, dy.shape(), dtype(), &dy);
+  if (dx_.strides() != dy.strides()) dx_ = empty_like(dy);
+  ops().dropout_backward(dy, mask_, p_, dx_);
+  return dx_;
+}
+
+}  // namespace win::nn

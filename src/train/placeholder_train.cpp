@@ -1,2 +1,0 @@
-// PENDING placeholder (train module is written next).
-namespace win::train {}
