@@ -239,13 +239,241 @@ def make_layer_fixtures(path):
                 write_tensor(g, s_name, torch.stack(states[s_name]))
 
 
+# ---- tiny models, three training steps ---------------------------------------------------------
+
+class MlpBlock(nn.Module):
+    def __init__(self, d, h):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(d, h), nn.Linear(h, d)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class TinyMlp(nn.Module):
+    """win's MLP, `inner` blocks (src/models/mlp.cpp): stem, blocks.<i>.fc1/fc2, head."""
+
+    def __init__(self, inp=12, d=8, h=6, depth=3, classes=4):
+        super().__init__()
+        self.stem = nn.Linear(inp, d)
+        self.blocks = nn.ModuleList([MlpBlock(d, h) for _ in range(depth)])
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, x):
+        x = self.stem(x.flatten(1))
+        for b in self.blocks:
+            x = b(x)
+        return self.head(x)
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, cin, width, stride):
+        super().__init__()
+        out = width * 4
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
+        self.downsample = None
+        if stride != 1 or cin != out:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = F.relu(self.bn2(self.conv2(h)))
+        h = self.bn3(self.conv3(h))
+        return F.relu(h + (self.downsample(x) if self.downsample is not None else x))
+
+
+class TinyResNet(nn.Module):
+    """win's ResNet with the small stem (src/models/resnet.cpp), torchvision names."""
+
+    def __init__(self, stem=4, base=2, layers=(1, 1, 1, 1), classes=3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, stem, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
+        cin = stem
+        for s, n in enumerate(layers):
+            blocks = []
+            for b in range(n):
+                blocks.append(Bottleneck(cin, base << s, 2 if (b == 0 and s > 0) else 1))
+                cin = (base << s) * 4
+            setattr(self, "layer%d" % (s + 1), nn.Sequential(*blocks))
+        self.fc = nn.Linear(cin, classes)
+        self.nlayers = len(layers)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        for s in range(self.nlayers):
+            x = getattr(self, "layer%d" % (s + 1))(x)
+        return self.fc(x.mean((2, 3)))
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, vocab, d, maxpos, types):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab, d)
+        self.position_embeddings = nn.Embedding(maxpos, d)
+        self.token_type_embeddings = nn.Embedding(types, d)
+        self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
+
+    def forward(self, ids, seg):
+        pos = torch.arange(ids.shape[1]).expand_as(ids)
+        return self.LayerNorm(self.word_embeddings(ids) + self.position_embeddings(pos) +
+                              self.token_type_embeddings(seg))
+
+
+class Dense(nn.Module):
+    def __init__(self, i, o, ln):
+        super().__init__()
+        self.dense = nn.Linear(i, o)
+        if ln:
+            self.LayerNorm = nn.LayerNorm(o, eps=1e-12)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        setattr(self, "self", SelfAttention(d, heads))
+        self.output = Dense(d, d, True)
+
+
+class BertLayer(nn.Module):
+    def __init__(self, d, heads, ffn):
+        super().__init__()
+        self.attention = BertAttention(d, heads)
+        self.intermediate = Dense(d, ffn, False)
+        self.output = Dense(ffn, d, True)
+
+    def forward(self, x, mask):
+        att = getattr(self.attention, "self")
+        att.mask = mask
+        h = self.attention.output.LayerNorm(x + self.attention.output.dense(att(x)))
+        return self.output.LayerNorm(h + self.output.dense(F.gelu(self.intermediate.dense(h))))
+
+
+class TinyBert(nn.Module):
+    """win's BERT (src/models/bert*.cpp): HuggingFace names without "bert.", no dropout."""
+
+    def __init__(self, vocab=30, d=8, layers=2, heads=2, ffn=16, maxpos=16, types=2):
+        super().__init__()
+        self.embeddings = BertEmbeddings(vocab, d, maxpos, types)
+        self.encoder = nn.Module()
+        self.encoder.layer = nn.ModuleList([BertLayer(d, heads, ffn) for _ in range(layers)])
+        self.pooler = Dense(d, d, False)
+        self.cls = nn.Module()
+        self.cls.predictions = nn.Module()
+        self.cls.predictions.transform = Dense(d, d, True)
+        self.cls.predictions.bias = nn.Parameter(torch.zeros(vocab))
+        self.cls.seq_relationship = nn.Linear(d, 2)
+        with torch.no_grad():
+            for m in self.modules():
+                if isinstance(m, nn.Embedding):
+                    m.weight.normal_(0, 0.02)
+
+    def forward(self, ids, seg, mask, positions):
+        x = self.embeddings(ids, seg)
+        for layer in self.encoder.layer:
+            x = layer(x, mask)
+        b, t, d = x.shape
+        rows = x.reshape(b * t, d)[(torch.arange(b)[:, None] * t + positions).reshape(-1)]
+        tr = self.cls.predictions.transform
+        mlm = tr.LayerNorm(F.gelu(tr.dense(rows))) @ self.embeddings.word_embeddings.weight.t() + \
+            self.cls.predictions.bias
+        nsp = self.cls.seq_relationship(torch.tanh(self.pooler.dense(x[:, 0])))
+        return mlm, nsp
+
+
+def no_decay_groups(model, wd):
+    """win's default rule (no_decay = bn, ln, bias): biases and norm parameters skip decay."""
+    decay, skip = [], []
+    for name, p in model.named_parameters():
+        norm = ".bn" in name or name.startswith("bn") or "LayerNorm" in name or "downsample.1" in name
+        (skip if name.endswith("bias") or norm else decay).append(p)
+    return [{"params": decay, "weight_decay": wd}, {"params": skip, "weight_decay": 0.0}]
+
+
+def train_case(f, name, model, opt, batches, loss_fn, state_names, attrs):
+    g = f.create_group(name)
+    g.attrs.update(attrs)
+    for pname, p in model.named_parameters():
+        write_tensor(g, "params0/" + pname, p)
+    for k, batch in enumerate(batches):
+        for bname, t in batch.items():
+            write_tensor(g, "batch%d/%s" % (k, bname), t)
+    model.train()
+    for k, batch in enumerate(batches):
+        opt.zero_grad()
+        loss = loss_fn(model, batch)
+        loss.backward()
+        opt.step()
+        s = g.create_group("step%d" % k)
+        write_tensor(s, "loss", loss.detach().reshape(1))
+        for pname, p in model.named_parameters():
+            write_tensor(s, "params/" + pname, p)
+            for st in state_names:
+                write_tensor(s, "state/%s/%s" % (st, pname), opt.state[p][st])
+        for bname, b in model.named_buffers():
+            if b.dtype.is_floating_point:
+                write_tensor(s, "buffers/" + bname, b)
+
+
+def make_model_fixtures(path):
+    gen = torch.Generator().manual_seed(7)
+    with h5py.File(path, "w") as f:
+        f.attrs["generator"] = "tools/make_fixtures.py (torch %s)" % torch.__version__
+        torch.manual_seed(11)
+        mlp = TinyMlp()
+        batches = [{"x": rand(gen, 5, 12), "labels": torch.randint(0, 4, (5,), generator=gen)} for _ in range(3)]
+        opt = torch.optim.SGD(no_decay_groups(mlp, 1e-4), lr=0.1, momentum=0.9)
+        train_case(f, "mlp", mlp, opt, batches, lambda m, b: F.cross_entropy(m(b["x"]), b["labels"]),
+                   ["momentum_buffer"], {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4})
+
+        torch.manual_seed(12)
+        net = TinyResNet()
+        batches = [{"x": rand(gen, 4, 1, 16, 16), "labels": torch.randint(0, 3, (4,), generator=gen)} for _ in range(3)]
+        opt = torch.optim.SGD(no_decay_groups(net, 1e-4), lr=0.05, momentum=0.9, nesterov=True)
+        train_case(f, "resnet", net, opt, batches, lambda m, b: F.cross_entropy(m(b["x"]), b["labels"]),
+                   ["momentum_buffer"], {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": 1,
+                                         "weight_decay": 1e-4})
+
+        torch.manual_seed(13)
+        bert = TinyBert()
+        batches = []
+        for _ in range(3):
+            b, t = 3, 6
+            seg = torch.zeros(b, t, dtype=torch.int64)
+            seg[:, t // 2:] = 1
+            mask = torch.ones(b, t, dtype=torch.int64)
+            mask[2, 4:] = 0
+            batches.append({
+                "input_ids": torch.randint(0, 30, (b, t), generator=gen),
+                "segment_ids": seg, "input_mask": mask,
+                "masked_lm_positions": torch.tensor([[1, 3], [2, 5], [1, 2]]),
+                "masked_lm_labels": torch.tensor([4, 17, -100, 9, 22, 3]),
+                "next_sentence_labels": torch.randint(0, 2, (b,), generator=gen),
+            })
+
+        def bert_loss(m, b):
+            mlm, nsp = m(b["input_ids"], b["segment_ids"], b["input_mask"], b["masked_lm_positions"])
+            return F.cross_entropy(mlm, b["masked_lm_labels"], ignore_index=-100) + \
+                F.cross_entropy(nsp, b["next_sentence_labels"])
+
+        opt = torch.optim.AdamW(no_decay_groups(bert, 0.01), lr=1e-2, betas=(0.9, 0.999), eps=1e-8)
+        train_case(f, "bert", bert, opt, batches, bert_loss, ["exp_avg", "exp_avg_sq"],
+                   {"optimizer": "adamw", "lr": 1e-2, "weight_decay": 0.01})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures"))
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     make_layer_fixtures(os.path.join(args.out, "layers.h5"))
-    print("wrote", os.path.join(args.out, "layers.h5"))
+    make_model_fixtures(os.path.join(args.out, "models.h5"))
+    print("wrote layers.h5 and models.h5 in", args.out)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ Tensor BertPretrainHead::forward(const Tensor& h, nn::Context& ctx) {
   h_shape_ = h.shape();
   // Rows of h to predict: b * T + position, each position checked against the sequence length.
   nn::ensure(flat_idx_, {b * p}, DType::I32);
-  const Tensor pos = positions_.to(DType::I32);
+  WIN_CHECK(positions_.dtype() == DType::I32, ErrorKind::Internal, "masked positions must be i32");
+  const Tensor& pos = positions_;
   for (int64_t i = 0; i < b; ++i)
     for (int64_t j = 0; j < p; ++j) {
       const int32_t v = pos.at<int32_t>({i, j});

@@ -53,7 +53,13 @@ void SelfAttention::set_mask(const Tensor& mask) {
     bias[i] = bias[i] == 0.0 ? kMaskedLogit : 0.0;
   }
   ensure(mask_bias_, {b, 1, n}, dtype());
-  mask_bias_.copy_from(Tensor::from(bias, {b, 1, n}));
+  dispatch_dtype(dtype(), [&](auto tag) {  // written in place: no tensor allocated per step
+    using T = decltype(tag);
+    if constexpr (std::is_floating_point_v<T>) {
+      T* p = mask_bias_.data<T>();
+      for (size_t i = 0; i < bias.size(); ++i) p[i] = static_cast<T>(bias[i]);
+    }
+  });
 }
 
 Tensor SelfAttention::forward(const Tensor& x, Context& ctx) {
