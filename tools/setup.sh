@@ -10,6 +10,7 @@ PACKAGES=(
   libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libdnnl-dev ocl-icd-opencl-dev  # dnnl-config.cmake requires OpenCL headers
+  libopenblas0-pthread  # PyTorch (the benchmark peer) at its best: without it Debian falls back to reference BLAS
   libjpeg62-turbo-dev libpng-dev zlib1g-dev
   python3-h5py python3-numpy python3-matplotlib python3-torch
   dataset-fashion-mnist

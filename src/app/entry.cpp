@@ -1,6 +1,8 @@
 // Top level of win: subcommand dispatch and the one place where errors become exit codes.
 // Any rank that fails prints `win: error: ...` ([rank N] first when several run) and, in a
 // multi-rank job, calls MPI_Abort so that no other rank waits forever in a collective.
+#include <malloc.h>
+
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -107,6 +109,10 @@ const std::vector<Command>& commands() {
 
 int main_entry(int argc, char** argv) {
   std::set_terminate(on_terminate);
+  // Large blocks (oneDNN's scratchpads, temporaries) would otherwise be mmap'd and unmapped on
+  // every use, and each new page faulted in and zeroed by the kernel: keep them in the heap.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   int code = 0;
   try {
     dist::init(&argc, &argv);

@@ -58,6 +58,8 @@ class Conv2dOp {
 // Batch normalisation over (N, H, W) per channel of x (N,C,H,W), PyTorch semantics: training
 // normalises with the biased batch variance and moves the running statistics by
 // running = (1 - momentum) * running + momentum * batch, with the unbiased variance.
+// Made with fuse_relu, y = max(bn(x), 0) in the same pass (a ResNet's BN + ReLU without writing
+// and re-reading the activation), and backward masks dy by y > 0 first.
 class BatchNormOp {
  public:
   virtual ~BatchNormOp() = default;
@@ -68,10 +70,10 @@ class BatchNormOp {
   // Normalises with the running statistics. Overwrites y.
   virtual void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
                             const Tensor& running_mean, const Tensor& running_var, Tensor& y) = 0;
-  // Backward of forward_train. Overwrites dx; accumulates dgamma, dbeta.
-  virtual void backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
-                        const Tensor& var, double eps, Tensor& dx, Tensor& dgamma,
-                        Tensor& dbeta) = 0;
+  // Backward of the last forward_train; y is its output. Overwrites dx; accumulates dgamma, dbeta.
+  virtual void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& gamma,
+                        const Tensor& mean, const Tensor& var, double eps, Tensor& dx,
+                        Tensor& dgamma, Tensor& dbeta) = 0;
 };
 
 // Layer normalisation over the last dimension of x (rows, D).
@@ -124,7 +126,7 @@ class Ops {
 
   // Stateful ops, one per layer.
   virtual std::unique_ptr<Conv2dOp> conv2d(const Conv2dDesc& d) = 0;
-  virtual std::unique_ptr<BatchNormOp> batchnorm() = 0;
+  virtual std::unique_ptr<BatchNormOp> batchnorm(bool fuse_relu) = 0;
   virtual std::unique_ptr<LayerNormOp> layernorm() = 0;
   virtual std::unique_ptr<Pool2dOp> pool2d(const Pool2dDesc& d) = 0;
   virtual std::unique_ptr<EltwiseOp> eltwise(Eltwise kind) = 0;
@@ -138,9 +140,13 @@ class Ops {
 
   // Element-wise, any shapes that match (or as stated). Outputs may alias inputs.
   virtual void add(const Tensor& a, const Tensor& b, Tensor& y) = 0;  // y = a + b
-  virtual void axpy(double alpha, const Tensor& x, Tensor& y) = 0;    // y += alpha * x
-  virtual void scale(double alpha, Tensor& x) = 0;                    // x *= alpha
-  virtual void copy(const Tensor& x, Tensor& y) = 0;                  // y = x (layouts may differ)
+  // y = max(a + b, 0): a residual sum and its ReLU in one pass.
+  virtual void add_relu(const Tensor& a, const Tensor& b, Tensor& y) = 0;
+  // dx = dy where y > 0, else 0: ReLU's backward from its output.
+  virtual void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+  virtual void axpy(double alpha, const Tensor& x, Tensor& y) = 0;  // y += alpha * x
+  virtual void scale(double alpha, Tensor& x) = 0;                  // x *= alpha
+  virtual void copy(const Tensor& x, Tensor& y) = 0;                // y = x (layouts may differ)
   // y (rows, D) += bias (D) broadcast over rows.
   virtual void add_bias(const Tensor& bias, Tensor& y) = 0;
   // db (D) += sum of dy (rows, D) over rows.

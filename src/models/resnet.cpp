@@ -38,8 +38,7 @@ class ResNetModel final : public Model {
       stem->add(std::make_unique<nn::Conv2d>(c.in_channels, stem_w, 3, 1, 1, false, dtype),
                 "conv1");
     }
-    stem->add(std::make_unique<nn::BatchNorm2d>(stem_w, 1e-5, 0.1, dtype), "bn1");
-    stem->add(std::make_unique<nn::Activation>(backend::Eltwise::Relu, dtype), "relu");
+    stem->add(std::make_unique<nn::BatchNorm2d>(stem_w, 1e-5, 0.1, dtype, true), "bn1");  // + ReLU
     if (c.stem == "imagenet") stem->add(std::make_unique<nn::MaxPool2d>(3, 2, 1, dtype), "maxpool");
     set_stem("", std::move(stem));
 

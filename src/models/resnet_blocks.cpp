@@ -4,7 +4,6 @@
 namespace win::models {
 
 namespace {
-using backend::Eltwise;
 constexpr double kBnEps = 1e-5, kBnMomentum = 0.1;
 }  // namespace
 
@@ -18,19 +17,22 @@ ResidualBlock::ResidualBlock(const char* type, int64_t in, int64_t out, int64_t 
         &downsample_->add(std::make_unique<nn::Conv2d>(in, out, 1, stride, 0, false, dtype));
     downsample_->add(std::make_unique<nn::BatchNorm2d>(out, kBnEps, kBnMomentum, dtype));
   }
-  relu_out_ = &add_child("relu_out", std::make_unique<nn::Activation>(Eltwise::Relu, dtype));
 }
 
+// The block's final ReLU is fused with the residual sum: one pass forward, and one masking pass
+// backward whose result feeds both the main path and the shortcut.
 Tensor ResidualBlock::forward(const Tensor& x, nn::Context& ctx) {
   const Tensor h = main_->forward(x, ctx);
   const Tensor s = downsample_ ? downsample_->forward(x, ctx) : x;
-  nn::ensure(sum_, h.shape(), dtype(), &h);
-  ops().add(h, s, sum_);
-  return relu_out_->forward(sum_, ctx);
+  nn::ensure(out_, h.shape(), dtype(), &h);
+  ops().add_relu(h, s, out_);
+  return out_;
 }
 
 Tensor ResidualBlock::backward(const Tensor& dy, nn::Context& ctx) {
-  const Tensor dsum = relu_out_->backward(dy, ctx);
+  nn::ensure(dsum_, dy.shape(), dtype(), &dy);
+  ops().relu_backward(out_, dy, dsum_);
+  const Tensor& dsum = dsum_;
   const Tensor dmain = main_->backward(dsum, ctx);
   const Tensor dshort = downsample_ ? downsample_->backward(dsum, ctx) : dsum;
   nn::ensure(dx_, dmain.shape(), dtype(), &dmain);
@@ -42,11 +44,9 @@ Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t out, int64_t stride, D
     : ResidualBlock("Bottleneck", in, out, stride, dtype) {
   auto& m = main();
   first_conv_ = &m.add(std::make_unique<nn::Conv2d>(in, width, 1, 1, 0, false, dtype), "conv1");
-  m.add(std::make_unique<nn::BatchNorm2d>(width, kBnEps, kBnMomentum, dtype), "bn1");
-  m.add(std::make_unique<nn::Activation>(Eltwise::Relu, dtype), "relu1");
+  m.add(std::make_unique<nn::BatchNorm2d>(width, kBnEps, kBnMomentum, dtype, true), "bn1");
   m.add(std::make_unique<nn::Conv2d>(width, width, 3, stride, 1, false, dtype), "conv2");
-  m.add(std::make_unique<nn::BatchNorm2d>(width, kBnEps, kBnMomentum, dtype), "bn2");
-  m.add(std::make_unique<nn::Activation>(Eltwise::Relu, dtype), "relu2");
+  m.add(std::make_unique<nn::BatchNorm2d>(width, kBnEps, kBnMomentum, dtype, true), "bn2");
   m.add(std::make_unique<nn::Conv2d>(width, out, 1, 1, 0, false, dtype), "conv3");
   m.add(std::make_unique<nn::BatchNorm2d>(out, kBnEps, kBnMomentum, dtype), "bn3");
 }
@@ -56,8 +56,7 @@ BasicBlock::BasicBlock(int64_t in, int64_t width, int64_t out, int64_t stride, D
   auto& m = main();
   first_conv_ =
       &m.add(std::make_unique<nn::Conv2d>(in, width, 3, stride, 1, false, dtype), "conv1");
-  m.add(std::make_unique<nn::BatchNorm2d>(width, kBnEps, kBnMomentum, dtype), "bn1");
-  m.add(std::make_unique<nn::Activation>(Eltwise::Relu, dtype), "relu1");
+  m.add(std::make_unique<nn::BatchNorm2d>(width, kBnEps, kBnMomentum, dtype, true), "bn1");
   m.add(std::make_unique<nn::Conv2d>(width, out, 3, 1, 1, false, dtype), "conv2");
   m.add(std::make_unique<nn::BatchNorm2d>(out, kBnEps, kBnMomentum, dtype), "bn2");
 }

@@ -2,8 +2,9 @@
 // Bottleneck v1.5 (1x1 -> 3x3 with the stride -> 1x1 expanding by 4; conv1/bn1, conv2/bn2,
 // conv3/bn3, downsample.0/downsample.1) and BasicBlock (3x3 with the stride -> 3x3; conv1/bn1,
 // conv2/bn2, downsample.*). The projection shortcut exists when the stride is not 1 or the channel
-// count changes. Backward is explicit: the gradient entering the final ReLU feeds both the main
-// path and the shortcut, and the two input gradients are summed.
+// count changes. BN + ReLU pairs run fused (BatchNorm2d with fuse_relu), as do the residual sum
+// and the final ReLU. Backward is explicit: the gradient through the final ReLU feeds both the
+// main path and the shortcut, and the two input gradients are summed.
 #pragma once
 
 #include "nn/activation.hpp"
@@ -33,8 +34,7 @@ class ResidualBlock : public nn::Module {
   nn::Sequential* downsample_ = nullptr;
   nn::Conv2d* first_conv_ = nullptr;
   nn::Conv2d* proj_conv_ = nullptr;
-  nn::Activation* relu_out_ = nullptr;
-  Tensor sum_, dx_;
+  Tensor out_, dsum_, dx_;
   friend class Bottleneck;
   friend class BasicBlock;
 };

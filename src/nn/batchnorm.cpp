@@ -13,11 +13,15 @@ void ensure_like(Tensor& t, const Tensor& x, DType dtype) {
 }
 }  // namespace
 
-BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum, DType dtype)
-    : Module("BatchNorm2d", dtype), channels_(channels), eps_(eps), momentum_(momentum) {
+BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum, DType dtype, bool fuse_relu)
+    : Module(fuse_relu ? "BatchNorm2d+ReLU" : "BatchNorm2d", dtype),
+      channels_(channels),
+      eps_(eps),
+      momentum_(momentum),
+      fuse_relu_(fuse_relu) {
   WIN_CHECK(channels > 0 && eps > 0 && momentum >= 0 && momentum <= 1, ErrorKind::Internal,
             "BatchNorm2d(", channels, ", eps ", eps, ", momentum ", momentum, ")");
-  op_ = ops().batchnorm();
+  op_ = ops().batchnorm(fuse_relu);
   gamma_ = &add_param("weight", {channels}, ParamKind::BatchNorm, Init::ones());
   beta_ = &add_param("bias", {channels}, ParamKind::BatchNorm, Init::zeros());
   running_mean_ = &add_buffer("running_mean", {channels}, 0.0);
@@ -53,17 +57,24 @@ Tensor BatchNorm2d::backward(const Tensor& dy0, Context&) {
   }
   ensure_like(dx_, x_, dtype());
   if (trained_) {
-    op_->backward(x_, dy, gamma_->value, mean_, var_, eps_, dx_, gamma_->grad, beta_->grad);
+    op_->backward(x_, y_, dy, gamma_->value, mean_, var_, eps_, dx_, gamma_->grad, beta_->grad);
     return dx_;
   }
+  if (fuse_relu_) {  // through the ReLU first, then the affine map below with an unfused op
+    ensure_like(dy_, x_, dtype());
+    ops().relu_backward(y_, dy, dy_);
+    dy = dy_;
+    if (!plain_op_) plain_op_ = ops().batchnorm(false);
+  }
+  backend::BatchNormOp& op = fuse_relu_ ? *plain_op_ : *op_;
   // Eval mode: y = gamma * (x - rm) / sqrt(rv + eps) + beta with fixed statistics. The training
   // backward given (rm, rv) as the statistics computes exactly this map's dgamma = sum(dy * xhat)
   // and dbeta = sum(dy) (those do not depend on where the statistics came from), but a dx that
   // also flows through the batch statistics; so dx is then overwritten with the affine map's
   // dx = dy * gamma / sqrt(rv + eps), which is forward_eval of dy with zero mean and shift.
-  op_->backward(x_, dy, gamma_->value, *running_mean_, *running_var_, eps_, dx_, gamma_->grad,
-                beta_->grad);
-  op_->forward_eval(dy, gamma_->value, zeros_, eps_, zeros_, *running_var_, dx_);
+  op.backward(x_, y_, dy, gamma_->value, *running_mean_, *running_var_, eps_, dx_, gamma_->grad,
+              beta_->grad);
+  op.forward_eval(dy, gamma_->value, zeros_, eps_, zeros_, *running_var_, dx_);
   return dx_;
 }
 

@@ -3,7 +3,9 @@
 // the batch statistics and moves the running ones (unbiased variance, PyTorch's momentum
 // convention); eval mode normalises with the running statistics, and its backward is that of a
 // fixed per-channel affine map (for fine-tuning with frozen statistics). The output and dx keep
-// the input's layout, so channels-last activations stay channels-last.
+// the input's layout, so channels-last activations stay channels-last. With fuse_relu the layer
+// is BatchNorm2d followed by ReLU in one pass (a ResNet's bn1/bn2 + relu): same parameters, one
+// activation less written and read.
 #pragma once
 
 #include <memory>
@@ -15,7 +17,7 @@ namespace win::nn {
 class BatchNorm2d final : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1,
-                       DType dtype = DType::F32);
+                       DType dtype = DType::F32, bool fuse_relu = false);
   Tensor forward(const Tensor& x, Context& ctx) override;
   Tensor backward(const Tensor& dy, Context& ctx) override;
 
@@ -30,7 +32,9 @@ class BatchNorm2d final : public Module {
  private:
   int64_t channels_;
   double eps_, momentum_;
+  bool fuse_relu_;
   std::unique_ptr<backend::BatchNormOp> op_;
+  std::unique_ptr<backend::BatchNormOp> plain_op_;  // eval backward of a fused layer
   Param* gamma_;
   Param* beta_;
   Tensor* running_mean_;

@@ -371,3 +371,72 @@ TEST(GradAccumulation, BackwardTwiceDoublesParameterGrads) {
     }
   }
 }
+
+// BatchNorm2d with fuse_relu (a ResNet's BN + ReLU in one pass). Finite differences in double,
+// same step and tolerance as above; the inputs are chosen so that no pre-activation lies within
+// 1e-3 of ReLU's kink (checked with an unfused twin), so a step of 1e-6 never crosses it.
+TEST(BatchNormReluGrad, FusedFiniteDifferencesAwayFromTheKink) {
+  for (bool training : {true, false}) {
+    SCOPED_TRACE(training ? "training" : "eval");
+    BatchNorm2d fused(3, 1e-5, 0.1, DType::F64, true), plain(3, 1e-5, 0.1, DType::F64);
+    randomise_bn(fused, 41);
+    randomise_bn(plain, 41);
+    const Tensor x = randn({4, 3, 3, 2}, DType::F64, 42, 2.0);
+    Context ctx;
+    ctx.training = training;
+    const Tensor pre = plain.forward(x, ctx);
+    double closest = 1e9;
+    for (double v : pre.to_vector()) closest = std::min(closest, std::abs(v));
+    ASSERT_GT(closest, 1e-3) << "test input too close to the ReLU kink";
+    int clipped = 0;
+    for (double v : pre.to_vector()) clipped += v < 0;
+    EXPECT_GT(clipped, 0);  // the ReLU really clips something
+    EXPECT_EQ(check_gradients(fused, x, ctx, kFd), 0);
+  }
+}
+
+TEST(BatchNormReluBackend, FusedEqualsBatchNormThenReluAndF32MatchesF64) {
+  for (bool training : {true, false}) {
+    SCOPED_TRACE(training ? "training" : "eval");
+    BatchNorm2d ref(8, 1e-5, 0.1, DType::F64, true), fast(8, 1e-5, 0.1, DType::F32, true),
+        plain(8, 1e-5, 0.1, DType::F32);
+    randomise_bn(ref, 51);
+    copy_params(ref, fast);
+    copy_params(ref, plain);
+    const Tensor x64 = channels_last(randn({4, 8, 5, 5}, DType::F64, 52, 2.0));
+    const Tensor x32 = channels_last(x64.to(DType::F32));
+    Context ctx;
+    ctx.training = training;
+    const Tensor y = fast.forward(x32, ctx).clone();
+    EXPECT_LT(normalized_error(y, ref.forward(x64, ctx)), 1e-6);
+    // fused == relu(unfused) elementwise
+    const auto p = plain.forward(x32, ctx).to_vector(), f = y.to_vector();
+    for (size_t i = 0; i < p.size(); ++i) ASSERT_NEAR(f[i], std::max(p[i], 0.0), 1e-6) << i;
+    const Tensor g64 = channels_last(randn({4, 8, 5, 5}, DType::F64, 53));
+    const Tensor g32 = channels_last(g64.to(DType::F32));
+    for (Param* q : {&ref.weight(), &ref.bias(), &fast.weight(), &fast.bias()}) q->grad.zero();
+    EXPECT_LT(normalized_error(fast.backward(g32, ctx), ref.backward(g64, ctx)), 1e-5);
+    EXPECT_LT(normalized_error(fast.weight().grad, ref.weight().grad), 1e-5);
+    EXPECT_LT(normalized_error(fast.bias().grad, ref.bias().grad), 1e-5);
+  }
+}
+
+TEST(AddRelu, MatchesAddThenReluAndItsBackward) {
+  for (DType dt : {DType::F64, DType::F32}) {
+    auto& ops = backend::ops_for(Device::CPU, dt);
+    const Tensor a = channels_last(randn({2, 3, 4, 5}, dt, 61)),
+                 b = channels_last(randn({2, 3, 4, 5}, dt, 62));
+    Tensor y = empty_like(a), dx = empty_like(a);
+    ops.add_relu(a, b, y);
+    const auto av = a.to_vector(), bv = b.to_vector(), yv = y.to_vector();
+    for (size_t i = 0; i < yv.size(); ++i) {
+      // The sum rounded to the tensor's precision, exactly as the op computes it.
+      const double sum = dt == DType::F32 ? static_cast<float>(av[i] + bv[i]) : av[i] + bv[i];
+      ASSERT_EQ(yv[i], std::max(0.0, sum)) << i;
+    }
+    const Tensor dy = channels_last(randn({2, 3, 4, 5}, dt, 63));
+    ops.relu_backward(y, dy, dx);
+    const auto dyv = dy.to_vector(), dxv = dx.to_vector();
+    for (size_t i = 0; i < dxv.size(); ++i) ASSERT_EQ(dxv[i], yv[i] > 0 ? dyv[i] : 0.0);
+  }
+}

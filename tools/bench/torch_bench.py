@@ -88,7 +88,7 @@ class BertLayer(nn.Module):
 class Bert(nn.Module):
     def __init__(self, vocab=30522, d=256, layers=4, heads=4, ffn=1024, maxpos=512, p=0.1):
         super().__init__()
-        self.word, self.pos, self.type = nn.Embedding(vocab, d), nn.Embedding(maxpos, d), nn.Embedding(2, d)
+        self.word, self.pos, self.types = nn.Embedding(vocab, d), nn.Embedding(maxpos, d), nn.Embedding(2, d)
         self.ln = nn.LayerNorm(d, eps=1e-12)
         self.layers = nn.ModuleList([BertLayer(d, heads, ffn, p) for _ in range(layers)])
         self.pooler, self.nsp = nn.Linear(d, d), nn.Linear(d, 2)
@@ -99,7 +99,7 @@ class Bert(nn.Module):
     def forward(self, ids, seg, mask, positions):
         b, t = ids.shape
         pos = torch.arange(t).expand(b, t)
-        x = F.dropout(self.ln(self.word(ids) + self.pos(pos) + self.type(seg)), self.p)
+        x = F.dropout(self.ln(self.word(ids) + self.pos(pos) + self.types(seg)), self.p)
         bias = (1.0 - mask[:, None, None, :].float()) * -10000.0
         for layer in self.layers:
             x = layer(x, bias)

@@ -47,6 +47,11 @@ void check(const Tensor& x, const Tensor& y, std::initializer_list<const Tensor*
 
 class CpuBatchNorm final : public BatchNormOp {
  public:
+  explicit CpuBatchNorm(bool fuse_relu)
+      : flags_(normalization_flags::use_scale | normalization_flags::use_shift |
+               (fuse_relu ? normalization_flags::fuse_norm_relu : normalization_flags::none)),
+        relu_(fuse_relu) {}
+
   void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
                      double momentum, Tensor& running_mean, Tensor& running_var, Tensor& mean,
                      Tensor& var, Tensor& y) override {
@@ -63,12 +68,15 @@ class CpuBatchNorm final : public BatchNormOp {
       if (!train_ || xd != t_x_ || e != t_eps_) {
         const auto pd = pd_train(xd, e);
         train_ = dnnl::batch_normalization_forward(pd);
+        // The fused ReLU's mask: written by the training forward, read by backward.
+        if (relu_) workspace_ = memory(pd.workspace_desc(), cpu_engine());
         t_args_ = {{DNNL_ARG_SRC, bind(xd)},
                    {DNNL_ARG_DST, bind(xd)},
                    {DNNL_ARG_SCALE, bind(pd.weights_desc())},
                    {DNNL_ARG_SHIFT, bind(pd.weights_desc())},
                    {DNNL_ARG_MEAN, bind(pd.mean_desc())},
                    {DNNL_ARG_VARIANCE, bind(pd.variance_desc())}};
+        if (relu_) t_args_[DNNL_ARG_WORKSPACE] = workspace_;
         t_x_ = xd, t_eps_ = e;
         log_debug("oneDNN batch_normalization forward ", x.shape(), ": ", pd.impl_info_str());
       }
@@ -101,9 +109,7 @@ class CpuBatchNorm final : public BatchNormOp {
       const auto e = static_cast<float>(eps);
       if (!eval_ || xd != e_x_ || e != e_eps_) {
         const dnnl::batch_normalization_forward::primitive_desc pd(
-            {prop_kind::forward_inference, xd, e,
-             normalization_flags::use_global_stats | normalization_flags::use_scale |
-                 normalization_flags::use_shift},
+            {prop_kind::forward_inference, xd, e, flags_ | normalization_flags::use_global_stats},
             cpu_engine());
         eval_ = dnnl::batch_normalization_forward(pd);
         e_args_ = {{DNNL_ARG_SRC, bind(xd)},
@@ -125,8 +131,12 @@ class CpuBatchNorm final : public BatchNormOp {
     if (!out.shares_storage(y)) y.copy_from(out);
   }
 
-  void backward(const Tensor& x, const Tensor& dy0, const Tensor& gamma, const Tensor& mean,
-                const Tensor& var, double eps, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
+  // y is not read: the fused ReLU's mask comes from the workspace of the training forward.
+  void backward(const Tensor& x, const Tensor&, const Tensor& dy0, const Tensor& gamma,
+                const Tensor& mean, const Tensor& var, double eps, Tensor& dx, Tensor& dgamma,
+                Tensor& dbeta) override {
+    WIN_CHECK(!relu_ || (train_ && md_of(x) == t_x_), ErrorKind::Internal,
+              "batchnorm+relu backward needs the training forward of the same input first");
     check(x, dx, {&gamma, &mean, &var, &dgamma, &dbeta}, "batchnorm backward");
     WIN_CHECK(dy0.shape() == x.shape(), ErrorKind::Internal, "batchnorm backward: dy ", dy0.shape(),
               " for x ", x.shape());
@@ -139,9 +149,7 @@ class CpuBatchNorm final : public BatchNormOp {
       if (!bwd_ || xd != b_x_ || e != b_eps_) {
         const auto hint = pd_train(xd, e);
         const dnnl::batch_normalization_backward::primitive_desc pd(
-            {prop_kind::backward, xd, xd, e,
-             normalization_flags::use_scale | normalization_flags::use_shift},
-            cpu_engine(), hint);
+            {prop_kind::backward, xd, xd, e, flags_}, cpu_engine(), hint);
         bwd_ = dnnl::batch_normalization_backward(pd);
         // diff scale/shift go to owned buffers, then are added: the gradients accumulate.
         dscale_ = memory(pd.diff_weights_desc(), cpu_engine());
@@ -157,6 +165,7 @@ class CpuBatchNorm final : public BatchNormOp {
                    {DNNL_ARG_VARIANCE, bind(pd.variance_desc())},
                    {DNNL_ARG_DIFF_SCALE, dscale_},
                    {DNNL_ARG_DIFF_SHIFT, dshift_}};
+        if (relu_) b_args_[DNNL_ARG_WORKSPACE] = workspace_;
         b_x_ = xd, b_eps_ = e;
         log_debug("oneDNN batch_normalization backward ", x.shape(), ": ", pd.impl_info_str());
       }
@@ -180,17 +189,18 @@ class CpuBatchNorm final : public BatchNormOp {
   }
 
  private:
-  static dnnl::batch_normalization_forward::primitive_desc pd_train(const memory::desc& xd,
-                                                                    float eps) {
-    return {{prop_kind::forward_training, xd, eps,
-             normalization_flags::use_scale | normalization_flags::use_shift},
-            cpu_engine()};
+  dnnl::batch_normalization_forward::primitive_desc pd_train(const memory::desc& xd,
+                                                             float eps) const {
+    return {{prop_kind::forward_training, xd, eps, flags_}, cpu_engine()};
   }
 
   static void set(Args& args, std::initializer_list<std::pair<int, const Tensor*>> ts) {
     for (const auto& [arg, t] : ts) args[arg].set_data_handle(t->raw());
   }
 
+  normalization_flags flags_;
+  bool relu_;
+  memory workspace_;
   dnnl::batch_normalization_forward train_, eval_;
   memory::desc t_x_, e_x_;
   float t_eps_ = 0, e_eps_ = 0;
@@ -205,8 +215,8 @@ class CpuBatchNorm final : public BatchNormOp {
 
 }  // namespace
 
-std::unique_ptr<BatchNormOp> CpuOps::batchnorm() {
-  return std::make_unique<CpuBatchNorm>();
+std::unique_ptr<BatchNormOp> CpuOps::batchnorm(bool fuse_relu) {
+  return std::make_unique<CpuBatchNorm>(fuse_relu);
 }
 
 }  // namespace win::backend

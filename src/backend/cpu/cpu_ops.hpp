@@ -13,12 +13,12 @@ class CpuOps final : public RefOps<float> {
  public:
   const char* name() const override { return "cpu-onednn"; }
 
-  std::unique_ptr<Conv2dOp> conv2d(const Conv2dDesc& d) override;  // cpu/conv.cpp
-  std::unique_ptr<BatchNormOp> batchnorm() override;               // cpu/batchnorm.cpp
-  std::unique_ptr<LayerNormOp> layernorm() override;               // cpu/layernorm.cpp
-  std::unique_ptr<Pool2dOp> pool2d(const Pool2dDesc& d) override;  // cpu/pool.cpp
-  std::unique_ptr<EltwiseOp> eltwise(Eltwise kind) override;       // cpu/eltwise_softmax.cpp
-  std::unique_ptr<SoftmaxOp> softmax() override;                   // cpu/eltwise_softmax.cpp
+  std::unique_ptr<Conv2dOp> conv2d(const Conv2dDesc& d) override;   // cpu/conv.cpp
+  std::unique_ptr<BatchNormOp> batchnorm(bool fuse_relu) override;  // cpu/batchnorm.cpp
+  std::unique_ptr<LayerNormOp> layernorm() override;                // cpu/layernorm.cpp
+  std::unique_ptr<Pool2dOp> pool2d(const Pool2dDesc& d) override;   // cpu/pool.cpp
+  std::unique_ptr<EltwiseOp> eltwise(Eltwise kind) override;        // cpu/eltwise_softmax.cpp
+  std::unique_ptr<SoftmaxOp> softmax() override;                    // cpu/eltwise_softmax.cpp
   void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
             Tensor& c) override;  // cpu/gemm.cpp
 };

@@ -22,6 +22,8 @@ int64_t grain_for(int64_t work_per_index) {
 template <class T>
 class RefBatchNorm final : public BatchNormOp {
  public:
+  explicit RefBatchNorm(bool fuse_relu) : relu_(fuse_relu) {}
+
   void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
                      double momentum, Tensor& running_mean, Tensor& running_var, Tensor& mean,
                      Tensor& var, Tensor& y) override {
@@ -48,7 +50,7 @@ class RefBatchNorm final : public BatchNormOp {
             const double v = ss / static_cast<double>(count);
             const double scale = dbl(G(c)) / std::sqrt(v + eps), shift = dbl(B(c));
             for_plane(x, [&](int64_t n, int64_t h, int64_t w) {
-              Y(n, c, h, w) = static_cast<T>((dbl(X(n, c, h, w)) - mu) * scale + shift);
+              Y(n, c, h, w) = act((dbl(X(n, c, h, w)) - mu) * scale + shift);
             });
             M(c) = static_cast<T>(mu);
             V(c) = static_cast<T>(v);
@@ -71,28 +73,37 @@ class RefBatchNorm final : public BatchNormOp {
             const double mu = dbl(RM(c));
             const double scale = dbl(G(c)) / std::sqrt(dbl(RV(c)) + eps), shift = dbl(B(c));
             for_plane(x, [&](int64_t n, int64_t h, int64_t w) {
-              Y(n, c, h, w) = static_cast<T>((dbl(X(n, c, h, w)) - mu) * scale + shift);
+              Y(n, c, h, w) = act((dbl(X(n, c, h, w)) - mu) * scale + shift);
             });
           }
         });
   }
 
-  void backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
-                const Tensor& var, double eps, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& gamma,
+                const Tensor& mean, const Tensor& var, double eps, Tensor& dx, Tensor& dgamma,
+                Tensor& dbeta) override {
     const int64_t c_n = check(x, dx, gamma, dgamma, "batchnorm backward");
     ref::check_same_shape(x, dy, "batchnorm backward dy");
     ref::check_shape(dbeta, {c_n}, "batchnorm backward dbeta");
     ref::check_shape(mean, {c_n}, "batchnorm backward mean");
     ref::check_shape(var, {c_n}, "batchnorm backward var");
     const double count = static_cast<double>(x.size(0) * x.size(2) * x.size(3));
+    if (relu_) ref::check_same_shape(x, y, "batchnorm backward y");
     const ref::View<T> X(x), D(dy), GX(dx), G(gamma), M(mean), V(var), DG(dgamma), DB(dbeta);
+    const T* py = relu_ ? y.data<T>() : nullptr;
+    const Dims ys = y.strides();
+    // dy through the fused ReLU: zero where the output was clipped.
+    auto grad = [&](int64_t n, int64_t c, int64_t h, int64_t w) {
+      if (py && py[n * ys[0] + c * ys[1] + h * ys[2] + w * ys[3]] <= T(0)) return 0.0;
+      return dbl(D(n, c, h, w));
+    };
     parallel_for(c_n, grain_for(3 * x.numel() / std::max<int64_t>(c_n, 1)),
                  [&](int64_t c0, int64_t c1) {
                    for (int64_t c = c0; c < c1; ++c) {
                      const double mu = dbl(M(c)), rstd = 1.0 / std::sqrt(dbl(V(c)) + eps);
                      double sum_dy = 0, sum_dy_xhat = 0;
                      for_plane(x, [&](int64_t n, int64_t h, int64_t w) {
-                       const double g = dbl(D(n, c, h, w));
+                       const double g = grad(n, c, h, w);
                        sum_dy += g;
                        sum_dy_xhat += g * (dbl(X(n, c, h, w)) - mu) * rstd;
                      });
@@ -104,7 +115,7 @@ class RefBatchNorm final : public BatchNormOp {
                      for_plane(x, [&](int64_t n, int64_t h, int64_t w) {
                        const double xhat = (dbl(X(n, c, h, w)) - mu) * rstd;
                        GX(n, c, h, w) =
-                           static_cast<T>(a * (dbl(D(n, c, h, w)) - mean_dy - xhat * mean_dy_xhat));
+                           static_cast<T>(a * (grad(n, c, h, w) - mean_dy - xhat * mean_dy_xhat));
                      });
                      DG(c) = static_cast<T>(dbl(DG(c)) + sum_dy_xhat);
                      DB(c) = static_cast<T>(dbl(DB(c)) + sum_dy);
@@ -114,6 +125,8 @@ class RefBatchNorm final : public BatchNormOp {
 
  private:
   static double dbl(T v) { return static_cast<double>(v); }
+  T act(double v) const { return static_cast<T>(relu_ && v < 0 ? 0.0 : v); }
+  bool relu_;
 
   // f(n, h, w) over one channel's plane.
   template <class F>
@@ -137,10 +150,10 @@ class RefBatchNorm final : public BatchNormOp {
 }  // namespace
 
 template <class T>
-std::unique_ptr<BatchNormOp> RefOps<T>::batchnorm() {
-  return std::make_unique<RefBatchNorm<T>>();
+std::unique_ptr<BatchNormOp> RefOps<T>::batchnorm(bool fuse_relu) {
+  return std::make_unique<RefBatchNorm<T>>(fuse_relu);
 }
-template std::unique_ptr<BatchNormOp> RefOps<float>::batchnorm();
-template std::unique_ptr<BatchNormOp> RefOps<double>::batchnorm();
+template std::unique_ptr<BatchNormOp> RefOps<float>::batchnorm(bool);
+template std::unique_ptr<BatchNormOp> RefOps<double>::batchnorm(bool);
 
 }  // namespace win::backend

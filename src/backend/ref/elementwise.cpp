@@ -37,6 +37,23 @@ void RefOps<T>::add(const Tensor& a, const Tensor& b, Tensor& y) {
 }
 
 template <class T>
+void RefOps<T>::add_relu(const Tensor& a, const Tensor& b, Tensor& y) {
+  ref::check_same_shape(a, y, "add_relu");
+  ref::check_same_shape(b, y, "add_relu");
+  map3<T>(a, b, y, [](T x, T z, T) {
+    const T s = static_cast<T>(x + z);
+    return s > T(0) ? s : T(0);
+  });
+}
+
+template <class T>
+void RefOps<T>::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  ref::check_same_shape(y, dx, "relu_backward");
+  ref::check_same_shape(dy, dx, "relu_backward");
+  map3<T>(y, dy, dx, [](T out, T g, T) { return out > T(0) ? g : T(0); });
+}
+
+template <class T>
 void RefOps<T>::axpy(double alpha, const Tensor& x, Tensor& y) {
   ref::check_same_shape(x, y, "axpy");
   const T al = static_cast<T>(alpha);
@@ -127,15 +144,17 @@ void RefOps<T>::global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
   });
 }
 
-#define WIN_INSTANTIATE(T)                                             \
-  template void RefOps<T>::add(const Tensor&, const Tensor&, Tensor&); \
-  template void RefOps<T>::axpy(double, const Tensor&, Tensor&);       \
-  template void RefOps<T>::scale(double, Tensor&);                     \
-  template void RefOps<T>::copy(const Tensor&, Tensor&);               \
-  template void RefOps<T>::add_bias(const Tensor&, Tensor&);           \
-  template void RefOps<T>::bias_grad(const Tensor&, Tensor&);          \
-  template double RefOps<T>::sum_squares(const Tensor&);               \
-  template void RefOps<T>::global_avg_pool(const Tensor&, Tensor&);    \
+#define WIN_INSTANTIATE(T)                                                       \
+  template void RefOps<T>::add(const Tensor&, const Tensor&, Tensor&);           \
+  template void RefOps<T>::add_relu(const Tensor&, const Tensor&, Tensor&);      \
+  template void RefOps<T>::relu_backward(const Tensor&, const Tensor&, Tensor&); \
+  template void RefOps<T>::axpy(double, const Tensor&, Tensor&);                 \
+  template void RefOps<T>::scale(double, Tensor&);                               \
+  template void RefOps<T>::copy(const Tensor&, Tensor&);                         \
+  template void RefOps<T>::add_bias(const Tensor&, Tensor&);                     \
+  template void RefOps<T>::bias_grad(const Tensor&, Tensor&);                    \
+  template double RefOps<T>::sum_squares(const Tensor&);                         \
+  template void RefOps<T>::global_avg_pool(const Tensor&, Tensor&);              \
   template void RefOps<T>::global_avg_pool_backward(const Tensor&, Tensor&);
 WIN_INSTANTIATE(float)
 WIN_INSTANTIATE(double)

@@ -90,7 +90,8 @@ void RefOps<T>::dropout(const Tensor& x, double p, const Philox& rng, uint64_t h
   T* py = y.data<T>();
   uint8_t* pm = mask.data<uint8_t>();
   auto one = [&](int64_t i, int64_t ox, int64_t om, int64_t oy) {
-    const uint8_t keep = rng.uniform(hi_counter, lo_offset + static_cast<uint64_t>(i)) < keep_below ? 1 : 0;
+    const uint8_t keep =
+        rng.uniform(hi_counter, lo_offset + static_cast<uint64_t>(i)) < keep_below ? 1 : 0;
     pm[om] = keep;
     py[oy] = keep ? static_cast<T>(static_cast<double>(px[ox]) * inv_keep) : T(0);
   };
@@ -126,11 +127,11 @@ void RefOps<T>::dropout_backward(const Tensor& dy, const Tensor& mask, double p,
   }
 }
 
-#define WIN_INSTANTIATE(T)                                                                  \
-  template void RefOps<T>::embedding(const Tensor&, const Tensor&, Tensor&);                \
-  template void RefOps<T>::embedding_backward(const Tensor&, const Tensor&, Tensor&);       \
-  template void RefOps<T>::dropout(const Tensor&, double, const Philox&, uint64_t, uint64_t, Tensor&, \
-                                   Tensor&);                                                \
+#define WIN_INSTANTIATE(T)                                                                   \
+  template void RefOps<T>::embedding(const Tensor&, const Tensor&, Tensor&);                 \
+  template void RefOps<T>::embedding_backward(const Tensor&, const Tensor&, Tensor&);        \
+  template void RefOps<T>::dropout(const Tensor&, double, const Philox&, uint64_t, uint64_t, \
+                                   Tensor&, Tensor&);                                        \
   template void RefOps<T>::dropout_backward(const Tensor&, const Tensor&, double, Tensor&);
 WIN_INSTANTIATE(float)
 WIN_INSTANTIATE(double)

@@ -18,7 +18,7 @@ class RefOps : public Ops {
   const char* name() const override;
 
   std::unique_ptr<Conv2dOp> conv2d(const Conv2dDesc& d) override;
-  std::unique_ptr<BatchNormOp> batchnorm() override;
+  std::unique_ptr<BatchNormOp> batchnorm(bool fuse_relu) override;
   std::unique_ptr<LayerNormOp> layernorm() override;
   std::unique_ptr<Pool2dOp> pool2d(const Pool2dDesc& d) override;
   std::unique_ptr<EltwiseOp> eltwise(Eltwise kind) override;
@@ -28,6 +28,8 @@ class RefOps : public Ops {
             Tensor& c) override;
 
   void add(const Tensor& a, const Tensor& b, Tensor& y) override;
+  void add_relu(const Tensor& a, const Tensor& b, Tensor& y) override;
+  void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
   void axpy(double alpha, const Tensor& x, Tensor& y) override;
   void scale(double alpha, Tensor& x) override;
   void copy(const Tensor& x, Tensor& y) override;
