@@ -117,6 +117,15 @@ class SoftmaxOp {
   virtual void backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
 };
 
+// y (M, N) = act(x (M, K) W^T + b): a Linear layer's forward in one primitive, with bias and an
+// optional ReLU applied in the matrix product's epilogue (no extra passes over y). W is (N, K)
+// as a Linear stores it; b (N) may be undefined.
+class LinearOp {
+ public:
+  virtual ~LinearOp() = default;
+  virtual void forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) = 0;
+};
+
 // ---- the op table -----------------------------------------------------------------------------
 
 class Ops {
@@ -131,6 +140,7 @@ class Ops {
   virtual std::unique_ptr<Pool2dOp> pool2d(const Pool2dDesc& d) = 0;
   virtual std::unique_ptr<EltwiseOp> eltwise(Eltwise kind) = 0;
   virtual std::unique_ptr<SoftmaxOp> softmax() = 0;
+  virtual std::unique_ptr<LinearOp> linear(bool fuse_relu) = 0;
 
   // C = alpha * op(A) op(B) + beta * C, with op(X) = X or X^T. A, B, C are 2-d with unit column
   // stride (rows may be padded); or 3-d/4-d with the same leading batch dimensions in all three
@@ -151,6 +161,9 @@ class Ops {
   virtual void add_bias(const Tensor& bias, Tensor& y) = 0;
   // db (D) += sum of dy (rows, D) over rows.
   virtual void bias_grad(const Tensor& dy, Tensor& db) = 0;
+  // Backward of a fused Linear + ReLU's epilogue in one pass: dz = dy where y > 0 else 0
+  // (overwrites dz), and db += sum of dz over rows when db is defined. y, dy, dz are (rows, D).
+  virtual void relu_bias_backward(const Tensor& y, const Tensor& dy, Tensor& dz, Tensor& db) = 0;
   // Sum of squares of all elements, in double (gradient norms).
   virtual double sum_squares(const Tensor& x) = 0;
   // Global average pooling: y (N, C) = mean of x (N,C,H,W) over H, W; and its backward

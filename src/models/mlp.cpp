@@ -28,15 +28,18 @@ class MlpModel final : public Model {
     if (inner) stem->add_unnamed(std::make_unique<nn::Linear>(c.input_size, c.width, true, dtype));
     set_stem("stem", std::move(stem));
     for (int64_t i = 0; i < c.depth; ++i) {
+      // Linear + ReLU runs fused (one primitive, one backward pass); GELU stays a module.
       auto b = std::make_unique<nn::Sequential>(dtype);
+      const bool fuse = act == backend::Eltwise::Relu;
+      auto linear_act = [&](int64_t in, int64_t out, const char* name) {
+        b->add(std::make_unique<nn::Linear>(in, out, true, dtype, fuse), name);
+        if (!fuse) b->add(std::make_unique<nn::Activation>(act, dtype), "act");
+      };
       if (inner) {
-        b->add(std::make_unique<nn::Linear>(c.width, c.inner, true, dtype), "fc1");
-        b->add(std::make_unique<nn::Activation>(act, dtype), "act");
+        linear_act(c.width, c.inner, "fc1");
         b->add(std::make_unique<nn::Linear>(c.inner, c.width, true, dtype), "fc2");
       } else {
-        const int64_t in = i == 0 ? c.input_size : c.width;
-        b->add(std::make_unique<nn::Linear>(in, c.width, true, dtype), "fc");
-        b->add(std::make_unique<nn::Activation>(act, dtype), "act");
+        linear_act(i == 0 ? c.input_size : c.width, c.width, "fc");
       }
       add_block(cat("blocks.", i), std::move(b), c.width);
     }

@@ -7,8 +7,12 @@
 
 namespace win::nn {
 
-Linear::Linear(int64_t in, int64_t out, bool bias, DType dtype)
-    : Module("Linear", dtype), in_(in), out_(out) {
+Linear::Linear(int64_t in, int64_t out, bool bias, DType dtype, bool fuse_relu)
+    : Module(fuse_relu ? "Linear+ReLU" : "Linear", dtype),
+      in_(in),
+      out_(out),
+      relu_(fuse_relu),
+      op_(ops().linear(fuse_relu)) {
   // PyTorch's default: kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), bias likewise.
   const double bound = 1.0 / std::sqrt(static_cast<double>(in));
   w_ = &add_param("weight", {out, in}, ParamKind::Weight, Init::uniform(bound));
@@ -24,16 +28,22 @@ Tensor Linear::forward(const Tensor& x, Context& ctx) {
   out_shape[out_shape.size() - 1] = out_;
   ensure(y_, out_shape, dtype());
   Tensor y2 = y_.reshape({-1, out_});
-  ops().gemm(false, true, 1.0, x_, w_->value, 0.0, y2);
-  if (b_) ops().add_bias(b_->value, y2);
+  op_->forward(x_, w_->value, b_ ? b_->value : Tensor(), y2);
   ctx.macs += x_.size(0) * in_ * out_;
   return y_;
 }
 
 Tensor Linear::backward(const Tensor& dy0, Context&) {
-  const Tensor dy = dy0.contiguous().reshape({-1, out_});
+  Tensor dy = dy0.contiguous().reshape({-1, out_});
+  if (relu_) {  // through the ReLU (from the saved output) and into the bias gradient, one pass
+    ensure(dz_, dy.shape(), dtype());
+    Tensor db = b_ ? b_->grad : Tensor();
+    ops().relu_bias_backward(y_.reshape({-1, out_}), dy, dz_, db);
+    dy = dz_;
+  } else if (b_) {
+    ops().bias_grad(dy, b_->grad);
+  }
   ops().gemm(true, false, 1.0, dy, x_, 1.0, w_->grad);  // dW += dy^T x
-  if (b_) ops().bias_grad(dy, b_->grad);
   ensure(dx_, x_shape_, dtype());
   Tensor dx2 = dx_.reshape({-1, in_});
   ops().gemm(false, false, 1.0, dy, w_->value, 0.0, dx2);  // dx = dy W

@@ -107,3 +107,46 @@ TEST(Flatten, KeepsPyTorchOrderForChannelsLastInput) {
   for (int64_t i = 0; i < 24; ++i) EXPECT_EQ(get_flat(y, i), static_cast<double>(i));
   EXPECT_EQ(f.backward(y, ctx).shape(), (Dims{2, 3, 2, 2}));
 }
+
+// Linear with fuse_relu: finite differences in double away from ReLU's kink (step 1e-6, rtol 1e-6:
+// inputs are checked to keep every pre-activation at least 1e-3 from 0), equality with
+// Linear then ReLU, and the f32 oneDNN matmul epilogue against the f64 reference.
+TEST(LinearReluGrad, FusedFiniteDifferencesAwayFromTheKink) {
+  Linear fused(7, 5, true, DType::F64, true), plain(7, 5, true, DType::F64);
+  init_params(fused, 31);
+  copy_params(fused, plain);
+  const Tensor x = randn({6, 7}, DType::F64, 32);
+  Context ctx;
+  double closest = 1e9;
+  int clipped = 0;
+  for (double v : plain.forward(x, ctx).to_vector()) {
+    closest = std::min(closest, std::abs(v));
+    clipped += v < 0;
+  }
+  ASSERT_GT(closest, 1e-3);
+  EXPECT_GT(clipped, 0);
+  EXPECT_EQ(check_gradients(fused, x, ctx), 0);
+}
+
+TEST(LinearReluBackend, F32FusedMatchesF64AndUnfused) {
+  Linear ref(96, 40, true, DType::F64, true), fast(96, 40, true, DType::F32, true);
+  Linear plain(96, 40, true, DType::F32);
+  init_params(ref, 33);
+  copy_params(ref, fast);
+  copy_params(ref, plain);
+  const Tensor x64 = randn({50, 96}, DType::F64, 34);
+  const Tensor x32 = x64.to(DType::F32);
+  Context ctx;
+  const Tensor y = fast.forward(x32, ctx).clone();
+  EXPECT_LT(normalized_error(y, ref.forward(x64, ctx)), 1e-5);
+  const auto p = plain.forward(x32, ctx).to_vector(), f = y.to_vector();
+  for (size_t i = 0; i < f.size(); ++i) ASSERT_NEAR(f[i], std::max(p[i], 0.0), 1e-5) << i;
+  const Tensor g = randn({50, 40}, DType::F64, 35);
+  for (Linear* l : {&ref, &fast}) {
+    l->weight().grad.zero();
+    l->bias()->grad.zero();
+  }
+  EXPECT_LT(normalized_error(fast.backward(g.to(DType::F32), ctx), ref.backward(g, ctx)), 1e-5);
+  EXPECT_LT(normalized_error(fast.weight().grad, ref.weight().grad), 1e-5);
+  EXPECT_LT(normalized_error(fast.bias()->grad, ref.bias()->grad), 1e-5);
+}

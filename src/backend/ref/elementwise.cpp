@@ -84,20 +84,92 @@ void RefOps<T>::add_bias(const Tensor& bias, Tensor& y) {
   });
 }
 
+namespace {
+
+// Column sums of a (rows, cols) matrix produced row by row: rows are cut into fixed blocks whose
+// partial sums (double) are added in block order, so the result does not depend on the thread
+// count, while each thread streams whole rows (vectorised over columns). make_row(r, out) writes
+// row r's values into out (and may write other outputs as a side effect).
+template <class T, class MakeRow>
+void blocked_column_sums(int64_t rows, int64_t cols, MakeRow&& make_row, double* sums) {
+  constexpr int64_t kBlock = 64;
+  const int64_t blocks = (rows + kBlock - 1) / kBlock;
+  std::vector<double> partial(static_cast<size_t>(blocks * cols), 0.0);
+  parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<T> row(static_cast<size_t>(cols));
+    for (int64_t b = b0; b < b1; ++b) {
+      double* acc = partial.data() + b * cols;
+      for (int64_t r = b * kBlock; r < std::min(rows, (b + 1) * kBlock); ++r) {
+        make_row(r, row.data());
+        for (int64_t j = 0; j < cols; ++j) acc[j] += static_cast<double>(row[static_cast<size_t>(j)]);
+      }
+    }
+  });
+  for (int64_t j = 0; j < cols; ++j) sums[j] = 0;
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t j = 0; j < cols; ++j) sums[j] += partial[static_cast<size_t>(b * cols + j)];
+}
+
+}  // namespace
+
 template <class T>
 void RefOps<T>::bias_grad(const Tensor& dy, Tensor& db) {
   WIN_CHECK(dy.dim() == 2 && db.dim() == 1 && db.size(0) == dy.size(1), ErrorKind::Internal,
             "bias_grad: db ", db.shape(), " for ", dy.shape());
   const ref::View<T> D(dy), G(db);
-  const int64_t rows = dy.size(0);
-  // Columns in parallel, rows summed in order: deterministic.
-  parallel_for(dy.size(1), 16, [&](int64_t j0, int64_t j1) {
-    for (int64_t j = j0; j < j1; ++j) {
-      double s = 0;
-      for (int64_t r = 0; r < rows; ++r) s += static_cast<double>(D(r, j));
-      G(j) = static_cast<T>(static_cast<double>(G(j)) + s);
-    }
-  });
+  const int64_t cols = dy.size(1);
+  std::vector<double> sums(static_cast<size_t>(cols));
+  blocked_column_sums<T>(
+      dy.size(0), cols,
+      [&](int64_t r, T* out) {
+        if (dy.stride(1) == 1) {
+          const T* d = &D(r, 0);
+          for (int64_t j = 0; j < cols; ++j) out[j] = d[j];
+        } else {
+          for (int64_t j = 0; j < cols; ++j) out[j] = D(r, j);
+        }
+      },
+      sums.data());
+  for (int64_t j = 0; j < cols; ++j) G(j) = static_cast<T>(static_cast<double>(G(j)) + sums[static_cast<size_t>(j)]);
+}
+
+template <class T>
+void RefOps<T>::relu_bias_backward(const Tensor& y, const Tensor& dy, Tensor& dz, Tensor& db) {
+  ref::check_same_shape(y, dy, "relu_bias_backward");
+  ref::check_same_shape(y, dz, "relu_bias_backward");
+  WIN_CHECK(y.dim() == 2, ErrorKind::Internal, "relu_bias_backward of ", y.shape());
+  const int64_t cols = y.size(1);
+  const ref::View<T> Y(y), D(dy), Z(dz);
+  if (!db.defined()) {
+    relu_backward(y, dy, dz);
+    return;
+  }
+  WIN_CHECK(db.dim() == 1 && db.size(0) == cols, ErrorKind::Internal, "relu_bias_backward: db ",
+            db.shape(), " for ", y.shape());
+  std::vector<double> sums(static_cast<size_t>(cols));
+  blocked_column_sums<T>(
+      y.size(0), cols,
+      [&](int64_t r, T* out) {
+        if (y.stride(1) == 1 && dy.stride(1) == 1 && dz.stride(1) == 1) {
+          const T* py = &Y(r, 0);
+          const T* pd = &D(r, 0);
+          T* pz = &Z(r, 0);
+          for (int64_t j = 0; j < cols; ++j) {
+            const T v = py[j] > T(0) ? pd[j] : T(0);
+            pz[j] = v;
+            out[j] = v;
+          }
+        } else {
+          for (int64_t j = 0; j < cols; ++j) {
+            const T v = Y(r, j) > T(0) ? D(r, j) : T(0);
+            Z(r, j) = v;
+            out[j] = v;
+          }
+        }
+      },
+      sums.data());
+  const ref::View<T> G(db);
+  for (int64_t j = 0; j < cols; ++j) G(j) = static_cast<T>(static_cast<double>(G(j)) + sums[static_cast<size_t>(j)]);
 }
 
 template <class T>
@@ -153,6 +225,7 @@ void RefOps<T>::global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
   template void RefOps<T>::copy(const Tensor&, Tensor&);                         \
   template void RefOps<T>::add_bias(const Tensor&, Tensor&);                     \
   template void RefOps<T>::bias_grad(const Tensor&, Tensor&);                    \
+  template void RefOps<T>::relu_bias_backward(const Tensor&, const Tensor&, Tensor&, Tensor&); \
   template double RefOps<T>::sum_squares(const Tensor&);                         \
   template void RefOps<T>::global_avg_pool(const Tensor&, Tensor&);              \
   template void RefOps<T>::global_avg_pool_backward(const Tensor&, Tensor&);

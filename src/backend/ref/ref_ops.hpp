@@ -23,6 +23,7 @@ class RefOps : public Ops {
   std::unique_ptr<Pool2dOp> pool2d(const Pool2dDesc& d) override;
   std::unique_ptr<EltwiseOp> eltwise(Eltwise kind) override;
   std::unique_ptr<SoftmaxOp> softmax() override;
+  std::unique_ptr<LinearOp> linear(bool fuse_relu) override;
 
   void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
             Tensor& c) override;
@@ -35,6 +36,7 @@ class RefOps : public Ops {
   void copy(const Tensor& x, Tensor& y) override;
   void add_bias(const Tensor& bias, Tensor& y) override;
   void bias_grad(const Tensor& dy, Tensor& db) override;
+  void relu_bias_backward(const Tensor& y, const Tensor& dy, Tensor& dz, Tensor& db) override;
   double sum_squares(const Tensor& x) override;
   void global_avg_pool(const Tensor& x, Tensor& y) override;
   void global_avg_pool_backward(const Tensor& dy, Tensor& dx) override;
