@@ -32,6 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from win_torch import Bert, Mlp, ResNet, SelfAttention
+
 torch.set_default_dtype(torch.float64)
 
 
@@ -76,32 +78,6 @@ def layer_case(f, name, module, x, attrs, grad_input=True, train=True, seed=0):
     for bname, b in module.named_buffers():
         if b.dtype.is_floating_point:
             write_tensor(g, "buffers/" + bname, b)
-
-
-class SelfAttention(nn.Module):
-    """BERT's self-attention (HuggingFace BertSelfAttention names), mask as additive -10000."""
-
-    def __init__(self, hidden, heads):
-        super().__init__()
-        self.heads = heads
-        self.query = nn.Linear(hidden, hidden)
-        self.key = nn.Linear(hidden, hidden)
-        self.value = nn.Linear(hidden, hidden)
-        self.mask = None
-
-    def forward(self, x):
-        b, t, d = x.shape
-        h, dh = self.heads, d // self.heads
-
-        def split(z):
-            return z.view(b, t, h, dh).permute(0, 2, 1, 3)
-
-        q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-        scores = q @ k.transpose(-1, -2) / math.sqrt(dh)
-        if self.mask is not None:
-            scores = scores + (1.0 - self.mask[:, None, None, :].to(scores.dtype)) * -10000.0
-        p = torch.softmax(scores, dim=-1)
-        return (p @ v).permute(0, 2, 1, 3).reshape(b, t, d)
 
 
 def rand(gen, *shape, scale=1.0):
@@ -241,151 +217,6 @@ def make_layer_fixtures(path):
 
 # ---- tiny models, three training steps ---------------------------------------------------------
 
-class MlpBlock(nn.Module):
-    def __init__(self, d, h):
-        super().__init__()
-        self.fc1, self.fc2 = nn.Linear(d, h), nn.Linear(h, d)
-
-    def forward(self, x):
-        return self.fc2(F.gelu(self.fc1(x)))
-
-
-class TinyMlp(nn.Module):
-    """win's MLP, `inner` blocks (src/models/mlp.cpp): stem, blocks.<i>.fc1/fc2, head."""
-
-    def __init__(self, inp=12, d=8, h=6, depth=3, classes=4):
-        super().__init__()
-        self.stem = nn.Linear(inp, d)
-        self.blocks = nn.ModuleList([MlpBlock(d, h) for _ in range(depth)])
-        self.head = nn.Linear(d, classes)
-
-    def forward(self, x):
-        x = self.stem(x.flatten(1))
-        for b in self.blocks:
-            x = b(x)
-        return self.head(x)
-
-
-class Bottleneck(nn.Module):
-    def __init__(self, cin, width, stride):
-        super().__init__()
-        out = width * 4
-        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.Conv2d(width, out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out)
-        self.downsample = None
-        if stride != 1 or cin != out:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, out, 1, stride, bias=False), nn.BatchNorm2d(out))
-
-    def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = F.relu(self.bn2(self.conv2(h)))
-        h = self.bn3(self.conv3(h))
-        return F.relu(h + (self.downsample(x) if self.downsample is not None else x))
-
-
-class TinyResNet(nn.Module):
-    """win's ResNet with the small stem (src/models/resnet.cpp), torchvision names."""
-
-    def __init__(self, stem=4, base=2, layers=(1, 1, 1, 1), classes=3):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, stem, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(stem)
-        cin = stem
-        for s, n in enumerate(layers):
-            blocks = []
-            for b in range(n):
-                blocks.append(Bottleneck(cin, base << s, 2 if (b == 0 and s > 0) else 1))
-                cin = (base << s) * 4
-            setattr(self, "layer%d" % (s + 1), nn.Sequential(*blocks))
-        self.fc = nn.Linear(cin, classes)
-        self.nlayers = len(layers)
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        for s in range(self.nlayers):
-            x = getattr(self, "layer%d" % (s + 1))(x)
-        return self.fc(x.mean((2, 3)))
-
-
-class BertEmbeddings(nn.Module):
-    def __init__(self, vocab, d, maxpos, types):
-        super().__init__()
-        self.word_embeddings = nn.Embedding(vocab, d)
-        self.position_embeddings = nn.Embedding(maxpos, d)
-        self.token_type_embeddings = nn.Embedding(types, d)
-        self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
-
-    def forward(self, ids, seg):
-        pos = torch.arange(ids.shape[1]).expand_as(ids)
-        return self.LayerNorm(self.word_embeddings(ids) + self.position_embeddings(pos) +
-                              self.token_type_embeddings(seg))
-
-
-class Dense(nn.Module):
-    def __init__(self, i, o, ln):
-        super().__init__()
-        self.dense = nn.Linear(i, o)
-        if ln:
-            self.LayerNorm = nn.LayerNorm(o, eps=1e-12)
-
-
-class BertAttention(nn.Module):
-    def __init__(self, d, heads):
-        super().__init__()
-        setattr(self, "self", SelfAttention(d, heads))
-        self.output = Dense(d, d, True)
-
-
-class BertLayer(nn.Module):
-    def __init__(self, d, heads, ffn):
-        super().__init__()
-        self.attention = BertAttention(d, heads)
-        self.intermediate = Dense(d, ffn, False)
-        self.output = Dense(ffn, d, True)
-
-    def forward(self, x, mask):
-        att = getattr(self.attention, "self")
-        att.mask = mask
-        h = self.attention.output.LayerNorm(x + self.attention.output.dense(att(x)))
-        return self.output.LayerNorm(h + self.output.dense(F.gelu(self.intermediate.dense(h))))
-
-
-class TinyBert(nn.Module):
-    """win's BERT (src/models/bert*.cpp): HuggingFace names without "bert.", no dropout."""
-
-    def __init__(self, vocab=30, d=8, layers=2, heads=2, ffn=16, maxpos=16, types=2):
-        super().__init__()
-        self.embeddings = BertEmbeddings(vocab, d, maxpos, types)
-        self.encoder = nn.Module()
-        self.encoder.layer = nn.ModuleList([BertLayer(d, heads, ffn) for _ in range(layers)])
-        self.pooler = Dense(d, d, False)
-        self.cls = nn.Module()
-        self.cls.predictions = nn.Module()
-        self.cls.predictions.transform = Dense(d, d, True)
-        self.cls.predictions.bias = nn.Parameter(torch.zeros(vocab))
-        self.cls.seq_relationship = nn.Linear(d, 2)
-        with torch.no_grad():
-            for m in self.modules():
-                if isinstance(m, nn.Embedding):
-                    m.weight.normal_(0, 0.02)
-
-    def forward(self, ids, seg, mask, positions):
-        x = self.embeddings(ids, seg)
-        for layer in self.encoder.layer:
-            x = layer(x, mask)
-        b, t, d = x.shape
-        rows = x.reshape(b * t, d)[(torch.arange(b)[:, None] * t + positions).reshape(-1)]
-        tr = self.cls.predictions.transform
-        mlm = tr.LayerNorm(F.gelu(tr.dense(rows))) @ self.embeddings.word_embeddings.weight.t() + \
-            self.cls.predictions.bias
-        nsp = self.cls.seq_relationship(torch.tanh(self.pooler.dense(x[:, 0])))
-        return mlm, nsp
-
-
 def no_decay_groups(model, wd):
     """win's default rule (no_decay = bn, ln, bias): biases and norm parameters skip decay."""
     decay, skip = [], []
@@ -425,14 +256,14 @@ def make_model_fixtures(path):
     with h5py.File(path, "w") as f:
         f.attrs["generator"] = "tools/make_fixtures.py (torch %s)" % torch.__version__
         torch.manual_seed(11)
-        mlp = TinyMlp()
+        mlp = Mlp(12, 8, 3, 4, inner=6, block="inner", act="gelu")
         batches = [{"x": rand(gen, 5, 12), "labels": torch.randint(0, 4, (5,), generator=gen)} for _ in range(3)]
         opt = torch.optim.SGD(no_decay_groups(mlp, 1e-4), lr=0.1, momentum=0.9)
         train_case(f, "mlp", mlp, opt, batches, lambda m, b: F.cross_entropy(m(b["x"]), b["labels"]),
                    ["momentum_buffer"], {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4})
 
         torch.manual_seed(12)
-        net = TinyResNet()
+        net = ResNet(1, 4, 2, (1, 1, 1, 1), 3)
         batches = [{"x": rand(gen, 4, 1, 16, 16), "labels": torch.randint(0, 3, (4,), generator=gen)} for _ in range(3)]
         opt = torch.optim.SGD(no_decay_groups(net, 1e-4), lr=0.05, momentum=0.9, nesterov=True)
         train_case(f, "resnet", net, opt, batches, lambda m, b: F.cross_entropy(m(b["x"]), b["labels"]),
@@ -440,7 +271,7 @@ def make_model_fixtures(path):
                                          "weight_decay": 1e-4})
 
         torch.manual_seed(13)
-        bert = TinyBert()
+        bert = Bert(30, 8, 2, 2, 16, maxpos=16)
         batches = []
         for _ in range(3):
             b, t = 3, 6

@@ -12,105 +12,34 @@ import math
 import statistics
 import time
 
+import os
+import sys
+
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from win_torch import Bert, Mlp, ResNet  # noqa: E402  (the same models as win's builders)
 
 
 def mlp():
-    layers, d = [], 784
-    for _ in range(24):
-        layers += [nn.Linear(d, 128), nn.ReLU()]
-        d = 128
-    layers.append(nn.Linear(128, 10))
-    model = nn.Sequential(*layers)
+    model = Mlp(784, 128, 24, 10, block="plain", act="relu")
     x = torch.randn(256, 784)
     y = torch.randint(0, 10, (256,))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     return model, opt, lambda: F.cross_entropy(model(x), y), 256
 
 
-class Bottleneck(nn.Module):
-    def __init__(self, cin, width, stride):
-        super().__init__()
-        out = width * 4
-        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.Conv2d(width, out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out)
-        self.downsample = None
-        if stride != 1 or cin != out:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, out, 1, stride, bias=False), nn.BatchNorm2d(out))
-
-    def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = F.relu(self.bn2(self.conv2(h)))
-        h = self.bn3(self.conv3(h))
-        return F.relu(h + (self.downsample(x) if self.downsample is not None else x))
-
-
 def resnet():
-    blocks, cin = [], 32
-    for s, width in enumerate([16, 32, 64, 128]):
-        for b in range(2):
-            blocks.append(Bottleneck(cin, width, 2 if (b == 0 and s > 0) else 1))
-            cin = width * 4
-    model = nn.Sequential(nn.Conv2d(1, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), *blocks,
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, 10))
+    model = ResNet(1, 32, 16, (2, 2, 2, 2), 10)
     x = torch.randn(128, 1, 28, 28)
     y = torch.randint(0, 10, (128,))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     return model, opt, lambda: F.cross_entropy(model(x), y), 128
 
 
-class BertLayer(nn.Module):
-    def __init__(self, d, heads, ffn, p):
-        super().__init__()
-        self.heads = heads
-        self.query, self.key, self.value = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
-        self.attn_out, self.ln1 = nn.Linear(d, d), nn.LayerNorm(d, eps=1e-12)
-        self.inter, self.out, self.ln2 = nn.Linear(d, ffn), nn.Linear(ffn, d), nn.LayerNorm(d, eps=1e-12)
-        self.p = p
-
-    def forward(self, x, bias):
-        b, t, d = x.shape
-        h, dh = self.heads, d // self.heads
-        split = lambda z: z.view(b, t, h, dh).transpose(1, 2)
-        q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-        probs = F.dropout(torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dh) + bias, -1), self.p)
-        a = (probs @ v).transpose(1, 2).reshape(b, t, d)
-        x = self.ln1(x + F.dropout(self.attn_out(a), self.p))
-        return self.ln2(x + F.dropout(self.out(F.gelu(self.inter(x))), self.p))
-
-
-class Bert(nn.Module):
-    def __init__(self, vocab=30522, d=256, layers=4, heads=4, ffn=1024, maxpos=512, p=0.1):
-        super().__init__()
-        self.word, self.pos, self.types = nn.Embedding(vocab, d), nn.Embedding(maxpos, d), nn.Embedding(2, d)
-        self.ln = nn.LayerNorm(d, eps=1e-12)
-        self.layers = nn.ModuleList([BertLayer(d, heads, ffn, p) for _ in range(layers)])
-        self.pooler, self.nsp = nn.Linear(d, d), nn.Linear(d, 2)
-        self.transform, self.tln = nn.Linear(d, d), nn.LayerNorm(d, eps=1e-12)
-        self.mlm_bias = nn.Parameter(torch.zeros(vocab))
-        self.p = p
-
-    def forward(self, ids, seg, mask, positions):
-        b, t = ids.shape
-        pos = torch.arange(t).expand(b, t)
-        x = F.dropout(self.ln(self.word(ids) + self.pos(pos) + self.types(seg)), self.p)
-        bias = (1.0 - mask[:, None, None, :].float()) * -10000.0
-        for layer in self.layers:
-            x = layer(x, bias)
-        rows = x.gather(1, positions[:, :, None].expand(-1, -1, x.shape[-1])).reshape(-1, x.shape[-1])
-        mlm = self.tln(F.gelu(self.transform(rows))) @ self.word.weight.t() + self.mlm_bias
-        nsp = self.nsp(torch.tanh(self.pooler(x[:, 0])))
-        return mlm, nsp
-
-
 def bert():
-    model = Bert()
+    model = Bert(30522, 256, 4, 4, 1024, maxpos=512, p=0.1)
     b, t, p, vocab = 32, 128, 20, 30522
     ids = torch.randint(0, vocab, (b, t))
     seg = torch.zeros(b, t, dtype=torch.long)

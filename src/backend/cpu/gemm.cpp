@@ -3,6 +3,7 @@
 // loop over the batch with one threaded sgemm each.
 #include "backend/cpu/cpu_ops.hpp"
 #include "backend/cpu/dnnl_check.hpp"
+#include "backend/gemm_shapes.hpp"
 
 namespace win::backend {
 
@@ -15,12 +16,7 @@ Tensor unit_col(const Tensor& t) {
 
 void sgemm2d(bool ta, bool tb, double alpha, const Tensor& a0, const Tensor& b0, double beta,
              Tensor& c) {
-  const int64_t m = c.size(0), n = c.size(1);
-  const int64_t k = ta ? a0.size(0) : a0.size(1);
-  WIN_CHECK((ta ? a0.size(1) : a0.size(0)) == m && (tb ? b0.size(1) : b0.size(0)) == k &&
-                (tb ? b0.size(0) : b0.size(1)) == n,
-            ErrorKind::Internal, "gemm: op(A) ", a0.shape(), (ta ? "^T" : ""), " x op(B) ",
-            b0.shape(), (tb ? "^T" : ""), " -> C ", c.shape(), " do not fit");
+  const auto [m, n, k] = gemm_dims(ta, tb, a0, b0, c);
   WIN_CHECK(c.stride(1) == 1 && c.stride(0) >= n, ErrorKind::Internal,
             "gemm: C needs unit column stride, got strides ", c.strides());
   if (m == 0 || n == 0) return;
@@ -43,16 +39,9 @@ void sgemm2d(bool ta, bool tb, double alpha, const Tensor& a0, const Tensor& b0,
 
 void CpuOps::gemm(bool ta, bool tb, double alpha, const Tensor& a, const Tensor& b, double beta,
                   Tensor& c) {
-  WIN_CHECK(a.dim() == b.dim() && a.dim() == c.dim() && a.dim() >= 2 && a.dim() <= 4,
-            ErrorKind::Internal, "gemm: ranks ", a.dim(), ", ", b.dim(), ", ", c.dim());
-  if (a.dim() == 2) return sgemm2d(ta, tb, alpha, a, b, beta, c);
-  for (int d = 0; d < a.dim() - 2; ++d)
-    WIN_CHECK(a.size(d) == c.size(d) && b.size(d) == c.size(d), ErrorKind::Internal,
-              "gemm: batch dims of ", a.shape(), ", ", b.shape(), ", ", c.shape(), " differ");
-  for (int64_t i = 0; i < c.size(0); ++i) {
-    Tensor ci = c.select(0, i);
-    gemm(ta, tb, alpha, a.select(0, i), b.select(0, i), beta, ci);
-  }
+  for_each_gemm(a, b, c, [&](const Tensor& ai, const Tensor& bi, Tensor& ci) {
+    sgemm2d(ta, tb, alpha, ai, bi, beta, ci);
+  });
 }
 
 }  // namespace win::backend

@@ -36,7 +36,8 @@ class CpuLinear final : public LinearOp {
           po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
           attr.set_post_ops(po);
         }
-        const auto desc = bias ? dnnl::matmul::desc(xd, wd, bd, yd) : dnnl::matmul::desc(xd, wd, yd);
+        const auto desc =
+            bias ? dnnl::matmul::desc(xd, wd, bd, yd) : dnnl::matmul::desc(xd, wd, yd);
         const dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
         prim_ = dnnl::matmul(pd);
         args_ = {{DNNL_ARG_SRC, memory(xd, cpu_engine(), DNNL_MEMORY_NONE)},
@@ -64,6 +65,8 @@ class CpuLinear final : public LinearOp {
 
 }  // namespace
 
-std::unique_ptr<LinearOp> CpuOps::linear(bool fuse_relu) { return std::make_unique<CpuLinear>(fuse_relu); }
+std::unique_ptr<LinearOp> CpuOps::linear(bool fuse_relu) {
+  return std::make_unique<CpuLinear>(fuse_relu);
+}
 
 }  // namespace win::backend

@@ -101,7 +101,8 @@ void blocked_column_sums(int64_t rows, int64_t cols, MakeRow&& make_row, double*
       double* acc = partial.data() + b * cols;
       for (int64_t r = b * kBlock; r < std::min(rows, (b + 1) * kBlock); ++r) {
         make_row(r, row.data());
-        for (int64_t j = 0; j < cols; ++j) acc[j] += static_cast<double>(row[static_cast<size_t>(j)]);
+        for (int64_t j = 0; j < cols; ++j)
+          acc[j] += static_cast<double>(row[static_cast<size_t>(j)]);
       }
     }
   });
@@ -130,7 +131,8 @@ void RefOps<T>::bias_grad(const Tensor& dy, Tensor& db) {
         }
       },
       sums.data());
-  for (int64_t j = 0; j < cols; ++j) G(j) = static_cast<T>(static_cast<double>(G(j)) + sums[static_cast<size_t>(j)]);
+  for (int64_t j = 0; j < cols; ++j)
+    G(j) = static_cast<T>(static_cast<double>(G(j)) + sums[static_cast<size_t>(j)]);
 }
 
 template <class T>
@@ -169,7 +171,8 @@ void RefOps<T>::relu_bias_backward(const Tensor& y, const Tensor& dy, Tensor& dz
       },
       sums.data());
   const ref::View<T> G(db);
-  for (int64_t j = 0; j < cols; ++j) G(j) = static_cast<T>(static_cast<double>(G(j)) + sums[static_cast<size_t>(j)]);
+  for (int64_t j = 0; j < cols; ++j)
+    G(j) = static_cast<T>(static_cast<double>(G(j)) + sums[static_cast<size_t>(j)]);
 }
 
 template <class T>
@@ -216,18 +219,18 @@ void RefOps<T>::global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
   });
 }
 
-#define WIN_INSTANTIATE(T)                                                       \
-  template void RefOps<T>::add(const Tensor&, const Tensor&, Tensor&);           \
-  template void RefOps<T>::add_relu(const Tensor&, const Tensor&, Tensor&);      \
-  template void RefOps<T>::relu_backward(const Tensor&, const Tensor&, Tensor&); \
-  template void RefOps<T>::axpy(double, const Tensor&, Tensor&);                 \
-  template void RefOps<T>::scale(double, Tensor&);                               \
-  template void RefOps<T>::copy(const Tensor&, Tensor&);                         \
-  template void RefOps<T>::add_bias(const Tensor&, Tensor&);                     \
-  template void RefOps<T>::bias_grad(const Tensor&, Tensor&);                    \
+#define WIN_INSTANTIATE(T)                                                                     \
+  template void RefOps<T>::add(const Tensor&, const Tensor&, Tensor&);                         \
+  template void RefOps<T>::add_relu(const Tensor&, const Tensor&, Tensor&);                    \
+  template void RefOps<T>::relu_backward(const Tensor&, const Tensor&, Tensor&);               \
+  template void RefOps<T>::axpy(double, const Tensor&, Tensor&);                               \
+  template void RefOps<T>::scale(double, Tensor&);                                             \
+  template void RefOps<T>::copy(const Tensor&, Tensor&);                                       \
+  template void RefOps<T>::add_bias(const Tensor&, Tensor&);                                   \
+  template void RefOps<T>::bias_grad(const Tensor&, Tensor&);                                  \
   template void RefOps<T>::relu_bias_backward(const Tensor&, const Tensor&, Tensor&, Tensor&); \
-  template double RefOps<T>::sum_squares(const Tensor&);                         \
-  template void RefOps<T>::global_avg_pool(const Tensor&, Tensor&);              \
+  template double RefOps<T>::sum_squares(const Tensor&);                                       \
+  template void RefOps<T>::global_avg_pool(const Tensor&, Tensor&);                            \
   template void RefOps<T>::global_avg_pool_backward(const Tensor&, Tensor&);
 WIN_INSTANTIATE(float)
 WIN_INSTANTIATE(double)

@@ -1,5 +1,6 @@
 // Reference matrix products: C = alpha op(A) op(B) + beta C, 2-d or batched over leading dims.
 // Accumulates in double for every T, so the f32 reference is as exact as f32 storage allows.
+#include "backend/gemm_shapes.hpp"
 #include "backend/ref/ref_ops.hpp"
 #include "backend/ref/strided.hpp"
 
@@ -10,12 +11,7 @@ namespace {
 template <class T>
 void gemm2d(bool ta, bool tb, double alpha, const Tensor& a, const Tensor& b, double beta,
             Tensor& c) {
-  const int64_t m = c.size(0), n = c.size(1);
-  const int64_t k = ta ? a.size(0) : a.size(1);
-  WIN_CHECK((ta ? a.size(1) : a.size(0)) == m && (tb ? b.size(1) : b.size(0)) == k &&
-                (tb ? b.size(0) : b.size(1)) == n,
-            ErrorKind::Internal, "gemm: op(A) ", a.shape(), (ta ? "^T" : ""), " x op(B) ",
-            b.shape(), (tb ? "^T" : ""), " -> C ", c.shape(), " do not fit");
+  const auto [m, n, k] = gemm_dims(ta, tb, a, b, c);
   const ref::View<T> A(a), B(b), C(c);
   parallel_for(m, 4, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i)
@@ -35,16 +31,9 @@ void gemm2d(bool ta, bool tb, double alpha, const Tensor& a, const Tensor& b, do
 template <class T>
 void RefOps<T>::gemm(bool ta, bool tb, double alpha, const Tensor& a, const Tensor& b, double beta,
                      Tensor& c) {
-  WIN_CHECK(a.dim() == b.dim() && a.dim() == c.dim() && a.dim() >= 2 && a.dim() <= 4,
-            ErrorKind::Internal, "gemm: ranks ", a.dim(), ", ", b.dim(), ", ", c.dim());
-  if (a.dim() == 2) return gemm2d<T>(ta, tb, alpha, a, b, beta, c);
-  for (int d = 0; d < a.dim() - 2; ++d)
-    WIN_CHECK(a.size(d) == c.size(d) && b.size(d) == c.size(d), ErrorKind::Internal,
-              "gemm: batch dims of ", a.shape(), ", ", b.shape(), ", ", c.shape(), " differ");
-  for (int64_t i = 0; i < c.size(0); ++i) {
-    Tensor ci = c.select(0, i);
-    gemm(ta, tb, alpha, a.select(0, i), b.select(0, i), beta, ci);
-  }
+  for_each_gemm(a, b, c, [&](const Tensor& ai, const Tensor& bi, Tensor& ci) {
+    gemm2d<T>(ta, tb, alpha, ai, bi, beta, ci);
+  });
 }
 
 template void RefOps<float>::gemm(bool, bool, double, const Tensor&, const Tensor&, double,
