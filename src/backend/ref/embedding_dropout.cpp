@@ -6,6 +6,8 @@
 #include <numeric>
 #include <vector>
 
+#include <cmath>
+
 #include "backend/ref/ref_ops.hpp"
 #include "backend/ref/strided.hpp"
 
@@ -83,24 +85,40 @@ void RefOps<T>::dropout(const Tensor& x, double p, const Philox& rng, uint64_t h
   ref::check_same_shape(x, y, "dropout output");
   WIN_CHECK(mask.dtype() == DType::U8, ErrorKind::Internal, "dropout: mask must be u8, got ",
             dtype_name(mask.dtype()));
-  // Keep when a 24-bit uniform u < 1 - p: P(keep) = 1 - p to within 2^-24.
-  const float keep_below = static_cast<float>(1.0 - p);
+  // Element e = lo_offset + i (its global position) keeps when the 24-bit uniform made from word
+  // e % 4 of Philox block e / 4 is below 1 - p: one block serves four elements, and the draw of
+  // an element depends only on e, never on threads or on where a batch was split.
+  const uint32_t keep_below = static_cast<uint32_t>(std::llround((1.0 - p) * 16777216.0));
   const double inv_keep = 1.0 / (1.0 - p);
   const T* px = x.data<T>();
   T* py = y.data<T>();
   uint8_t* pm = mask.data<uint8_t>();
-  auto one = [&](int64_t i, int64_t ox, int64_t om, int64_t oy) {
-    const uint8_t keep =
-        rng.uniform(hi_counter, lo_offset + static_cast<uint64_t>(i)) < keep_below ? 1 : 0;
+  auto keep_of = [&](uint64_t e) {
+    return static_cast<uint8_t>((rng.block(hi_counter, e >> 2)[e & 3] >> 8) < keep_below);
+  };
+  auto apply = [&](int64_t ox, int64_t om, int64_t oy, uint8_t keep) {
     pm[om] = keep;
     py[oy] = keep ? static_cast<T>(static_cast<double>(px[ox]) * inv_keep) : T(0);
   };
   if (x.is_contiguous() && mask.is_contiguous() && y.is_contiguous()) {
+    // Chunks of 4096 elements; within one, whole Philox blocks are drawn once for 4 elements.
     parallel_for(x.numel(), 1 << 12, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) one(i, i, i, i);
+      int64_t i = i0;
+      for (; i < i1 && ((lo_offset + static_cast<uint64_t>(i)) & 3) != 0; ++i)
+        apply(i, i, i, keep_of(lo_offset + static_cast<uint64_t>(i)));
+      for (; i + 4 <= i1; i += 4) {
+        const PhiloxCounter b = rng.block(hi_counter, (lo_offset + static_cast<uint64_t>(i)) >> 2);
+        for (int w = 0; w < 4; ++w)
+          apply(i + w, i + w, i + w,
+                static_cast<uint8_t>((b[static_cast<size_t>(w)] >> 8) < keep_below));
+      }
+      for (; i < i1; ++i) apply(i, i, i, keep_of(lo_offset + static_cast<uint64_t>(i)));
     });
   } else {  // element i is the row-major logical index whatever the strides
-    ref::for_each3(x.shape(), x.strides(), mask.strides(), y.strides(), one);
+    ref::for_each3(x.shape(), x.strides(), mask.strides(), y.strides(),
+                   [&](int64_t i, int64_t ox, int64_t om, int64_t oy) {
+                     apply(ox, om, oy, keep_of(lo_offset + static_cast<uint64_t>(i)));
+                   });
   }
 }
 
