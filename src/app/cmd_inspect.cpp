@@ -1,10 +1,15 @@
 // `win inspect FILE.h5`: the tree of an HDF5 file that win wrote or reads (shards, checkpoints,
 // merged weights): groups, datasets with dtype and shape, and attributes with their values.
-// `--model DECK` (architecture, parameter and MAC counts) arrives with the model builders.
+// `win inspect --model DECK.toml`: the block table of the student S, the widened teacher B and the
+// bridged student S̄, with boundary widths, parameters and MACs per sample.
+#include <cmath>
 #include <cstdio>
 
 #include "app/commands.hpp"
+#include "config/load.hpp"
 #include "data/hdf5.hpp"
+#include "models/build.hpp"
+#include "models/widen.hpp"
 
 namespace win::app {
 
@@ -68,11 +73,70 @@ void walk(const h5::Group& g, int depth) {
   }
 }
 
+std::string human(double v) {
+  const char* units[] = {"", "K", "M", "G", "T"};
+  int u = 0;
+  while (std::abs(v) >= 1000.0 && u < 4) {
+    v /= 1000.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.2f%s", v, units[u]);
+  return buf;
+}
+
+void row(const std::string& part, const std::string& d, const std::string& wide, double sp,
+         double sm, double tp, double tm, double bp, double bm) {
+  std::printf("%-18s %6s %6s | %9s %9s | %9s %9s | %9s %9s\n", part.c_str(), d.c_str(),
+              wide.c_str(), human(sp).c_str(), human(sm).c_str(), human(tp).c_str(),
+              human(tm).c_str(), human(bp).c_str(), human(bm).c_str());
+}
+
+// The block table of S, B and S-bar (DESIGN §2): boundary widths, parameters and MACs per sample.
+int inspect_model(const std::string& deck_path, const std::vector<std::string>& overrides) {
+  const config::Deck deck = config::load_deck(deck_path, overrides);
+  const config::ModelConfig& sc = deck.model;
+  const config::ModelConfig tc = models::teacher_config(sc, deck.teacher);
+  const models::ModelProfile sp = models::profile_model(*models::build_model(sc, DType::F32), sc);
+  const models::ModelProfile tp = models::profile_model(*models::build_model(tc, DType::F32), tc);
+  const bool tied = deck.narrow.bridge_mode == "tied";
+  std::printf("%s: %s student; teacher widened x%lld%s; %s bridges\n", deck_path.c_str(),
+              sc.family.c_str(), static_cast<long long>(deck.teacher.widen),
+              deck.teacher.widen_outputs ? " (outputs too)" : "", deck.narrow.bridge_mode.c_str());
+  std::printf("%-18s %6s %6s | %9s %9s | %9s %9s | %9s %9s\n", "part", "d_i", "D_i", "S params",
+              "S MACs", "B params", "B MACs", "S-bar par", "S-bar MAC");
+  double bar_params = 0, bar_macs = 0;
+  for (size_t i = 0; i < sp.parts.size(); ++i) {
+    const auto& a = sp.parts[i];
+    const auto& b = tp.parts[i];
+    const bool block = i > 0 && i + 1 < sp.parts.size();
+    double extra_p = 0, extra_m = 0;
+    if (block) {  // the bridge after this block: M1 (and M2 when free), at every position
+      const double d = double(a.out_width), wide = double(b.out_width);
+      const double rows = double(a.out_elems) / d, maps = tied ? 1 : 2;
+      extra_p = d * wide * maps;
+      extra_m = rows * d * wide * maps;
+    }
+    bar_params += double(a.params) + extra_p;
+    bar_macs += double(a.macs) + extra_m;
+    row(a.name, block ? std::to_string(a.out_width) : "", block ? std::to_string(b.out_width) : "",
+        double(a.params), double(a.macs), double(b.params), double(b.macs),
+        double(a.params) + extra_p, double(a.macs) + extra_m);
+  }
+  row("total", "", "", double(sp.params), double(sp.macs), double(tp.params), double(tp.macs),
+      bar_params, bar_macs);
+  std::string where;
+  if (sc.family == "bert")
+    where = cat(" at sequence length ", sc.bert.seq_length, ", 15% of positions predicted");
+  else if (sc.family == "resnet")
+    where = cat(" at ", sc.resnet.image_size, "x", sc.resnet.image_size);
+  std::printf("parameters: S %lld, B %lld (tied weights once); MACs per sample%s\n",
+              static_cast<long long>(sp.params), static_cast<long long>(tp.params), where.c_str());
+  return 0;
+}
+
 int run_inspect(const Args& args) {
-  if (args.has("--model"))
-    WIN_FAIL(ErrorKind::Usage,
-             "win inspect --model is not built yet (it arrives with the model "
-             "builders); nothing was done");
+  if (auto deck = args.get("--model")) return inspect_model(*deck, args.all("--set"));
   if (args.positionals.empty())
     WIN_FAIL(ErrorKind::Usage, "win inspect: missing argument: usage: win inspect FILE.h5");
   const std::string path = args.positionals[0];
@@ -92,7 +156,9 @@ Command inspect_command() {
        .synopsis = "FILE.h5 | --model DECK.toml",
        .summary = "show an HDF5 file's groups, datasets and attributes (or a deck's model)",
        .details = "",
-       .options = {{"--model", "DECK", "architecture, parameters and MACs [not built yet]", false}},
+       .options = {{"--model", "DECK",
+                    "block table of student, teacher and S-bar: widths, parameters, MACs", false},
+                   {"--set", "KEY=VALUE", "override a deck key (with --model)", true}},
        .min_positionals = 0,
        .max_positionals = 1},
       run_inspect};

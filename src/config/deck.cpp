@@ -84,6 +84,9 @@ void describe(Section& root, Deck& d) {
         .non_empty();
     rn.add("base_width", m.resnet.base_width, "inner width of the first stage").min(1);
     rn.add("stem_width", m.resnet.stem_width, "stem output channels; 0 = base_width").min(0);
+    rn.add("inner_scale", m.resnet.inner_scale,
+           "factor on every block's inner width (how a teacher widens: DESIGN §2)")
+        .min(1);
     rn.add("width_multiplier", m.resnet.width_multiplier, "scales every channel (1/2, 1/4)")
         .min(0, true)
         .max(4);
@@ -96,6 +99,9 @@ void describe(Section& root, Deck& d) {
     bt.add("vocab_size", m.bert.vocab_size, "WordPiece vocabulary size").min(1);
     bt.add("layers", m.bert.layers, "transformer layers").min(1);
     bt.add("hidden", m.bert.hidden, "hidden size").min(1);
+    bt.add("embedding_size", m.bert.embedding_size,
+           "embedding width; 0 = hidden (a wide teacher keeps its student's and projects)")
+        .min(0);
     bt.add("heads", m.bert.heads, "attention heads (must divide hidden)").min(1);
     bt.add("ffn", m.bert.ffn, "feed-forward inner size").min(1);
     bt.add("max_positions", m.bert.max_positions, "position embeddings").min(1);

@@ -38,6 +38,7 @@ struct ResNetConfig {
   int64_t base_width = 64;
   int64_t stem_width = 0;  // 0 = base_width
   double width_multiplier = 1.0;
+  int64_t inner_scale = 1;  // bottleneck inner width factor: the teacher's widening
   std::string stem = "imagenet";
   int64_t in_channels = 3;
   int64_t image_size = 224;
@@ -48,6 +49,7 @@ struct BertConfig {
   int64_t vocab_size = 30522;
   int64_t layers = 12;
   int64_t hidden = 768;
+  int64_t embedding_size = 0;  // 0 = hidden; else a projection maps embeddings to hidden
   int64_t heads = 12;
   int64_t ffn = 3072;
   int64_t max_positions = 512;

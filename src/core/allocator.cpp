@@ -1,7 +1,9 @@
 // HeapAllocator and Arena (see allocator.hpp).
 #include "core/allocator.hpp"
 
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "core/error.hpp"
@@ -17,15 +19,27 @@ size_t round_up(size_t n) {
 }
 }  // namespace
 
-Storage* HeapAllocator::allocate(size_t bytes) {
-  const size_t total = kHeader + round_up(bytes);
-  void* p = std::aligned_alloc(kAlign, total);
-  if (!p) WIN_FAIL(ErrorKind::Internal, "out of host memory allocating ", bytes_str(double(bytes)));
+Storage* Allocator::allocate_zeroed(size_t bytes) {
+  Storage* s = allocate(bytes);
+  std::memset(s->data, 0, bytes);
+  return s;
+}
+
+// Header and data in one block from calloc/malloc, aligned by hand: the header records the block
+// so release() can free it. calloc hands out fresh pages already zero, without touching them.
+Storage* HeapAllocator::make(size_t bytes, bool zeroed) {
+  const size_t total = kHeader + round_up(bytes) + kAlign;
+  void* base = zeroed ? std::calloc(1, total) : std::malloc(total);
+  if (!base)
+    WIN_FAIL(ErrorKind::Internal, "out of host memory allocating ", bytes_str(double(bytes)));
+  auto* p = reinterpret_cast<std::byte*>((reinterpret_cast<uintptr_t>(base) + kAlign - 1) / kAlign *
+                                         kAlign);
   auto* s = new (p) Storage;
-  s->data = static_cast<std::byte*>(p) + kHeader;
+  s->data = p + kHeader;
   s->bytes = bytes;
   s->device = Device::CPU;
   s->owner = this;
+  s->base = base;
   std::lock_guard lock(mu_);
   stats_.system_allocations++;
   stats_.live_blocks++;
@@ -35,15 +49,23 @@ Storage* HeapAllocator::allocate(size_t bytes) {
   return s;
 }
 
+Storage* HeapAllocator::allocate(size_t bytes) {
+  return make(bytes, false);
+}
+Storage* HeapAllocator::allocate_zeroed(size_t bytes) {
+  return make(bytes, true);
+}
+
 void HeapAllocator::release(Storage* s) {
   {
     std::lock_guard lock(mu_);
     stats_.live_blocks--;
     stats_.bytes_in_use -= s->bytes;
-    stats_.reserved_bytes -= kHeader + round_up(s->bytes);
+    stats_.reserved_bytes -= kHeader + round_up(s->bytes) + kAlign;
   }
+  void* base = s->base;
   s->~Storage();
-  std::free(s);
+  std::free(base);
 }
 
 AllocStats HeapAllocator::stats() const {

@@ -22,6 +22,7 @@ struct Storage {
   size_t bytes = 0;
   Device device = Device::CPU;
   Allocator* owner = nullptr;
+  void* base = nullptr;  // the block to free, when the allocator needs it
   std::atomic<int64_t> refs{1};
 };
 
@@ -30,6 +31,9 @@ class Allocator {
   virtual ~Allocator() = default;
   // Returns a Storage with refs == 1 and at least `bytes` bytes, 64-byte aligned.
   virtual Storage* allocate(size_t bytes) = 0;
+  // The same, filled with zeros. The heap allocator gets zero pages from the system for fresh
+  // memory instead of writing them (a model's gradient buffers cost nothing until used).
+  virtual Storage* allocate_zeroed(size_t bytes);
   // Called when the last reference goes away.
   virtual void release(Storage* s) = 0;
   virtual Device device() const = 0;
@@ -48,11 +52,13 @@ struct AllocStats {
 class HeapAllocator final : public Allocator {
  public:
   Storage* allocate(size_t bytes) override;
+  Storage* allocate_zeroed(size_t bytes) override;
   void release(Storage* s) override;
   Device device() const override { return Device::CPU; }
   AllocStats stats() const;
 
  private:
+  Storage* make(size_t bytes, bool zeroed);
   mutable std::mutex mu_;
   AllocStats stats_;
 };

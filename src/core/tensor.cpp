@@ -119,8 +119,13 @@ Tensor Tensor::empty(const Dims& shape, DType dtype, Allocator& alloc) {
 }
 
 Tensor Tensor::zeros(const Dims& shape, DType dtype, Allocator& alloc) {
-  Tensor t = empty(shape, dtype, alloc);
-  t.zero();
+  for (int64_t e : shape)
+    WIN_CHECK(e >= 0, ErrorKind::Internal, "negative extent in tensor shape ", shape);
+  Tensor t;
+  t.storage_ = alloc.allocate_zeroed(static_cast<size_t>(shape.product()) * dtype_size(dtype));
+  t.shape_ = shape;
+  t.strides_ = contiguous_strides(shape);
+  t.dtype_ = dtype;
   return t;
 }
 

@@ -37,6 +37,18 @@ void BertModel::set_nsp_grad(const Tensor& dnsp) {
   static_cast<BertPretrainHead*>(head_impl_)->set_nsp_grad(dnsp);
 }
 
+BoundaryReaders BertModel::boundary_readers(int i) {
+  if (i + 1 >= num_blocks()) {
+    if (pretrain_)
+      return {{"pooler.dense.weight", "cls.predictions.transform.dense.weight"}, true, ""};
+    return {{"pooler.dense.weight"}, true, ""};
+  }
+  const std::string next = cat("encoder.layer.", i + 1, ".attention.self.");
+  return {{next + "query.weight", next + "key.weight", next + "value.weight"},
+          false,
+          cat("encoder.layer.", i + 1, " also adds its input to the attention output (residual)")};
+}
+
 std::unique_ptr<BertModel> build_bert(const config::BertConfig& c, int64_t classes, DType dtype) {
   return std::make_unique<BertModel>(c, classes, dtype);
 }

@@ -27,6 +27,10 @@ class BertModel final : public Model {
   const Tensor& nsp_logits() const;
   void set_nsp_grad(const Tensor& dnsp);
   BertEmbeddings& embeddings() { return *emb_; }
+  // Between layers: the next layer's query, key and value read the activation, but so does its
+  // residual add (after a LayerNorm), so a general map cannot be folded exactly. After the last
+  // layer: the pooler and the MLM transform, both linear in it. Exact.
+  models::BoundaryReaders boundary_readers(int i) override;
 
  private:
   bool pretrain_;

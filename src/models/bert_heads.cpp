@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "models/bert_layers.hpp"
 
 namespace win::models {
 
@@ -34,12 +35,14 @@ Tensor BertPooler::backward(const Tensor& dpooled, nn::Context& ctx) {
 BertPretrainHead::BertPretrainHead(const config::BertConfig& c, nn::Param& word, DType dtype)
     : nn::Module("BertPretrainHead", dtype), word_(word) {
   pooler_ = &add_child("pooler", std::make_unique<BertPooler>(c.hidden, dtype));
+  // The transform maps hidden to the embedding width: the decoder is the tied word embedding.
+  const int64_t e = bert_embedding_size(c);
   transform_ = &add_child("cls.predictions.transform.dense",
-                          std::make_unique<nn::Linear>(c.hidden, c.hidden, true, dtype));
+                          std::make_unique<nn::Linear>(c.hidden, e, true, dtype));
   gelu_ = &add_child("cls.predictions.transform.act",
                      std::make_unique<nn::Activation>(backend::Eltwise::Gelu, dtype));
   ln_ = &add_child("cls.predictions.transform.LayerNorm",
-                   std::make_unique<nn::LayerNorm>(c.hidden, kLnEps, dtype));
+                   std::make_unique<nn::LayerNorm>(e, kLnEps, dtype));
   bias_ =
       &add_param("cls.predictions.bias", {c.vocab_size}, nn::ParamKind::Bias, nn::Init::zeros());
   nsp_linear_ =
@@ -71,7 +74,7 @@ Tensor BertPretrainHead::forward(const Tensor& h, nn::Context& ctx) {
   nn::ensure(logits_, {b * p, word_.value.size(0)}, dtype());
   ops().gemm(false, true, 1.0, t_, word_.value, 0.0, logits_);
   ops().add_bias(bias_->value, logits_);
-  ctx.macs += b * p * d * word_.value.size(0);
+  ctx.macs += b * p * word_.value.size(1) * word_.value.size(0);
   nsp_ = nsp_linear_->forward(pooler_->forward(h, ctx), ctx);
   return logits_;
 }

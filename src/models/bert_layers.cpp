@@ -10,17 +10,24 @@ constexpr double kLnEps = 1e-12;
 constexpr double kInitStd = 0.02;  // BERT's initializer_range
 }  // namespace
 
+int64_t bert_embedding_size(const config::BertConfig& c) {
+  return c.embedding_size > 0 ? c.embedding_size : c.hidden;
+}
+
 BertEmbeddings::BertEmbeddings(const config::BertConfig& c, DType dtype)
     : nn::Module("BertEmbeddings", dtype) {
+  const int64_t e = bert_embedding_size(c);
   word_ = &add_child("word_embeddings",
-                     std::make_unique<nn::Embedding>(c.vocab_size, c.hidden, kInitStd, dtype));
-  position_ = &add_child("position_embeddings", std::make_unique<nn::Embedding>(
-                                                    c.max_positions, c.hidden, kInitStd, dtype));
+                     std::make_unique<nn::Embedding>(c.vocab_size, e, kInitStd, dtype));
+  position_ = &add_child("position_embeddings",
+                         std::make_unique<nn::Embedding>(c.max_positions, e, kInitStd, dtype));
   type_ = &add_child("token_type_embeddings",
-                     std::make_unique<nn::Embedding>(c.type_vocab, c.hidden, kInitStd, dtype));
-  ln_ = &add_child("LayerNorm", std::make_unique<nn::LayerNorm>(c.hidden, kLnEps, dtype));
+                     std::make_unique<nn::Embedding>(c.type_vocab, e, kInitStd, dtype));
+  ln_ = &add_child("LayerNorm", std::make_unique<nn::LayerNorm>(e, kLnEps, dtype));
   drop_ = &add_child("dropout",
                      std::make_unique<nn::Dropout>(c.dropout, kEmbeddingDropoutStream, dtype));
+  if (e != c.hidden)
+    projection_ = &add_child("projection", std::make_unique<nn::Linear>(e, c.hidden, true, dtype));
 }
 
 Tensor BertEmbeddings::forward(const Tensor& ids, nn::Context& ctx) {
@@ -42,11 +49,13 @@ Tensor BertEmbeddings::forward(const Tensor& ids, nn::Context& ctx) {
   nn::ensure(sum_, w.shape(), dtype());
   ops().add(w, position_->forward(positions_, ctx), sum_);
   ops().add(sum_, type_->forward(seg, ctx), sum_);
-  return drop_->forward(ln_->forward(sum_, ctx), ctx);
+  const Tensor out = drop_->forward(ln_->forward(sum_, ctx), ctx);
+  return projection_ ? projection_->forward(out, ctx) : out;
 }
 
 Tensor BertEmbeddings::backward(const Tensor& dy, nn::Context& ctx) {
-  const Tensor d = ln_->backward(drop_->backward(dy, ctx), ctx);
+  const Tensor de = projection_ ? projection_->backward(dy, ctx) : dy;
+  const Tensor d = ln_->backward(drop_->backward(de, ctx), ctx);
   word_->backward(d, ctx);
   position_->backward(d, ctx);
   type_->backward(d, ctx);

@@ -20,6 +20,11 @@ inline uint64_t layer_dropout_stream(int layer, int which) {
   return 16 + 4 * layer + which;
 }
 
+// Width of the embeddings: embedding_size, or hidden when that is 0.
+int64_t bert_embedding_size(const config::BertConfig& c);
+
+// With embedding_size != hidden (a widened teacher), a Linear "projection" maps the normalised
+// embeddings to the hidden size.
 class BertEmbeddings final : public nn::Module {
  public:
   BertEmbeddings(const config::BertConfig& c, DType dtype);
@@ -35,6 +40,7 @@ class BertEmbeddings final : public nn::Module {
   nn::Embedding* type_;
   nn::LayerNorm* ln_;
   nn::Dropout* drop_;
+  nn::Linear* projection_ = nullptr;
   Tensor segments_, positions_, zeros_, sum_;
 };
 

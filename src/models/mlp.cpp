@@ -44,7 +44,17 @@ class MlpModel final : public Model {
       add_block(cat("blocks.", i), std::move(b), c.width);
     }
     set_head("head", std::make_unique<nn::Linear>(c.width, classes, true, dtype));
+    inner_ = inner;
   }
+
+  // The next block's first Linear, or the head: nothing else reads a boundary. Exact.
+  BoundaryReaders boundary_readers(int i) override {
+    if (i + 1 >= num_blocks()) return {{"head.weight"}, true, ""};
+    return {{cat("blocks.", i + 1, inner_ ? ".fc1.weight" : ".fc.weight")}, true, ""};
+  }
+
+ private:
+  bool inner_ = true;
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 // boundary. Builders for each family (mlp, resnet, bert) assemble one from the deck's structs.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,15 @@
 #include "nn/module.hpp"
 
 namespace win::models {
+
+// The weights that read the activation at a block boundary linearly, through their input
+// dimension (dim 1): where a bridge's map P = M2 M1 folds when merging (DESIGN §2). exact is
+// false when something else reads the activation too (BERT's residual stream).
+struct BoundaryReaders {
+  std::vector<std::string> params;
+  bool exact = true;
+  std::string why_inexact;
+};
 
 class Model : public nn::Module {
  public:
@@ -24,6 +34,9 @@ class Model : public nn::Module {
   nn::Module& head() const { return *head_; }
   // Width (features or channels) of the activation leaving block i.
   int64_t boundary_width(int i) const { return widths_.at(static_cast<size_t>(i)); }
+  const std::string& block_name(int i) const { return names_.at(static_cast<size_t>(i)); }
+  // Readers of the activation leaving block i (the next block, or the head after the last).
+  virtual BoundaryReaders boundary_readers(int i) = 0;
 
  protected:
   // Registration, in order: the stem, then each block with its output width, then the head.
@@ -36,6 +49,7 @@ class Model : public nn::Module {
   }
   template <class M>
   M& add_block(std::string name, std::unique_ptr<M> m, int64_t out_width) {
+    names_.push_back(name);
     M& r = add_child(std::move(name), std::move(m));
     blocks_.push_back(&r);
     widths_.push_back(out_width);
@@ -52,6 +66,7 @@ class Model : public nn::Module {
   nn::Module* stem_ = nullptr;
   std::vector<nn::Module*> blocks_;
   std::vector<int64_t> widths_;
+  std::vector<std::string> names_;
   nn::Module* head_ = nullptr;
 };
 

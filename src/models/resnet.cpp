@@ -61,16 +61,32 @@ class ResNetModel final : public Model {
     head->add(std::make_unique<nn::Linear>(in, classes, true, dtype), "fc");
     set_head("", std::move(head));
   }
+
+  // The next stage's first block reads its input through its first conv and its projection
+  // shortcut (both before BatchNorm; a channel map commutes with stride and zero padding since
+  // the bridge has no bias); after the last stage, global average pooling is linear, so the
+  // classifier. Exact unless a stage starts without a projection (its identity shortcut would
+  // read the activation too).
+  BoundaryReaders boundary_readers(int i) override {
+    if (i + 1 >= num_blocks()) return {{"fc.weight"}, true, ""};
+    const std::string next = cat(block_name(i + 1), ".0");
+    auto* first = dynamic_cast<ResidualBlock*>(&dynamic_cast<nn::Sequential&>(block(i + 1))[0]);
+    WIN_ASSERT(first != nullptr, "ResNet stage without residual blocks");
+    if (!first->has_projection())
+      return {{next + ".conv1.weight"}, false, next + " has an identity shortcut"};
+    return {{next + ".conv1.weight", next + ".downsample.0.weight"}, true, ""};
+  }
 };
 
 }  // namespace
 
 int64_t resnet_inner_width(const config::ResNetConfig& c, int stage) {
-  return scaled(c.base_width << stage, c.width_multiplier);
+  return scaled(c.base_width << stage, c.width_multiplier) * c.inner_scale;
 }
 
+// Stage outputs do not follow inner_scale: a teacher widened by the default rule keeps them.
 int64_t resnet_out_width(const config::ResNetConfig& c, int stage) {
-  return resnet_inner_width(c, stage) *
+  return scaled(c.base_width << stage, c.width_multiplier) *
          (bottleneck(c) ? Bottleneck::kExpansion : BasicBlock::kExpansion);
 }
 

@@ -91,6 +91,7 @@ Tensor SelfAttention::forward(const Tensor& x, Context& ctx) {
   ensure(ctx_, x_shape_, dtype());
   Tensor ch = heads_view(ctx_, h);
   ops().gemm(false, false, 1.0, pdrop_, vh_, 0.0, ch);
+  ctx.macs += 2 * b * h * n * n * dh_;  // Q K^T and P V (the projections count in Linear)
   return ctx_;
 }
 

@@ -50,8 +50,7 @@ TEST(Cli, VersionReportsBuildAndLibraries) {
 }
 
 TEST(Cli, CommandsNotBuiltYetRefuseWithExit2) {
-  for (const char* c :
-       {"eval x", "merge a -o b", "data idx --out d", "inspect --model inputs/x.toml"}) {
+  for (const char* c : {"eval x", "merge a -o b", "data idx --out d"}) {
     const auto r = run_command(win_cmd(c));
     EXPECT_EQ(r.code, 2) << c;
     EXPECT_TRUE(contains(r.err, "not built yet")) << c << ": " << r.err;
@@ -174,6 +173,17 @@ INSTANTIATE_TEST_SUITE_P(Mpi, OneRankFails,
                          });
 #endif
 
+TEST(Cli, InspectModelPrintsTheBlockTable) {
+  const auto r =
+      run_command(win_cmd("inspect --model " + kSrc + "/inputs/fashion_mnist_resnet_small.toml"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* k :
+       {"d_i", "D_i", "S params", "B MACs", "stem", "layer1", "layer4", "head", "total"})
+    EXPECT_TRUE(contains(r.out, k)) << k << "\n" << r.out;
+  const auto bad = run_command(win_cmd("inspect --model /nonexistent.toml"));
+  EXPECT_EQ(bad.code, 2);
+}
+
 TEST(Cli, EveryDeckInInputsIsValidAndHasASmallTwin) {
   namespace fs = std::filesystem;
   int decks = 0;
@@ -182,6 +192,9 @@ TEST(Cli, EveryDeckInInputsIsValidAndHasASmallTwin) {
     ++decks;
     const auto r = run_command(win_cmd("run " + e.path().string() + " --dry-run"));
     EXPECT_EQ(r.code, 0) << e.path() << ": " << r.err;
+    const auto m = run_command(win_cmd("inspect --model " + e.path().string()), 300);
+    EXPECT_EQ(m.code, 0) << e.path() << ": " << m.err;
+    EXPECT_TRUE(contains(m.out, "total")) << m.out;
     const std::string stem = e.path().stem().string();
     if (stem.size() < 6 || stem.substr(stem.size() - 6) != "_small") {
       EXPECT_TRUE(fs::exists(e.path().parent_path() / (stem + "_small.toml")))

@@ -22,6 +22,12 @@ Storage* CudaAllocator::allocate(size_t bytes) {
   return s;
 }
 
+Storage* CudaAllocator::allocate_zeroed(size_t bytes) {
+  Storage* s = allocate(bytes);
+  if (bytes > 0) WIN_CUDA_CHECK(cudaMemset(s->data, 0, bytes));
+  return s;
+}
+
 void CudaAllocator::release(Storage* s) {
   {
     std::lock_guard lock(mu_);

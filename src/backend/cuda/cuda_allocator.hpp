@@ -14,6 +14,7 @@ namespace win::backend {
 class CudaAllocator final : public Allocator {
  public:
   Storage* allocate(size_t bytes) override;
+  Storage* allocate_zeroed(size_t bytes) override;  // cudaMemset, not a host memset
   void release(Storage* s) override;
   Device device() const override { return Device::CUDA; }
   AllocStats stats() const;

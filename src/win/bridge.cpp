@@ -1,0 +1,141 @@
+// Bridge forward/backward on the op table's gemm (see bridge.hpp).
+#include "win/bridge.hpp"
+
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace win::method {
+
+namespace {
+
+bool channels_last_4d(const Tensor& t) {
+  return t.dim() == 4 && t.stride(1) == 1 && t.stride(3) == t.size(1) &&
+         t.stride(2) == t.size(1) * t.size(3) && t.stride(0) == t.size(1) * t.size(2) * t.size(3);
+}
+
+// A tensor shaped like h with `channels` channels, in h's layout family.
+void ensure_like_with_channels(Tensor& t, const Tensor& h, int64_t channels, DType dtype) {
+  Dims s = h.shape();
+  if (h.dim() == 4) {
+    s[1] = channels;
+    nn::ensure_channels_last(t, s, dtype);
+  } else {
+    s[s.size() - 1] = channels;
+    nn::ensure(t, s, dtype);
+  }
+}
+
+}  // namespace
+
+Tensor channel_rows(const Tensor& t) {
+  if (t.dim() == 4) {
+    WIN_CHECK(channels_last_4d(t), ErrorKind::Internal, "bridge: conv activation ", t.shape(),
+              " is not channels-last (strides ", t.strides(), ")");
+    return t.permute({0, 2, 3, 1}).reshape({-1, t.size(1)});
+  }
+  WIN_CHECK(t.is_contiguous() && t.dim() >= 2, ErrorKind::Internal, "bridge: activation ",
+            t.shape(), " must be contiguous");
+  return t.reshape({-1, t.size(-1)});
+}
+
+Bridge::Bridge(int64_t thin, int64_t wide, BridgeMode mode, DType dtype)
+    : nn::Module(mode == BridgeMode::Tied ? "Bridge(tied)" : "Bridge", dtype),
+      thin_(thin),
+      wide_(wide),
+      mode_(mode) {
+  WIN_CHECK(thin >= 1 && wide >= thin, ErrorKind::Internal, "bridge ", thin, " -> ", wide,
+            ": the wide side must be at least as wide as the thin one");
+  // Defaults (orthogonal-like scale); method::init_bridges sets the deck's initialisation.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(thin));
+  m1_ = &add_param("m1", {wide, thin}, nn::ParamKind::Bridge, nn::Init::uniform(bound));
+  if (mode == BridgeMode::Free)
+    m2_ = &add_param("m2", {thin, wide}, nn::ParamKind::Bridge,
+                     nn::Init::uniform(1.0 / std::sqrt(static_cast<double>(wide))));
+}
+
+Tensor Bridge::forward(const Tensor& h0, nn::Context& ctx) {
+  const int64_t c = h0.dim() == 4 ? h0.size(1) : h0.size(-1);
+  WIN_CHECK(c == thin_, ErrorKind::Internal, "bridge (", thin_, " -> ", wide_, "): input ",
+            h0.shape());
+  Tensor h = h0;
+  if (h0.dim() == 4 && !channels_last_4d(h0)) {
+    h = empty_channels_last(h0.shape(), dtype());
+    h.copy_from(h0);
+  } else if (h0.dim() != 4 && !h0.is_contiguous()) {
+    h = h0.contiguous();
+  }
+  h_shape_ = h.shape();
+  h_rows_ = channel_rows(h);
+  ensure_like_with_channels(z_, h, wide_, dtype());
+  Tensor z_rows = channel_rows(z_);
+  ops().gemm(false, true, 1.0, h_rows_, m1_->value, 0.0, z_rows);  // z = h M1^T
+  ctx.macs += h_rows_.size(0) * thin_ * wide_;
+  if (mode_ == BridgeMode::Tied) return h;
+  ensure_like_with_channels(out_, h, thin_, dtype());
+  Tensor out_rows = channel_rows(out_);
+  ops().gemm(false, true, 1.0, z_rows, m2_->value, 0.0, out_rows);  // out = z M2^T
+  ctx.macs += h_rows_.size(0) * thin_ * wide_;
+  return out_;
+}
+
+Tensor Bridge::backward(const Tensor& dy, nn::Context&) {
+  const Tensor z_rows = channel_rows(z_);
+  // dz: from the path (free mode) plus the imitation loss.
+  Tensor dz_rows;
+  if (mode_ == BridgeMode::Free && dy.defined()) {
+    ensure_like_with_channels(dz_, z_, wide_, dtype());
+    dz_rows = channel_rows(dz_);
+    Tensor dyc = dy;
+    if (dy.dim() == 4 && !channels_last_4d(dy)) {
+      dyc = empty_channels_last(dy.shape(), dtype());
+      dyc.copy_from(dy);
+    }
+    const Tensor dy_rows = channel_rows(dyc.dim() == 4 ? dyc : dyc.contiguous());
+    ops().gemm(true, false, 1.0, dy_rows, z_rows, 1.0, m2_->grad);     // dM2 += dy^T z
+    ops().gemm(false, false, 1.0, dy_rows, m2_->value, 0.0, dz_rows);  // dz = dy M2
+    if (dz_in_.defined()) ops().axpy(1.0, channel_rows(dz_in_), dz_rows);
+  } else if (dz_in_.defined()) {
+    dz_rows = channel_rows(dz_in_);
+  }
+  Dims s = h_shape_;
+  if (s.size() == 4)
+    nn::ensure_channels_last(dh_, s, dtype());
+  else
+    nn::ensure(dh_, s, dtype());
+  Tensor dh_rows = channel_rows(dh_);
+  if (dz_rows.defined()) {
+    ops().gemm(true, false, 1.0, dz_rows, h_rows_, 1.0, m1_->grad);    // dM1 += dz^T h
+    ops().gemm(false, false, 1.0, dz_rows, m1_->value, 0.0, dh_rows);  // dh = dz M1
+  } else {
+    dh_.zero();
+  }
+  // Tied: the path itself is the identity, so the output gradient passes straight through.
+  if (mode_ == BridgeMode::Tied && dy.defined()) {
+    Tensor dyc = dy;
+    if (dy.dim() == 4 && !channels_last_4d(dy)) {
+      dyc = empty_channels_last(dy.shape(), dtype());
+      dyc.copy_from(dy);
+    }
+    ops().axpy(1.0, channel_rows(dyc.dim() == 4 ? dyc : dyc.contiguous()), dh_rows);
+  }
+  dz_in_ = Tensor();
+  return dh_;
+}
+
+Tensor Bridge::product() const {
+  Tensor p = Tensor::empty({thin_, thin_}, dtype());
+  if (mode_ == BridgeMode::Tied) {
+    p.zero();
+    for (int64_t i = 0; i < thin_; ++i)
+      dispatch_dtype(dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_floating_point_v<T>) p.at<T>({i, i}) = T(1);
+      });
+    return p;
+  }
+  ops().gemm(false, false, 1.0, m2_->value, m1_->value, 0.0, p);
+  return p;
+}
+
+}  // namespace win::method
