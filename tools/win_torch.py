@@ -77,11 +77,13 @@ class Mlp(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """src/models/resnet_blocks.cpp Bottleneck (torchvision v1.5)."""
+    """src/models/resnet_blocks.cpp Bottleneck (torchvision v1.5); inner_scale widens the inner
+    width only (a teacher), the output stays width * 4."""
 
-    def __init__(self, cin, width, stride):
+    def __init__(self, cin, width, stride, inner_scale=1):
         super().__init__()
         out = width * 4
+        width = width * inner_scale
         self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
@@ -99,28 +101,81 @@ class Bottleneck(nn.Module):
         return F.relu(h + (self.downsample(x) if self.downsample is not None else x))
 
 
-class ResNet(nn.Module):
-    """src/models/resnet.cpp with bottleneck blocks and the `small` stem, torchvision names."""
+class BasicBlock(nn.Module):
+    """src/models/resnet_blocks.cpp BasicBlock (torchvision)."""
 
-    def __init__(self, in_channels, stem_width, base_width, layers, classes):
+    def __init__(self, cin, width, stride):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, stem_width, 3, 1, 1, bias=False)
+        self.conv1 = nn.Conv2d(cin, width, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.downsample = None
+        if stride != 1 or cin != width:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, width, 1, stride, bias=False), nn.BatchNorm2d(width))
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.bn2(self.conv2(h))
+        return F.relu(h + (self.downsample(x) if self.downsample is not None else x))
+
+
+class ResNet(nn.Module):
+    """src/models/resnet.cpp: bottleneck or basic blocks, `small` (3x3/1) or `imagenet` (7x7/2 +
+    max pool) stem, torchvision names. inner_scale widens every block's inner width (a teacher)."""
+
+    def __init__(self, in_channels, stem_width, base_width, layers, classes, block="bottleneck",
+                 stem="small", inner_scale=1):
+        super().__init__()
+        self.imagenet = stem == "imagenet"
+        if self.imagenet:
+            self.conv1 = nn.Conv2d(in_channels, stem_width, 7, 2, 3, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(in_channels, stem_width, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(stem_width)
         cin = stem_width
+        expansion = 4 if block == "bottleneck" else 1
         for s, n in enumerate(layers):
             blocks = []
             for b in range(n):
-                blocks.append(Bottleneck(cin, base_width << s, 2 if (b == 0 and s > 0) else 1))
-                cin = (base_width << s) * 4
+                stride = 2 if (b == 0 and s > 0) else 1
+                if block == "bottleneck":
+                    blk = Bottleneck(cin, base_width << s, stride, inner_scale)
+                else:
+                    blk = BasicBlock(cin, base_width << s, stride)
+                blocks.append(blk)
+                cin = (base_width << s) * expansion
             setattr(self, "layer%d" % (s + 1), nn.Sequential(*blocks))
         self.fc = nn.Linear(cin, classes)
         self.nlayers = len(layers)
 
     def forward(self, x):
         x = F.relu(self.bn1(self.conv1(x)))
+        if self.imagenet:
+            x = F.max_pool2d(x, 3, 2, 1)
         for s in range(self.nlayers):
             x = getattr(self, "layer%d" % (s + 1))(x)
         return self.fc(x.mean((2, 3)))
+
+
+def from_config(model):
+    """The twin of a deck's [model] section (a dict, as tomllib reads it)."""
+    fam = model["family"]
+    if fam == "mlp":
+        m = model["mlp"]
+        return Mlp(m["input_size"], m["width"], m["depth"], model["classes"], inner=m["inner"],
+                   block=m["block"], act=m["activation"])
+    if fam == "resnet":
+        r = model["resnet"]
+        mult = r["width_multiplier"]
+        scaled = lambda w: max(1, int(round(w * mult)))
+        base = scaled(r["base_width"])
+        stem = scaled(r["stem_width"] if r["stem_width"] > 0 else r["base_width"])
+        if any(scaled(r["base_width"] << s) != base << s for s in range(len(r["layers"]))):
+            raise SystemExit("export: width_multiplier %g does not scale stage widths by powers of 2" % mult)
+        return ResNet(r["in_channels"], stem, base, r["layers"], model["classes"], block=r["block"],
+                      stem=r["stem"], inner_scale=r.get("inner_scale", 1))
+    raise SystemExit("export: family %r has no PyTorch twin for export (mlp and resnet do)" % fam)
 
 
 class BertEmbeddings(nn.Module):

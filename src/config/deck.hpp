@@ -32,9 +32,13 @@ struct MlpConfig {
   bool operator==(const MlpConfig&) const = default;
 };
 
+// ResNet-50's blocks per stage (a static array: GCC 12 warns falsely about an inlined
+// initializer list here).
+inline constexpr int64_t kResNet50Layers[4] = {3, 4, 6, 3};
+
 struct ResNetConfig {
   std::string block = "bottleneck";
-  std::vector<int64_t> layers = {3, 4, 6, 3};
+  std::vector<int64_t> layers = std::vector<int64_t>(kResNet50Layers, kResNet50Layers + 4);
   int64_t base_width = 64;
   int64_t stem_width = 0;  // 0 = base_width
   double width_multiplier = 1.0;

@@ -13,6 +13,7 @@
 #include "nn_testing.hpp"
 #include "win/merge.hpp"
 #include "win/subsample.hpp"
+#include "win/teacher.hpp"
 
 using namespace win;
 using namespace win::method;
@@ -203,6 +204,32 @@ TEST(ModelIo, MismatchedOrDamagedFilesAreCheckpointErrorsNamingTheTensor) {
   } catch (const Error& e) {
     EXPECT_EQ(e.exit_code(), 4);
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(Teacher, FromACheckpointOrByTheWideningRules) {
+  config::Deck deck;
+  deck.model = small_resnet("bottleneck");
+  deck.teacher.widen = 2;
+  auto built = build_teacher(deck, DType::F32);  // fresh, by the rules
+  EXPECT_EQ(built->num_params(),
+            models::build_model(models::teacher_config(deck.model, deck.teacher), DType::F32)
+                ->num_params());
+  nn::init_params(*built, 99);
+  const std::string path = testing::TempDir() + "teacher.h5";
+  io::save_weights(path, *built, "teacher");
+  deck.teacher.checkpoint = path;
+  auto loaded = build_teacher(deck, DType::F32);
+  auto a = tensors(*built), b = tensors(*loaded);
+  for (auto& [name, t] : a) EXPECT_EQ(t.to_vector(), b[name].to_vector()) << name;
+  deck.teacher.checkpoint = testing::TempDir() + "missing_teacher.h5";
+  try {
+    build_teacher(deck, DType::F32);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.exit_code(), 4);
+    EXPECT_NE(std::string(e.what()).find("missing_teacher.h5"), std::string::npos) << e.what();
   }
   std::filesystem::remove(path);
 }

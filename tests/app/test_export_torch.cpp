@@ -1,0 +1,113 @@
+// Cross-check with an independent implementation: merged models written by win load into their
+// PyTorch twins (tools/export_torch.py with tools/win_torch.py, Debian's python3-torch) and give
+// the same logits on the same input within 1e-4 relative. Skipped, saying why, where
+// python3-torch or python3-h5py is not installed.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "config/load.hpp"
+#include "data/hdf5.hpp"
+#include "io/model_io.hpp"
+#include "models/build.hpp"
+#include "models/widen.hpp"
+#include "nn/batchnorm.hpp"
+#include "run_command.hpp"
+#include "win/merge.hpp"
+
+using namespace win;
+
+namespace {
+
+bool torch_available() {
+  return run_command("/usr/bin/python3 -c \"import torch, h5py\"").code == 0;
+}
+
+config::ModelConfig mlp(const std::string& block, const std::string& act) {
+  config::ModelConfig c;
+  c.family = "mlp";
+  c.classes = 6;
+  c.mlp.input_size = 30;
+  c.mlp.width = 12;
+  c.mlp.inner = 7;
+  c.mlp.depth = 4;
+  c.mlp.block = block;
+  c.mlp.activation = act;
+  return c;
+}
+
+config::ModelConfig resnet(const std::string& block, const std::string& stem) {
+  config::ModelConfig c;
+  c.family = "resnet";
+  c.classes = 5;
+  c.resnet.block = block;
+  c.resnet.layers = {2, 1, 1, 1};
+  c.resnet.base_width = 4;
+  c.resnet.stem = stem;
+  c.resnet.in_channels = 2;
+  c.resnet.image_size = stem == "imagenet" ? 40 : 16;
+  return c;
+}
+
+// S-bar with random weights, bridges and BN statistics, merged and exported; PyTorch must agree.
+void export_and_compare(const config::ModelConfig& student) {
+  SCOPED_TRACE(student.family + " " +
+               (student.family == "mlp" ? student.mlp.block : student.resnet.block));
+  config::TeacherConfig t;
+  auto sbar = method::build_bridged(student, models::teacher_config(student, t),
+                                    method::BridgeMode::Free, DType::F32);
+  nn::init_params(*sbar, 1);
+  sbar->for_each_module([](const std::string&, nn::Module& m) {
+    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(&m)) {
+      fill_uniform(bn->running_mean(), Philox(2, 0), -0.5, 0.5, 0);
+      fill_uniform(bn->running_var(), Philox(2, 1), 0.5, 2.0, 0);
+    }
+  });
+  method::init_bridges(*sbar, method::BridgeInit::Random, 3);
+  auto merged = method::merge_bridges(*sbar, student);
+  config::Deck deck;
+  deck.model = student;
+  const std::string dir = testing::TempDir();
+  const std::string weights = dir + "export_weights.h5", check = dir + "export_check.h5";
+  io::save_weights(weights, *merged, "merged", {{"config", config::deck_to_toml(deck)}});
+  const Tensor x = models::example_input(student, 3, DType::F32, 4);
+  nn::Context ctx;
+  ctx.training = false;
+  const Tensor logits = merged->forward(x, ctx);
+  {
+    h5::File f = h5::File::create(check);
+    f.root().write("input", x);
+    f.root().write("logits", logits);
+  }
+  const auto r = run_command("/usr/bin/python3 " + std::string(WIN_SOURCE_DIR) +
+                             "/tools/export_torch.py " + weights + " --check " + check);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("max |torch - win|"), std::string::npos) << r.out;
+  std::filesystem::remove(weights);
+  std::filesystem::remove(check);
+}
+
+}  // namespace
+
+TEST(ExportTorch, MergedMlpsMatchPyTorch) {
+  if (!torch_available()) GTEST_SKIP() << "python3-torch / python3-h5py not installed";
+  export_and_compare(mlp("inner", "gelu"));
+  export_and_compare(mlp("plain", "relu"));
+}
+
+TEST(ExportTorch, MergedResNetsMatchPyTorch) {
+  if (!torch_available()) GTEST_SKIP() << "python3-torch / python3-h5py not installed";
+  export_and_compare(resnet("bottleneck", "small"));
+  export_and_compare(resnet("basic", "imagenet"));
+}
+
+TEST(ExportTorch, AFileWithoutConfigIsRefused) {
+  if (!torch_available()) GTEST_SKIP() << "python3-torch / python3-h5py not installed";
+  const std::string path = testing::TempDir() + "no_config.h5";
+  { h5::File f = h5::File::create(path); }
+  const auto r = run_command("/usr/bin/python3 " + std::string(WIN_SOURCE_DIR) +
+                             "/tools/export_torch.py " + path);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("no /meta config"), std::string::npos) << r.err;
+  std::filesystem::remove(path);
+}
