@@ -4,6 +4,8 @@
 // python3-torch or python3-h5py is not installed.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "config/load.hpp"
@@ -67,8 +69,9 @@ void export_and_compare(const config::ModelConfig& student) {
   auto merged = method::merge_bridges(*sbar, student);
   config::Deck deck;
   deck.model = student;
-  const std::string dir = testing::TempDir();
-  const std::string weights = dir + "export_weights.h5", check = dir + "export_check.h5";
+  // Per-process names: CTest runs these tests in parallel processes.
+  const std::string dir = testing::TempDir() + "export_" + std::to_string(::getpid()) + "_";
+  const std::string weights = dir + "weights.h5", check = dir + "check.h5";
   io::save_weights(weights, *merged, "merged", {{"config", config::deck_to_toml(deck)}});
   const Tensor x = models::example_input(student, 3, DType::F32, 4);
   nn::Context ctx;
@@ -103,7 +106,7 @@ TEST(ExportTorch, MergedResNetsMatchPyTorch) {
 
 TEST(ExportTorch, AFileWithoutConfigIsRefused) {
   if (!torch_available()) GTEST_SKIP() << "python3-torch / python3-h5py not installed";
-  const std::string path = testing::TempDir() + "no_config.h5";
+  const std::string path = testing::TempDir() + "no_config_" + std::to_string(::getpid()) + ".h5";
   { h5::File f = h5::File::create(path); }
   const auto r = run_command("/usr/bin/python3 " + std::string(WIN_SOURCE_DIR) +
                              "/tools/export_torch.py " + path);
