@@ -15,6 +15,7 @@
 #include "models/widen.hpp"
 #include "nn/batchnorm.hpp"
 #include "run_command.hpp"
+#include "tiny_models.hpp"
 #include "win/merge.hpp"
 
 using namespace win;
@@ -26,27 +27,12 @@ bool torch_available() {
 }
 
 config::ModelConfig mlp(const std::string& block, const std::string& act) {
-  config::ModelConfig c;
-  c.family = "mlp";
-  c.classes = 6;
-  c.mlp.input_size = 30;
-  c.mlp.width = 12;
-  c.mlp.inner = 7;
-  c.mlp.depth = 4;
-  c.mlp.block = block;
-  c.mlp.activation = act;
-  return c;
+  return testing_nn::tiny_mlp(block, act, 30, 12, 7, 4, 6);
 }
 
 config::ModelConfig resnet(const std::string& block, const std::string& stem) {
-  config::ModelConfig c;
-  c.family = "resnet";
-  c.classes = 5;
-  c.resnet.block = block;
-  c.resnet.layers = {2, 1, 1, 1};
-  c.resnet.base_width = 4;
-  c.resnet.stem = stem;
-  c.resnet.in_channels = 2;
+  config::ModelConfig c = testing_nn::tiny_resnet(block, stem, 2, 4);
+  c.resnet.layers.assign({2, 1, 1, 1});
   c.resnet.image_size = stem == "imagenet" ? 40 : 16;
   return c;
 }
@@ -58,13 +44,7 @@ void export_and_compare(const config::ModelConfig& student) {
   config::TeacherConfig t;
   auto sbar = method::build_bridged(student, models::teacher_config(student, t),
                                     method::BridgeMode::Free, DType::F32);
-  nn::init_params(*sbar, 1);
-  sbar->for_each_module([](const std::string&, nn::Module& m) {
-    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(&m)) {
-      fill_uniform(bn->running_mean(), Philox(2, 0), -0.5, 0.5, 0);
-      fill_uniform(bn->running_var(), Philox(2, 1), 0.5, 2.0, 0);
-    }
-  });
+  testing_nn::randomise_model(*sbar, 1);
   method::init_bridges(*sbar, method::BridgeInit::Random, 3);
   auto merged = method::merge_bridges(*sbar, student);
   config::Deck deck;

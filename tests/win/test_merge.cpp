@@ -11,6 +11,7 @@
 #include "models/widen.hpp"
 #include "nn/batchnorm.hpp"
 #include "nn_testing.hpp"
+#include "tiny_models.hpp"
 #include "win/merge.hpp"
 
 using namespace win;
@@ -22,63 +23,6 @@ namespace {
 constexpr double kTolF64 = 1e-12;
 constexpr double kTolF32 = 1e-5;
 
-config::ModelConfig mlp_config(const std::string& block) {
-  config::ModelConfig c;
-  c.family = "mlp";
-  c.classes = 5;
-  c.mlp.input_size = 20;
-  c.mlp.width = 7;
-  c.mlp.inner = 4;
-  c.mlp.depth = 4;
-  c.mlp.block = block;
-  c.mlp.activation = "gelu";
-  return c;
-}
-
-config::ModelConfig resnet_config(const std::string& block, const std::string& stem) {
-  config::ModelConfig c;
-  c.family = "resnet";
-  c.classes = 4;
-  c.resnet.block = block;
-  c.resnet.layers = {1, 2, 1, 1};
-  c.resnet.base_width = 2;
-  c.resnet.stem = stem;
-  c.resnet.in_channels = 3;
-  c.resnet.image_size = stem == "imagenet" ? 32 : 16;
-  return c;
-}
-
-config::ModelConfig bert_config() {
-  config::ModelConfig c;
-  c.family = "bert";
-  c.classes = 3;
-  c.bert.vocab_size = 40;
-  c.bert.layers = 3;
-  c.bert.hidden = 8;
-  c.bert.heads = 2;
-  c.bert.ffn = 12;
-  c.bert.max_positions = 16;
-  c.bert.seq_length = 7;
-  c.bert.dropout = 0;
-  c.bert.attention_dropout = 0;
-  return c;
-}
-
-// Random weights everywhere, and BN running statistics away from (0, 1).
-void randomise(nn::Module& m, uint64_t seed) {
-  nn::init_params(m, seed);
-  m.for_each_module([&](const std::string&, nn::Module& mod) {
-    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(&mod)) {
-      bn->running_mean().copy_from(randn(bn->running_mean().shape(), DType::F64, seed + 1, 0.3));
-      Tensor v = randn(bn->running_var().shape(), DType::F64, seed + 2);
-      for (int64_t i = 0; i < v.numel(); ++i) set_flat(v, i, 0.5 + std::abs(get_flat(v, i)));
-      bn->running_var().copy_from(v);
-      bn->weight().value.copy_from(randn(bn->weight().value.shape(), DType::F64, seed + 3, 0.5));
-      bn->bias().value.copy_from(randn(bn->bias().value.shape(), DType::F64, seed + 4, 0.5));
-    }
-  });
-}
-
 // Builds S̄ (random bridges), merges, and checks outputs in both modes and the parameter count.
 void check_merge(const config::ModelConfig& student, DType dt, BridgeMode mode, bool expect_exact,
                  int64_t batch = 3) {
@@ -86,7 +30,7 @@ void check_merge(const config::ModelConfig& student, DType dt, BridgeMode mode, 
   t.widen = 2;
   const config::ModelConfig teacher = models::teacher_config(student, t);
   auto sbar = build_bridged(student, teacher, mode, dt);
-  randomise(*sbar, 11);
+  randomise_model(*sbar, 11);
   init_bridges(*sbar, BridgeInit::Random, 12);
   MergeReport report;
   auto merged = merge_bridges(*sbar, student, &report);
@@ -116,7 +60,7 @@ TEST(Merge, MlpInnerAndPlainAreExact) {
   for (DType dt : {DType::F64, DType::F32})
     for (const char* block : {"inner", "plain"}) {
       SCOPED_TRACE(block);
-      check_merge(mlp_config(block), dt, BridgeMode::Free, true);
+      check_merge(tiny_mlp(block), dt, BridgeMode::Free, true);
     }
 }
 
@@ -125,13 +69,13 @@ TEST(Merge, ResNetBottleneckAndBasicBothStemsAreExact) {
     for (const char* block : {"bottleneck", "basic"})
       for (const char* stem : {"small", "imagenet"}) {
         SCOPED_TRACE(std::string(block) + " " + stem);
-        check_merge(resnet_config(block, stem), dt, BridgeMode::Free, true, 4);
+        check_merge(tiny_resnet(block, stem), dt, BridgeMode::Free, true, 4);
       }
 }
 
 TEST(Merge, BertTiedBridgesAreExactFreeOnesAreReportedApproximate) {
-  for (DType dt : {DType::F64, DType::F32}) check_merge(bert_config(), dt, BridgeMode::Tied, true);
-  check_merge(bert_config(), DType::F64, BridgeMode::Free, false);
+  for (DType dt : {DType::F64, DType::F32}) check_merge(tiny_bert(), dt, BridgeMode::Tied, true);
+  check_merge(tiny_bert(), DType::F64, BridgeMode::Free, false);
 }
 
 TEST(Merge, FoldMultipliesTheInputDimension) {
@@ -148,11 +92,11 @@ TEST(Merge, FoldMultipliesTheInputDimension) {
 }
 
 TEST(Bridges, OrthogonalInitMakesSBarEqualS) {
-  const auto student = mlp_config("plain");
+  const auto student = tiny_mlp("plain");
   config::TeacherConfig t;
   const auto teacher = models::teacher_config(student, t);
   auto sbar = build_bridged(student, teacher, BridgeMode::Free, DType::F64);
-  randomise(*sbar, 21);
+  randomise_model(*sbar, 21);
   init_bridges(*sbar, BridgeInit::Orthogonal, 22);
   for (int i = 0; i < sbar->num_blocks(); ++i) {
     const Tensor p = sbar->bridge(i).product();

@@ -11,6 +11,7 @@
 #include "models/build.hpp"
 #include "models/widen.hpp"
 #include "nn_testing.hpp"
+#include "tiny_models.hpp"
 #include "win/merge.hpp"
 #include "win/subsample.hpp"
 #include "win/teacher.hpp"
@@ -29,25 +30,12 @@ std::map<std::string, Tensor> tensors(nn::Module& m) {
 }
 
 config::ModelConfig inner_mlp() {
-  config::ModelConfig c;
-  c.family = "mlp";
-  c.classes = 3;
-  c.mlp.input_size = 9;
-  c.mlp.width = 5;
-  c.mlp.inner = 4;
-  c.mlp.depth = 3;
-  return c;
+  return tiny_mlp("inner", "relu", 9, 5, 4, 3, 3);
 }
 
 config::ModelConfig small_resnet(const std::string& block) {
-  config::ModelConfig c;
-  c.family = "resnet";
-  c.classes = 3;
-  c.resnet.block = block;
-  c.resnet.layers = {1, 1, 1, 1};
-  c.resnet.base_width = 2;
-  c.resnet.stem = "small";
-  c.resnet.in_channels = 1;
+  config::ModelConfig c = tiny_resnet(block, "small", 1);
+  c.resnet.layers.assign({1, 1, 1, 1});
   c.resnet.image_size = 8;
   return c;
 }
