@@ -23,11 +23,7 @@ constexpr Planned kPlanned[] = {
     {"merge", "CHECKPOINT.h5 -o MERGED.h5 --deck DECK.toml",
      "fold the bridges of a narrow/fine-tuned student into a plain thin model",
      "Writes merged weights and reports max|merged - unmerged| on a held-out batch.",
-     "the models and WIN algebra work"},
-    {"data", "idx|cifar|images|vocab|bert|classify ...",
-     "convert datasets to HDF5 shards (images, BERT pretraining, classification)",
-     "Fashion-MNIST/MNIST IDX, CIFAR binary, JPEG/PNG folders, WordPiece vocab and BERT shards.",
-     "the data work"},
+     "the pipeline (stage drivers) work"},
 };
 
 template <int N>
@@ -53,7 +49,7 @@ Command planned() {
 }  // namespace
 
 std::vector<Command> planned_commands() {
-  return {planned<0>(), planned<1>(), planned<2>()};
+  return {planned<0>(), planned<1>()};
 }
 
 }  // namespace win::app

@@ -26,6 +26,7 @@ Command version_command();
 Command inspect_command();
 Command debug_command();
 Command bench_command();
+Command data_command();
 std::vector<Command> planned_commands();
 
 }  // namespace win::app

@@ -98,6 +98,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> all = [] {
     std::vector<Command> v = {run_command()};
     for (auto& c : planned_commands()) v.push_back(c);
+    v.push_back(data_command());
     v.push_back(bench_command());
     v.push_back(inspect_command());
     v.push_back(version_command());
