@@ -50,7 +50,7 @@ TEST(Cli, VersionReportsBuildAndLibraries) {
 }
 
 TEST(Cli, CommandsNotBuiltYetRefuseWithExit2) {
-  for (const char* c : {"eval x", "merge a -o b", "data idx --out d"}) {
+  for (const char* c : {"eval x", "merge a -o b"}) {
     const auto r = run_command(win_cmd(c));
     EXPECT_EQ(r.code, 2) << c;
     EXPECT_TRUE(contains(r.err, "not built yet")) << c << ": " << r.err;
