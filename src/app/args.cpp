@@ -35,7 +35,8 @@ Args parse_args(const CommandSpec& spec, const std::vector<std::string>& argv) {
   const std::string see = " (see: win " + spec.name + " --help)";
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
+    // A command that passes its arguments on (win data SUB ...) leaves SUB's --help to SUB.
+    if ((arg == "--help" || arg == "-h") && !(spec.accept_any && !a.positionals.empty())) {
       a.help = true;
       continue;
     }

@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
+#include "data/loader.hpp"
 
 namespace win::app {
 
@@ -59,10 +60,41 @@ std::vector<int> parse_threads(const std::string& s) {
   return out;
 }
 
+// Read + decode + augment throughput of image shards on one thread (the prefetch thread's job),
+// against the rate at which W2's training step consumes samples, both measured here and now.
+void bench_loader(const std::string& spec, int steps, int warmup, int threads) {
+  data::Loader loader(data::image_source(spec, {.augment = true}, 0),
+                      {128, 0, 1, 0, true, /*prefetch=*/0});
+  for (int i = 0; i < warmup; ++i) loader.next();
+  std::vector<double> times;
+  for (int i = 0; i < steps * 5; ++i) {
+    const double t0 = now_s();
+    loader.next();
+    times.push_back(now_s() - t0);
+  }
+  const double loader_rate = 128.0 / median(times);
+  auto w2 = make_workload("resnet", 0);
+  nn::Context ctx;
+  w2->step(ctx);
+  std::vector<double> t2;
+  for (int i = 0; i < 3; ++i) {
+    const double t0 = now_s();
+    w2->step(ctx);
+    t2.push_back(now_s() - t0);
+  }
+  const double w2_rate = 128.0 / median(t2);
+  std::printf("%-8s %6d %7d %12.2f %12.1f %11s %9s %8s\n", "loader", 128, 1, median(times) * 1e3,
+              loader_rate, "-", "-", "-");
+  std::printf(
+      "# loader (one thread, read + decode + augment, %s): %.0f samples/s; W2 at %d "
+      "threads consumes %.0f samples/s: %.1fx\n",
+      spec.c_str(), loader_rate, threads, w2_rate, loader_rate / w2_rate);
+}
+
 int run_bench(const Args& args) {
   const std::string name = args.get("--workload").value_or("");
   WIN_CHECK(!name.empty(), ErrorKind::Usage,
-            "win bench: --workload mlp|resnet|bert|sgemm is required");
+            "win bench: --workload mlp|resnet|bert|loader|sgemm is required");
   const int steps = static_cast<int>(args.get_int("--steps").value_or(20));
   const int warmup = static_cast<int>(args.get_int("--warmup").value_or(3));
   WIN_CHECK(steps >= 1 && warmup >= 0, ErrorKind::Usage, "win bench: --steps >= 1, --warmup >= 0");
@@ -74,6 +106,10 @@ int run_bench(const Args& args) {
   for (int th : threads) {
     set_num_threads(th);
     const double peak = sgemm_gflops(2048, 3);
+    if (name == "loader") {
+      bench_loader(args.get("--data").value_or("data/fashion_mnist/train"), steps, warmup, th);
+      continue;
+    }
     if (name == "sgemm") {
       std::printf("%-8s %6d %7d %12s %12s %11s %9.1f %8s\n", "sgemm", 2048, th, "-", "-", "-", peak,
                   "1.000");
@@ -113,14 +149,17 @@ int run_bench(const Args& args) {
 Command bench_command() {
   return {
       {.name = "bench",
-       .synopsis = "--workload mlp|resnet|bert|sgemm [--steps N] [--warmup N] [--threads LIST]",
+       .synopsis =
+           "--workload mlp|resnet|bert|loader|sgemm [--steps N] [--warmup N] [--threads LIST]",
        .summary = "time training steps of the benchmark workloads (BENCHMARKS.md)",
        .details = "Prints median ms/step, samples/s, model GFLOP/step (3 x forward) and MFU\n"
                   "against this machine's sgemm limit, measured in the same run.",
        .options = {{"--workload", "NAME", "mlp (W1), resnet (W2), bert (W3) or sgemm", false},
                    {"--steps", "N", "timed steps (default 20)", false},
                    {"--warmup", "N", "untimed steps first (default 3)", false},
-                   {"--threads", "LIST", "thread counts to run, e.g. 1,2 (default: all)", false}},
+                   {"--threads", "LIST", "thread counts to run, e.g. 1,2 (default: all)", false},
+                   {"--data", "SHARDS", "loader: image shards (default data/fashion_mnist/train)",
+                    false}},
        .min_positionals = 0,
        .max_positionals = 0},
       run_bench};

@@ -1,0 +1,105 @@
+// Image batches from shards: pixels normalised with the shards' mean and std in channels-last
+// memory; augmentation that is a pure function of (seed, epoch, sample): each augmented image is
+// the original shifted by at most the padding (zero fill) and possibly mirrored, and the same
+// draws come back for the same (epoch, sample) whatever loader asks.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+#include <cmath>
+#include <filesystem>
+
+#include "data/image_shard.hpp"
+#include "data/loader.hpp"
+
+using namespace win;
+using namespace win::data;
+
+namespace {
+
+struct Shards {
+  std::string dir;
+  std::vector<std::vector<uint8_t>> images;
+  explicit Shards(int n) {
+    dir = testing::TempDir() + "img_source_" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    ImageShardWriter w(dir, "train", 7, {5, 6, 2}, 3, "test");
+    for (int i = 0; i < n; ++i) {
+      std::vector<uint8_t> img(5 * 6 * 2);
+      for (size_t k = 0; k < img.size(); ++k)
+        img[k] = static_cast<uint8_t>((i * 37 + k * 11) % 251 + 1);
+      w.add(img.data(), i % 3);
+      images.push_back(img);
+    }
+    w.finish();
+  }
+  ~Shards() { std::filesystem::remove_all(dir); }
+};
+
+// Sample i's value at (h, w, c) of an image stored (H, W, C), or 0 outside.
+double pixel(const std::vector<uint8_t>& img, int64_t h, int64_t w, int64_t c) {
+  if (h < 0 || h >= 5 || w < 0 || w >= 6) return 0;
+  return img[static_cast<size_t>((h * 6 + w) * 2 + c)];
+}
+
+}  // namespace
+
+TEST(ImageSource, NormalisesWithTheShardStatisticsInChannelsLastMemory) {
+  Shards s(20);
+  const ImageDataset ds = ImageDataset::open(s.dir);
+  Loader l(image_source(s.dir, {.augment = false}, 1), {4, 0, 1, 1, false, 0});
+  const Batch& b = l.next();
+  EXPECT_EQ(b.x.shape(), (Dims{4, 2, 5, 6}));
+  EXPECT_EQ(b.x.stride(1), 1);  // channels-last
+  for (int64_t k = 0; k < 4; ++k) {
+    EXPECT_EQ(b.labels.data<int32_t>()[k], ds.label(b.ids[static_cast<size_t>(k)]));
+    for (int64_t c = 0; c < 2; ++c)
+      for (int64_t h = 0; h < 5; ++h)
+        for (int64_t w = 0; w < 6; ++w) {
+          const double want =
+              (pixel(s.images[static_cast<size_t>(b.ids[static_cast<size_t>(k)])], h, w, c) /
+                   255.0 -
+               ds.mean()[static_cast<size_t>(c)]) /
+              ds.std()[static_cast<size_t>(c)];
+          ASSERT_NEAR(b.x.at<float>({k, c, h, w}), want, 1e-5);
+        }
+  }
+}
+
+TEST(ImageSource, AugmentationIsAShiftWithinThePaddingOrItsMirrorAndRepeatsForTheSameDraw) {
+  Shards s(21);
+  const ImageDataset ds = ImageDataset::open(s.dir);
+  AugmentOptions aug{.augment = true, .crop_padding = 2, .flip = true, .normalize = false};
+  Loader a(image_source(s.dir, aug, 5), {7, 0, 1, 3, true, 2});
+  Loader b(image_source(s.dir, aug, 5), {7, 0, 1, 3, true, 0});
+  int flipped = 0, shifted = 0;
+  for (int step = 0; step < 6; ++step) {  // two epochs
+    const Batch& x = a.next();
+    const Batch& y = b.next();
+    ASSERT_EQ(x.x.to_vector(), y.x.to_vector())
+        << "the same (epoch, sample) must draw the same crop";
+    for (int64_t k = 0; k < 7; ++k) {
+      const auto& img = s.images[static_cast<size_t>(x.ids[static_cast<size_t>(k)])];
+      bool found = false;
+      for (int flip = 0; flip < 2 && !found; ++flip)
+        for (int64_t dy = -2; dy <= 2 && !found; ++dy)
+          for (int64_t dx = -2; dx <= 2 && !found; ++dx) {
+            bool same = true;
+            for (int64_t c = 0; c < 2 && same; ++c)
+              for (int64_t h = 0; h < 5 && same; ++h)
+                for (int64_t w = 0; w < 6 && same; ++w)
+                  same = std::abs(x.x.at<float>({k, c, h, w}) * 255.0 -
+                                  pixel(img, h + dy, (flip ? 5 - w : w) + dx, c)) < 1e-3;
+            if (same) {
+              found = true;
+              flipped += flip;
+              shifted += dy != 0 || dx != 0;
+            }
+          }
+      EXPECT_TRUE(found) << "sample " << x.ids[static_cast<size_t>(k)]
+                         << " is not a padded crop or flip";
+    }
+  }
+  EXPECT_GT(flipped, 5);  // 42 draws: both flip outcomes occur
+  EXPECT_LT(flipped, 37);
+  EXPECT_GT(shifted, 20);  // and most crops move
+}
