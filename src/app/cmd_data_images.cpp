@@ -63,7 +63,9 @@ void print_summary(const ConvertSummary& s, const ShardOutput& out) {
 }
 
 int run_idx(const Args& a) {
-  const ShardOutput out = shard_output(a, "data idx", 10000);
+  ShardOutput out = shard_output(a, "data idx", 10000);
+  out.limit = a.get_int("--limit").value_or(0);
+  WIN_CHECK(out.limit >= 0, ErrorKind::Usage, "win data idx: --limit must be >= 0");
   const long long classes = a.get_int("--classes").value_or(10);
   print_summary(data::convert_idx(a.positionals[0], a.positionals[1], out, classes), out);
   return 0;
@@ -112,6 +114,7 @@ Command data_idx_command() {
                    kPrefix,
                    per_shard_option(10000),
                    {"--classes", "K", "number of classes; labels must be < K (default 10)", false},
+                   {"--limit", "N", "convert only the first N samples (small test sets)", false},
                    kGzip},
        .min_positionals = 2,
        .max_positionals = 2},

@@ -5,6 +5,7 @@
 #include "data/image_convert.hpp"
 
 #include <zlib.h>
+#include <algorithm>
 
 #include <cerrno>
 #include <cstdio>
@@ -121,9 +122,10 @@ ConvertSummary convert_idx(const std::string& images_path, const std::string& la
   GzFile images(images_path), labels(labels_path);
   const std::vector<int64_t> idims = read_idx_header(images, images_path, 3, "images");
   const std::vector<int64_t> ldims = read_idx_header(labels, labels_path, 1, "labels");
-  const int64_t n = idims[0];
-  WIN_CHECK(n == ldims[0], ErrorKind::Data, images_path, " holds ", n, " images but ", labels_path,
-            " holds ", ldims[0], " labels");
+  const int64_t total = idims[0];
+  WIN_CHECK(total == ldims[0], ErrorKind::Data, images_path, " holds ", total, " images but ",
+            labels_path, " holds ", ldims[0], " labels");
+  const int64_t n = out.limit > 0 ? std::min(out.limit, total) : total;
   WIN_CHECK(n > 0, ErrorKind::Data, images_path, ": holds no images");
   WIN_CHECK(idims[1] >= 1 && idims[2] >= 1 && idims[1] * idims[2] <= (1 << 24), ErrorKind::Data,
             images_path, ": image size ", idims[1], "x", idims[2], " is not plausible");
@@ -142,8 +144,10 @@ ConvertSummary convert_idx(const std::string& images_path, const std::string& la
     writer.add(img.data(), label);
     progress.update(i + 1);
   }
-  images.expect_end(cat(n, " images"));
-  labels.expect_end(cat(n, " labels"));
+  if (n == total) {  // a subset leaves the rest unread
+    images.expect_end(cat(n, " images"));
+    labels.expect_end(cat(n, " labels"));
+  }
   progress.finish();
   return summarize(writer, g, num_classes);
 }

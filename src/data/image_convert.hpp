@@ -23,6 +23,7 @@ struct ShardOutput {
   std::string prefix = "train";  // <dir>/<prefix>-00000.h5, ...
   int64_t per_shard = 10000;     // samples per shard (the last may hold fewer)
   int gzip_level = 4;            // 1..9
+  int64_t limit = 0;             // convert only the first `limit` samples (0: all)
 };
 
 // What a converter wrote.
