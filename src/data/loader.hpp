@@ -113,9 +113,14 @@ struct AugmentOptions {
   bool normalize = true;  // (pixel / 255 - mean) / std with the shards' statistics
 };
 
-class ImageDataset;
 // Image shards as a sample source.
 std::unique_ptr<SampleSource> image_source(const std::string& spec, AugmentOptions aug,
                                            uint64_t seed);
+
+enum class BertShardKind;
+// BERT pretraining or sequence-classification shards as a sample source (token ids checked
+// against vocab_size; 0 = the shards' own attribute).
+std::unique_ptr<SampleSource> bert_source(const std::string& spec, BertShardKind kind,
+                                          int64_t vocab_size = 0);
 
 }  // namespace win::data

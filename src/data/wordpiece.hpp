@@ -6,7 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -48,13 +51,24 @@ class WordPieceTokenizer {
   // unknown characters (never an error).
   std::vector<std::string> tokenize(const std::string& text) const;
   std::vector<int32_t> encode(const std::string& text) const;
+  // encode() appending to out: no allocation per call once out and the thread's scratch have grown.
+  void encode_append(std::string_view text, std::vector<int32_t>& out) const;
   // The basic tokenizer alone (words and punctuation, before WordPiece).
   std::vector<std::string> basic_tokenize(const std::string& text) const;
   const Vocab& vocab() const { return vocab_; }
 
  private:
+  struct Matcher;  // the vocabulary as two byte tries (word starts, "##" continuations)
+
   const Vocab& vocab_;
   TokenizerOptions opt_;
+  std::shared_ptr<const Matcher> matcher_;
 };
+
+// The basic tokenizer without a vocabulary (for the vocabulary trainer): calls fn with each word or
+// punctuation token (UTF-8), in order; the same tokens as WordPieceTokenizer::basic_tokenize.
+void for_each_basic_token(std::string_view text, bool lower_case,
+                          const std::function<void(std::string_view)>& fn);
+std::vector<std::string> basic_tokenize(std::string_view text, bool lower_case);
 
 }  // namespace win::data

@@ -438,36 +438,5 @@ TEST_F(ImageShardTest, ImageFolderNamesCorruptFile) {
   EXPECT_NE(msg.find("neither a JPEG nor a PNG"), std::string::npos) << msg;
 }
 
-// Not a test: read throughput of ImageDataset::read on MNIST-sized shards, one thread. Run with
-// --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'.
-TEST_F(ImageShardTest, DISABLED_ReadThroughput) {
-  const ImageGeometry g{28, 28, 1};
-  {
-    ImageShardWriter w(path("mnist"), "train", 10000, g, 10, "bench");
-    std::mt19937 rng(3);
-    Bytes b(784);
-    for (int i = 0; i < 60000; ++i) {
-      std::fill(b.begin(), b.end(), 0);  // a bright blob on black, like a digit
-      const int cx = 8 + static_cast<int>(rng() % 12), cy = 8 + static_cast<int>(rng() % 12);
-      for (int y = cy - 5; y < cy + 5; ++y)
-        for (int x = cx - 3; x < cx + 3; ++x) b[y * 28 + x] = static_cast<uint8_t>(rng() | 128);
-      w.add(b.data(), static_cast<int32_t>(rng() % 10));
-    }
-    w.finish();
-  }
-  const ImageDataset ds = ImageDataset::open(path("mnist"));
-  std::vector<int64_t> order(60000);
-  for (int64_t i = 0; i < 60000; ++i) order[i] = i;
-  Bytes b(784);
-  for (bool shuffled : {false, true}) {
-    if (shuffled) std::shuffle(order.begin(), order.end(), std::mt19937(5));
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t i : order) ds.read(i, b.data());
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("ImageDataset::read 28x28x1, %s: %.0f samples/s\n",
-                shuffled ? "random order" : "sequential", 60000 / s);
-  }
-}
-
 }  // namespace
 }  // namespace win::data
