@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main-job command (README): install what is missing, build, then `win run DECK [args...]`.
+# The main-job command (README): install what is missing, build, put the datasets in place
+# (tools/fetch_data.sh), then `win run DECK [args...]`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ]; then
@@ -8,4 +9,5 @@ if [ $# -lt 1 ]; then
 fi
 tools/setup.sh
 tools/build.sh
+tools/fetch_data.sh all
 exec "${BUILD_DIR:-build}/bin/win" run "$@"
