@@ -1,6 +1,5 @@
 // `win run DECK`: load and validate the deck (with --set overrides), print the resolved config on
-// rank 0, then run the deck's stages. Stage execution arrives with the pipeline work; until then
-// a valid deck ends with a clear "not built yet" (exit 2), and --dry-run is the validation tool.
+// rank 0, then run the deck's stages into runs/<name> (--dry-run stops after the validation).
 #include <cstdio>
 
 #include "app/commands.hpp"
@@ -9,6 +8,8 @@
 #include "core/log.hpp"
 #include "core/parallel.hpp"
 #include "dist/comm.hpp"
+#include "train/signals.hpp"
+#include "win/stages.hpp"
 
 namespace win::app {
 
@@ -33,9 +34,9 @@ int run_run(const Args& args) {
     return 0;
   }
   log_info("deck ", args.positionals[0], " (resolved):\n", resolved);
-  WIN_FAIL(ErrorKind::Usage,
-           "win run: the deck is valid, but stage execution is not built yet "
-           "(it arrives with the pipeline work); nothing was run");
+  train::install_stop_handlers();
+  method::run_pipeline(method::RunContext(deck, resolved));
+  return 0;
 }
 
 }  // namespace

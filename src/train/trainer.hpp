@@ -1,0 +1,82 @@
+// The training loop shared by every stage (wide, narrow, finetune, vanilla, kd): for each step,
+// zero the gradients, let the stage do forward and backward on the loader's next batch, clip,
+// update with the schedule's learning rate, record metrics, show progress, and checkpoint every
+// N steps and at the end. It resumes from the stage's newest complete checkpoint — weights,
+// BatchNorm statistics, optimizer state, step, data position, metrics and whatever the stage adds
+// through its hooks — so that a resumed run is bitwise identical to an uninterrupted one. On
+// SIGUSR1/SIGTERM it finishes the step, checkpoints and raises Stopped (exit 75). A non-finite
+// loss is a numerics error (exit 5) naming the stage and step.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "data/loader.hpp"
+#include "io/checkpoint.hpp"
+#include "io/metrics.hpp"
+#include "nn/module.hpp"
+#include "nn/param_store.hpp"
+#include "train/optimizer.hpp"
+#include "train/schedule.hpp"
+
+namespace win::train {
+
+struct TrainerOptions {
+  std::string stage;  // for progress, logs and checkpoint metadata
+  std::string dir;    // the stage's checkpoint directory
+  int64_t total_steps = 0;
+  int64_t checkpoint_every = 1000;
+  int keep = 2;
+  double clip_grad_norm = 0;
+  double progress_interval_s = 10;
+  std::string config_toml;  // stored in every checkpoint
+  uint64_t seed = 0;        // keys the dropout stream
+};
+
+struct StepStats {
+  double loss = 0;
+  int64_t correct = 0;  // classification: rows whose argmax is the label
+  int64_t counted = 0;  // rows that counted
+};
+
+class Trainer {
+ public:
+  using StepFn = std::function<StepStats(const data::Batch&, nn::Context&)>;
+  using SaveHook = std::function<void(io::Checkpoint&)>;
+  using LoadHook = std::function<void(const io::Checkpoint&, const std::string& file)>;
+
+  Trainer(TrainerOptions opt, nn::Module& model, nn::ParamStore& store, Optimizer& optimizer,
+          const LrSchedule& schedule, data::Loader& loader);
+
+  // Stage state beyond the loop's own (e.g. the narrow stage's block and restart).
+  void set_hooks(SaveHook save, LoadHook load) {
+    save_ = std::move(save);
+    load_ = std::move(load);
+  }
+  // Trains from the newest checkpoint (or step 0) to total_steps; returns the metrics
+  // (columns: step, epoch, lr, loss, accuracy, samples_per_s).
+  const io::MetricsTable& run(const StepFn& step);
+  int64_t step() const { return step_; }
+
+  // The weights (parameters and buffers) of a module in checkpoint form, and back.
+  static void put_model(io::Checkpoint& c, nn::Module& m);
+  static void get_model(const io::Checkpoint& c, nn::Module& m, const std::string& file);
+
+ private:
+  void resume();
+  void checkpoint();
+
+  TrainerOptions opt_;
+  nn::Module& model_;
+  nn::ParamStore& store_;
+  Optimizer& opt_state_;
+  const LrSchedule& schedule_;
+  data::Loader& loader_;
+  io::CheckpointDir dir_;
+  io::MetricsTable metrics_;
+  int64_t step_ = 0;
+  SaveHook save_;
+  LoadHook load_;
+};
+
+}  // namespace win::train

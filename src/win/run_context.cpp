@@ -1,0 +1,134 @@
+// Run directory, data split and teacher loading for the stage drivers (see run_context.hpp).
+#include "win/run_context.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "data/bert_shard.hpp"
+#include "io/model_io.hpp"
+#include "win/teacher.hpp"
+
+namespace win::method {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+class SubsetSource final : public data::SampleSource {
+ public:
+  SubsetSource(std::unique_ptr<data::SampleSource> src, std::vector<int64_t> idx)
+      : src_(std::move(src)), idx_(std::move(idx)) {}
+  int64_t size() const override { return static_cast<int64_t>(idx_.size()); }
+  std::unique_ptr<data::SampleSource> clone() const override {
+    return std::make_unique<SubsetSource>(src_->clone(), idx_);
+  }
+  void allocate(data::Batch& b, int64_t local) const override { src_->allocate(b, local); }
+  void fill(data::Batch& b, int64_t slot, int64_t sample, int64_t epoch) override {
+    src_->fill(b, slot, idx_[static_cast<size_t>(sample)], epoch);
+  }
+
+ private:
+  std::unique_ptr<data::SampleSource> src_;
+  std::vector<int64_t> idx_;
+};
+
+// Images or token shards, by data.format.
+std::unique_ptr<data::SampleSource> open_source(const config::Deck& d, const std::string& spec,
+                                                bool augment) {
+  WIN_CHECK(!spec.empty(), ErrorKind::Config, "data: no shards given for this stage");
+  if (d.data.format == "bert")
+    return data::bert_source(spec,
+                             d.model.bert.head == "classify" ? data::BertShardKind::Classification
+                                                             : data::BertShardKind::Pretraining,
+                             d.model.bert.vocab_size);
+  data::AugmentOptions aug;
+  aug.augment = augment && d.data.augment;
+  aug.crop_padding = d.data.crop_padding;
+  aug.flip = d.data.flip;
+  return data::image_source(spec, aug, static_cast<uint64_t>(d.run.seed));
+}
+
+}  // namespace
+
+std::unique_ptr<data::SampleSource> subset_source(std::unique_ptr<data::SampleSource> src,
+                                                  std::vector<int64_t> indices) {
+  return std::make_unique<SubsetSource>(std::move(src), std::move(indices));
+}
+
+RunContext::RunContext(config::Deck deck, std::string deck_toml)
+    : deck_(std::move(deck)), toml_(std::move(deck_toml)) {}
+
+std::string RunContext::dir() const {
+  return (fs::path(deck_.run.dir) / deck_.run.name).string();
+}
+std::string RunContext::stage_dir(const std::string& s) const {
+  return (fs::path(dir()) / s).string();
+}
+std::string RunContext::final_weights(const std::string& s) const {
+  return (fs::path(stage_dir(s)) / "final.h5").string();
+}
+bool RunContext::stage_done(const std::string& s) const {
+  return fs::exists(final_weights(s));
+}
+
+std::vector<int64_t> RunContext::split(bool validation) const {
+  // A fixed permutation (seed 0, independent of run.seed: every run and stage sees the same
+  // split); the last val_fraction of it is the validation set.
+  auto all = open_source(deck_, deck_.data.train, false);
+  const int64_t n = all->size();
+  const auto order = data::epoch_order(n, 0, 0, true);
+  const auto n_val =
+      static_cast<int64_t>(std::llround(deck_.data.val_fraction * static_cast<double>(n)));
+  std::vector<int64_t> out(order.begin() + (validation ? n - n_val : 0),
+                           order.begin() + (validation ? n : n - n_val));
+  std::sort(out.begin(), out.end());  // read in file order; the loader shuffles anyway
+  return out;
+}
+
+std::unique_ptr<data::SampleSource> RunContext::train_source(bool augment) const {
+  auto src = open_source(deck_, deck_.data.train, augment);
+  if (deck_.data.val.empty() && deck_.data.val_fraction > 0)
+    return subset_source(std::move(src), split(false));
+  return src;
+}
+
+std::unique_ptr<data::SampleSource> RunContext::val_source() const {
+  if (!deck_.data.val.empty()) return open_source(deck_, deck_.data.val, false);
+  if (deck_.data.val_fraction > 0)
+    return subset_source(open_source(deck_, deck_.data.train, false), split(true));
+  return nullptr;
+}
+
+std::unique_ptr<data::SampleSource> RunContext::test_source() const {
+  if (deck_.data.test.empty()) return nullptr;
+  return open_source(deck_, deck_.data.test, false);
+}
+
+data::LoaderOptions RunContext::loader_options(int64_t batch, uint64_t seed_offset) const {
+  data::LoaderOptions o;
+  o.global_batch = batch;
+  o.rank = process_rank();
+  o.world = process_world_size();
+  o.seed = static_cast<uint64_t>(deck_.run.seed) + seed_offset;
+  o.prefetch = static_cast<int>(deck_.data.prefetch);
+  return o;
+}
+
+int64_t RunContext::steps_of(const config::OptimConfig& o, int64_t steps_per_epoch) const {
+  if (o.steps > 0) return o.steps;
+  return std::max<int64_t>(
+      1, static_cast<int64_t>(std::ceil(o.epochs * static_cast<double>(steps_per_epoch))));
+}
+
+std::unique_ptr<models::Model> RunContext::load_teacher() const {
+  if (teacher_from_checkpoint()) return build_teacher(deck_, DType::F32);
+  WIN_CHECK(stage_done("wide"), ErrorKind::Checkpoint, "no teacher: run the wide stage first (",
+            final_weights("wide"), " is missing) or set teacher.checkpoint");
+  auto t = build_teacher(deck_, DType::F32);
+  io::load_weights(final_weights("wide"), *t);
+  return t;
+}
+
+}  // namespace win::method

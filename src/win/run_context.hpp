@@ -1,0 +1,52 @@
+// What every stage driver of `win run` shares: the deck, the run directory layout (DESIGN §5:
+// runs/<name>/config.toml, one folder per stage, report.md), the data of the deck (train /
+// validation / test sources: validation is data.val, or a fixed slice of data.train when
+// data.val is empty and data.val_fraction > 0), and the models' construction.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/deck.hpp"
+#include "data/loader.hpp"
+#include "models/model.hpp"
+
+namespace win::method {
+
+class RunContext {
+ public:
+  RunContext(config::Deck deck, std::string deck_toml);
+
+  const config::Deck& deck() const { return deck_; }
+  const std::string& toml() const { return toml_; }
+  std::string dir() const;                                // runs/<name>
+  std::string stage_dir(const std::string& s) const;      // runs/<name>/<stage>
+  std::string final_weights(const std::string& s) const;  // <stage>/final.h5
+  bool stage_done(const std::string& s) const;            // its final output exists
+
+  // Sample sources of the deck's data. `augment` applies to images only.
+  std::unique_ptr<data::SampleSource> train_source(bool augment) const;
+  std::unique_ptr<data::SampleSource> val_source() const;   // nullptr when there is none
+  std::unique_ptr<data::SampleSource> test_source() const;  // nullptr when there is none
+
+  // Loader options for a stage trained with batch `batch` on this rank.
+  data::LoaderOptions loader_options(int64_t batch, uint64_t seed_offset = 0) const;
+  // Steps of a stage: optim.steps, or epochs x steps per epoch of the training set.
+  int64_t steps_of(const config::OptimConfig& o, int64_t steps_per_epoch) const;
+
+  // The teacher: from teacher.checkpoint, or the wide stage's output (an error when neither).
+  std::unique_ptr<models::Model> load_teacher() const;
+  bool teacher_from_checkpoint() const { return !deck_.teacher.checkpoint.empty(); }
+
+ private:
+  std::vector<int64_t> split(bool validation) const;  // the train/val split of data.train
+  config::Deck deck_;
+  std::string toml_;
+};
+
+// A subset of a source's samples, in the given order.
+std::unique_ptr<data::SampleSource> subset_source(std::unique_ptr<data::SampleSource> src,
+                                                  std::vector<int64_t> indices);
+
+}  // namespace win::method

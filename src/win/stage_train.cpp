@@ -1,0 +1,161 @@
+// The supervised stages: wide (the teacher with labels), vanilla (the student from scratch),
+// kd (the student distilled from the teacher) and finetune (S̄ after narrow, or the merged
+// student for MAP), all through one routine on top of train::Trainer. Restarts (finetune's
+// `restarts`) train from the same start with different data orders and keep the run with the
+// lowest training loss over its last epoch.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "io/model_io.hpp"
+#include "models/build.hpp"
+#include "models/widen.hpp"
+#include "nn/param_store.hpp"
+#include "train/trainer.hpp"
+#include "win/bridged_model.hpp"
+#include "win/objective.hpp"
+#include "win/stages.hpp"
+
+namespace win::method {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Mean training loss over the last epoch's steps (the restart selection criterion).
+double last_epoch_loss(const io::MetricsTable& m, int64_t steps_per_epoch) {
+  const size_t n = m.rows();
+  const size_t k = std::min<size_t>(n, static_cast<size_t>(std::max<int64_t>(steps_per_epoch, 1)));
+  double s = 0;
+  for (size_t r = n - k; r < n; ++r) s += m.at(r, "loss");
+  return k ? s / static_cast<double>(k) : std::numeric_limits<double>::infinity();
+}
+
+void write_metrics(const io::MetricsTable& m, const std::string& dir) {
+  m.write_csv((fs::path(dir) / "metrics.csv").string());
+  m.write_h5((fs::path(dir) / "metrics.h5").string());
+}
+
+// Trains net (whose weights hold the start) for one stage into `dir`; returns the mean loss of
+// the last epoch. Resumable through the Trainer's checkpoints in dir.
+double train_once(const RunContext& rc, nn::Module& net, models::Model* teacher,
+                  const std::string& stage, const std::string& dir,
+                  const config::TrainStageConfig& cfg, uint64_t seed_offset) {
+  const auto& d = rc.deck();
+  LossSpec loss{cfg.loss, cfg.kd_temperature, cfg.kd_alpha};
+  WIN_CHECK(!loss.needs_teacher() || teacher, ErrorKind::Internal, stage, ": ", cfg.loss,
+            " needs a teacher");
+  nn::ParamStore store(net);
+  auto optimizer = train::make_optimizer(cfg.optim, store);
+  data::Loader loader(rc.train_source(true), rc.loader_options(cfg.optim.batch_size, seed_offset));
+  const int64_t total = rc.steps_of(cfg.optim, loader.steps_per_epoch());
+  const train::LrSchedule schedule(cfg.optim, loader.steps_per_epoch(), total);
+  train::TrainerOptions to;
+  to.stage = stage;
+  to.dir = dir;
+  to.total_steps = total;
+  to.checkpoint_every = d.checkpoint.every_steps;
+  to.keep = static_cast<int>(d.checkpoint.keep);
+  to.clip_grad_norm = cfg.optim.clip_grad_norm;
+  to.progress_interval_s = d.run.progress_interval_s;
+  to.config_toml = rc.toml();
+  to.seed = static_cast<uint64_t>(d.run.seed) + seed_offset;
+  train::Trainer trainer(to, net, store, *optimizer, schedule, loader);
+  Objective objective;
+  nn::Context teacher_ctx;
+  teacher_ctx.training = false;
+  const auto& metrics = trainer.run([&](const data::Batch& b, nn::Context& ctx) {
+    const Tensor logits = net.forward(b.x, ctx);
+    Tensor t;
+    if (loss.needs_teacher()) t = teacher->forward(b.x, teacher_ctx);
+    const train::StepStats s = objective(logits, b.labels, t, loss);
+    net.backward(objective.grad(), ctx);
+    return s;
+  });
+  write_metrics(metrics, dir);
+  return last_epoch_loss(metrics, loader.steps_per_epoch());
+}
+
+// A stage with restarts: each restart from the same start in <stage>/restart<r>; the best one's
+// weights become <stage>/final.h5.
+void train_stage(const RunContext& rc, nn::Module& net, models::Model* teacher,
+                 const std::string& stage, const config::TrainStageConfig& cfg) {
+  const std::string dir = rc.stage_dir(stage);
+  fs::create_directories(dir);
+  if (cfg.restarts <= 1) {
+    train_once(rc, net, teacher, stage, dir, cfg, 0);
+    io::save_weights(rc.final_weights(stage), net, stage, {{"config", rc.toml()}});
+    return;
+  }
+  // Remember the start, so that every restart begins from it.
+  const std::string start = (fs::path(dir) / "start.h5").string();
+  if (!fs::exists(start)) io::save_weights(start, net, stage + "-start");
+  double best = std::numeric_limits<double>::infinity();
+  int best_r = 0;
+  for (int r = 0; r < cfg.restarts; ++r) {
+    const std::string rdir = (fs::path(dir) / cat("restart", r)).string();
+    const std::string out = (fs::path(rdir) / "final.h5").string();
+    const std::string score = (fs::path(rdir) / "train_loss.txt").string();
+    double loss = 0;
+    if (fs::exists(out) && fs::exists(score)) {
+      std::ifstream(score) >> loss;
+    } else {
+      io::load_weights(start, net);
+      log_info(stage, ": restart ", r + 1, " of ", cfg.restarts);
+      loss = train_once(rc, net, teacher, stage, rdir, cfg, 1000 * static_cast<uint64_t>(r));
+      io::save_weights(out, net, stage, {{"config", rc.toml()}});
+      std::ofstream(score) << loss << '\n';
+    }
+    log_info(stage, ": restart ", r + 1, " ended with training loss ", loss);
+    if (loss < best) {
+      best = loss;
+      best_r = r;
+    }
+  }
+  io::load_weights((fs::path(dir) / cat("restart", best_r) / "final.h5").string(), net);
+  log_info(stage, ": keeping restart ", best_r + 1, " (lowest training loss ", best, ")");
+  io::save_weights(rc.final_weights(stage), net, stage, {{"config", rc.toml()}});
+}
+
+}  // namespace
+
+void run_wide(const RunContext& rc) {
+  auto teacher =
+      models::build_model(models::teacher_config(rc.deck().model, rc.deck().teacher), DType::F32);
+  nn::init_params(*teacher, static_cast<uint64_t>(rc.deck().run.seed));
+  train_stage(rc, *teacher, nullptr, "wide", rc.deck().wide);
+}
+
+void run_vanilla(const RunContext& rc) {
+  auto student = models::build_model(rc.deck().model, DType::F32);
+  nn::init_params(*student, static_cast<uint64_t>(rc.deck().run.seed) + 1);
+  train_stage(rc, *student, nullptr, "vanilla", rc.deck().vanilla);
+}
+
+void run_kd(const RunContext& rc) {
+  auto student = models::build_model(rc.deck().model, DType::F32);
+  nn::init_params(*student, static_cast<uint64_t>(rc.deck().run.seed) + 1);
+  auto teacher = rc.load_teacher();
+  train_stage(rc, *student, teacher.get(), "kd", rc.deck().kd);
+}
+
+void run_finetune(const RunContext& rc) {
+  const auto& d = rc.deck();
+  std::unique_ptr<models::Model> teacher;
+  if (d.finetune.loss != "ce") teacher = rc.load_teacher();
+  if (d.merge.when == "after_narrow") {  // MAP: fine-tune the plain, merged student
+    auto student = models::build_model(d.model, DType::F32);
+    io::load_weights(rc.final_weights("merge"), *student);
+    train_stage(rc, *student, teacher.get(), "finetune", d.finetune);
+    return;
+  }
+  auto sbar = build_bridged(d.model, models::teacher_config(d.model, d.teacher),
+                            bridge_mode_of(d.narrow.bridge_mode), DType::F32);
+  io::load_weights(rc.final_weights("narrow"), *sbar);
+  train_stage(rc, *sbar, teacher.get(), "finetune", d.finetune);
+}
+
+}  // namespace win::method

@@ -1,0 +1,30 @@
+// The stages of `win run` (DESIGN §2, §5): each reads what earlier stages left in the run
+// directory and writes its own folder; a stage whose output exists is skipped. The WIN student
+// is S̄ trained by `narrow` and `finetune` and folded by `merge` (MAF, the default), or folded
+// right after `narrow` and then fine-tuned as a plain thin model (MAP: merge.when =
+// "after_narrow"). `vanilla` and `kd` are the baselines; `eval` scores every model there is and
+// writes report.md.
+#pragma once
+
+#include <string>
+
+#include "win/run_context.hpp"
+
+namespace win::method {
+
+void run_wide(const RunContext& rc);
+void run_narrow(const RunContext& rc);
+void run_finetune(const RunContext& rc);
+void run_merge(const RunContext& rc);
+void run_vanilla(const RunContext& rc);
+void run_kd(const RunContext& rc);
+void run_eval(const RunContext& rc);
+
+// All of the deck's stages in order (merge moved before finetune for MAP), skipping finished
+// ones, then report.md.
+void run_pipeline(const RunContext& rc);
+
+// The file a stage leaves when it is complete.
+std::string stage_output(const RunContext& rc, const std::string& stage);
+
+}  // namespace win::method

@@ -1,0 +1,163 @@
+// `win run` end to end on the small deck, and its resume guarantee: a run interrupted in the
+// middle of every training stage — SIGKILL (no warning) or SIGUSR1 (checkpoint, exit 75) — and
+// resumed each time gives bitwise identical weights, metrics (all but the wall-clock
+// samples_per_s column) and results to an uninterrupted run. A second `win run` of a finished
+// deck skips every stage.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "data/hdf5.hpp"
+#include "run_command.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kDeck = std::string(WIN_SOURCE_DIR) + "/inputs/fashion_mnist_resnet_small.toml";
+
+std::string run_dir(const std::string& tag) {
+  return testing::TempDir() + "win_run_" + tag + "_" + std::to_string(::getpid());
+}
+
+CommandResult win_run(const std::string& dir, const std::string& env = "") {
+  return run_command("cd " + std::string(WIN_SOURCE_DIR) + " && " + env + " " +
+                         win_cmd("run " + kDeck + " --set run.dir=" + dir),
+                     600);
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A CSV without its samples_per_s column (wall-clock time differs between runs).
+std::string without_timing(const fs::path& p) {
+  std::stringstream in(slurp(p)), out;
+  std::string line;
+  int skip = -1;
+  while (std::getline(in, line)) {
+    std::stringstream cells(line);
+    std::string cell;
+    int col = 0;
+    while (std::getline(cells, cell, ',')) {
+      if (cell == "samples_per_s") skip = col;
+      if (col != skip) out << cell << ',';
+      ++col;
+    }
+    out << '\n';
+  }
+  return out.str();
+}
+
+// Every dataset of two weights files, byte for byte.
+void expect_same_weights(const fs::path& a, const fs::path& b) {
+  ASSERT_TRUE(fs::exists(a)) << a;
+  ASSERT_TRUE(fs::exists(b)) << b;
+  const auto fa = win::h5::File::open(a.string()), fb = win::h5::File::open(b.string());
+  const auto ga = fa.root().group("model"), gb = fb.root().group("model");
+  const auto names = ga.list();
+  EXPECT_EQ(names, gb.list());
+  int compared = 0;
+  for (const auto& n : names) {
+    const auto ta = ga.dataset(n).read(), tb = gb.dataset(n).read();
+    ASSERT_EQ(ta.nbytes(), tb.nbytes()) << n;
+    EXPECT_EQ(std::memcmp(ta.raw(), tb.raw(), ta.nbytes()), 0) << a << ": " << n << " differs";
+    ++compared;
+  }
+  EXPECT_GT(compared, 10);
+}
+
+}  // namespace
+
+TEST(RunResume, InterruptedInEveryStageEqualsUninterrupted) {
+  const std::string a = run_dir("a"), b = run_dir("b");
+  const auto ra = win_run(a);
+  ASSERT_EQ(ra.code, 0) << ra.err;
+  EXPECT_NE(ra.out.find("| WIN |"), std::string::npos) << "the report table is printed";
+
+  // Stop it in the middle of each stage in turn; each rerun resumes from the checkpoints.
+  const std::pair<std::string, int> interruptions[] = {
+      {"WIN_TEST_KILL_AT='wide@7'", 137},      {"WIN_TEST_KILL_AT='narrow block 2@3'", 137},
+      {"WIN_TEST_SIGNAL_AT='finetune@6'", 75}, {"WIN_TEST_KILL_AT='vanilla@12'", 137},
+      {"WIN_TEST_SIGNAL_AT='kd@3'", 75},
+  };
+  for (const auto& [env, code] : interruptions) {
+    const auto r = win_run(b, env);
+    EXPECT_EQ(r.code, code) << env << "\n" << r.err;
+  }
+  const auto rb = win_run(b);
+  ASSERT_EQ(rb.code, 0) << rb.err;
+
+  const fs::path pa = fs::path(a) / "fashion_mnist_resnet_small",
+                 pb = fs::path(b) / "fashion_mnist_resnet_small";
+  for (const char* stage : {"wide", "vanilla", "kd", "finetune", "merge"})
+    expect_same_weights(pa / stage / "final.h5", pb / stage / "final.h5");
+  for (const char* m : {"wide/metrics.csv", "vanilla/metrics.csv", "kd/metrics.csv",
+                        "finetune/metrics.csv", "narrow/block1/restart0/metrics.csv"})
+    EXPECT_EQ(without_timing(pa / m), without_timing(pb / m)) << m;
+  EXPECT_EQ(slurp(pa / "narrow/blocks.csv"), slurp(pb / "narrow/blocks.csv"));
+  EXPECT_EQ(slurp(pa / "eval/results.csv"), slurp(pb / "eval/results.csv"));
+
+  // The merge check of the run: merged and unmerged outputs agree on held-out data.
+  const std::string check = slurp(pa / "merge/check.txt");
+  EXPECT_NE(check.find("exact yes"), std::string::npos) << check;
+  const auto pos = check.find("max_relative_difference ");
+  ASSERT_NE(pos, std::string::npos);
+  EXPECT_LT(std::stod(check.substr(pos + 24)), 1e-4) << check;
+
+  // A finished deck: every stage is skipped.
+  const auto again = win_run(a);
+  EXPECT_EQ(again.code, 0) << again.err;
+  for (const char* s : {"wide", "narrow", "finetune", "merge", "vanilla", "kd", "eval"})
+    EXPECT_NE(again.out.find(std::string(s) + ": skipped"), std::string::npos) << s << "\n"
+                                                                               << again.out;
+  EXPECT_LT(again.seconds, 20.0);
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
+TEST(RunResume, AMergeBeyondToleranceFailsWithANumericsError) {
+  const std::string d = run_dir("tol");
+  const auto r =
+      run_command("cd " + std::string(WIN_SOURCE_DIR) + " && " +
+                      win_cmd("run " + kDeck + " --set run.dir=" + d +
+                              " --set merge.tolerance=1e-300 --stages wide,narrow,finetune,merge"),
+                  600);
+  EXPECT_EQ(r.code, 5) << r.err;
+  EXPECT_NE(r.err.find("merge check failed"), std::string::npos) << r.err;
+  fs::remove_all(d);
+}
+
+TEST(RunResume, ADamagedNewestCheckpointIsSkippedByNameAndNoneLeftIsExit4) {
+  const std::string d = run_dir("damaged");
+  const fs::path wide = fs::path(d) / "fashion_mnist_resnet_small" / "wide";
+  ASSERT_EQ(win_run(d, "WIN_TEST_KILL_AT='wide@12'").code, 137);  // checkpoints at 5 and 10
+  const fs::path newest = wide / "ckpt-000000010.h5";
+  ASSERT_TRUE(fs::exists(newest));
+  fs::resize_file(newest, fs::file_size(newest) / 3);
+  const auto r = run_command("cd " + std::string(WIN_SOURCE_DIR) + " && " +
+                             win_cmd("run " + kDeck + " --set run.dir=" + d + " --stages wide"));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("skipping damaged checkpoint"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(newest.string()), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("resumed at step 5"), std::string::npos) << r.out;
+
+  const std::string e = run_dir("none_left");
+  const fs::path wide2 = fs::path(e) / "fashion_mnist_resnet_small" / "wide";
+  ASSERT_EQ(win_run(e, "WIN_TEST_KILL_AT='wide@7'").code, 137);
+  for (const auto& f : fs::directory_iterator(wide2))
+    if (f.path().extension() == ".h5") std::ofstream(f.path()) << "not a checkpoint";
+  const auto r2 = run_command("cd " + std::string(WIN_SOURCE_DIR) + " && " +
+                              win_cmd("run " + kDeck + " --set run.dir=" + e + " --stages wide"));
+  EXPECT_EQ(r2.code, 4) << r2.err;
+  EXPECT_NE(r2.err.find("no usable checkpoint in " + wide2.string()), std::string::npos) << r2.err;
+  fs::remove_all(d);
+  fs::remove_all(e);
+}
