@@ -93,11 +93,14 @@ TEST(Cli, DryRunPrintsResolvedDeckThatReparses) {
   EXPECT_EQ(r2.out, r.out);  // the resolved deck is a fixed point
 }
 
-TEST(Cli, RunOfAValidDeckSaysStagesAreNotBuilt) {
-  const auto r = run_command(win_cmd("run " + kSrc + "/tests/config/decks/valid.toml"));
-  EXPECT_EQ(r.code, 2);
+TEST(Cli, RunPrintsTheResolvedDeckAndNamesMissingData) {
+  const std::string dir = testing::TempDir() + "missing_data_run";
+  const auto r = run_command(win_cmd("run " + kSrc + "/tests/config/decks/valid.toml --set run.dir=" +
+                                     dir + " --set data.train=/nonexistent/shards"));
+  EXPECT_EQ(r.code, 3) << r.err;
   EXPECT_TRUE(contains(r.out, "[model.resnet]")) << r.out;  // resolved config printed first
-  EXPECT_TRUE(contains(r.err, "stage execution is not built yet")) << r.err;
+  EXPECT_TRUE(contains(r.err, "/nonexistent/shards")) << r.err;
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Cli, DataErrorsNameTheFile) {
