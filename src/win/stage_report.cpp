@@ -136,10 +136,13 @@ void run_eval(const RunContext& rc) {
     md << "| " << r.name << " | " << r.note << " | " << human(double(r.params)) << " | "
        << human(double(r.macs)) << " | " << pct(r.r.top1) << (top5 ? " | " + pct(r.r.top5) : "")
        << " | " << r.r.loss << " |\n";
-  md << "\nStudent budgets: vanilla " << d.vanilla.optim.epochs << " epochs, KD "
-     << d.kd.optim.epochs << " epochs, WIN " << d.narrow.steps_per_block
-     << " imitation steps per block (" << d.narrow.budget << ") + " << d.finetune.optim.epochs
-     << " fine-tuning epochs; teacher " << d.wide.optim.epochs << " epochs.\n";
+  auto budget = [](const config::OptimConfig& o) {
+    return o.steps > 0 ? cat(o.steps, " steps of ", o.batch_size) : cat(o.epochs, " epochs");
+  };
+  md << "\nBudgets: teacher " << budget(d.wide.optim) << "; vanilla " << budget(d.vanilla.optim)
+     << "; KD " << budget(d.kd.optim) << "; WIN " << d.narrow.steps_per_block
+     << " imitation steps of " << d.narrow.optim.batch_size << " per block (" << d.narrow.budget
+     << " budget) + " << budget(d.finetune.optim) << " of fine-tuning.\n";
   const fs::path blocks = fs::path(rc.stage_dir("narrow")) / "blocks.csv";
   if (fs::exists(blocks)) md << "Per-block imitation errors: `narrow/blocks.csv`. ";
   const fs::path check = fs::path(rc.stage_dir("merge")) / "check.txt";
