@@ -26,6 +26,8 @@ void describe_optim(Section& s, OptimConfig& o) {
   s.add("lr_schedule", o.lr_schedule, "learning-rate schedule after warm-up")
       .one_of({"constant", "step", "cosine", "linear"});
   s.add("warmup_epochs", o.warmup_epochs, "linear warm-up from 0 to lr, in epochs").min(0);
+  s.add("warmup_steps", o.warmup_steps, "linear warm-up in steps; > 0 overrides warmup_epochs")
+      .min(0);
   s.add("milestones", o.milestones, "lr_schedule step: epochs at which lr is multiplied by gamma")
       .min(0);
   s.add("gamma", o.gamma, "lr_schedule step: lr factor at each milestone").min(0, true).max(1);
@@ -152,8 +154,6 @@ void describe(Section& root, Deck& d) {
     s.add("restarts", n.restarts, "re-initialisations of each block; the best imitator is kept")
         .min(1);
     s.add("loss", n.loss, "imitation loss").one_of({"mse", "kl"});
-    s.add("input", n.input, "block input: the student's own activation or the teacher's")
-        .one_of({"student", "teacher"});
     s.add("bridge_init", n.bridge_init, "initialisation of the bridges and thin blocks")
         .one_of({"orthogonal", "random", "teacher_subsample"});
     s.add("bridge_mode", n.bridge_mode, "free M1, M2; or tied M2 = pinv(M1) (exact BERT merge)")
@@ -175,9 +175,12 @@ void describe(Section& root, Deck& d) {
     Section& s = root.section("eval", "evaluation of every trained model");
     s.add("batch_size", d.eval.batch_size, "evaluation batch size").min(1);
     s.add("downstream_epochs", d.eval.downstream_epochs, "BERT: downstream fine-tune epochs")
-        .min(0);
+        .min(0, true);
     s.add("downstream_lr", d.eval.downstream_lr, "BERT: downstream fine-tune learning rate")
         .min(0, true);
+    s.add("downstream_batch_size", d.eval.downstream_batch_size,
+          "BERT: downstream fine-tune batch size")
+        .min(1);
   }
   describe_train(root.section("vanilla", "baseline: train S from scratch with labels"), d.vanilla,
                  {"ce"});

@@ -111,6 +111,7 @@ struct OptimConfig {
   double eps = 1e-8;
   std::string lr_schedule = "step";
   double warmup_epochs = 0.0;
+  int64_t warmup_steps = 0;  // > 0: overrides warmup_epochs
   std::vector<double> milestones = {};
   double gamma = 0.1;
   double clip_grad_norm = 0.0;
@@ -135,7 +136,6 @@ struct NarrowConfig {
   std::string budget = "constant";
   int64_t restarts = 1;
   std::string loss = "mse";
-  std::string input = "student";
   std::string bridge_init = "orthogonal";
   std::string bridge_mode = "free";
   bool operator==(const NarrowConfig&) const = default;
@@ -152,6 +152,7 @@ struct EvalConfig {
   int64_t batch_size = 256;
   double downstream_epochs = 3.0;
   double downstream_lr = 2e-5;
+  int64_t downstream_batch_size = 32;
   bool operator==(const EvalConfig&) const = default;
 };
 

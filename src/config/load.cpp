@@ -43,6 +43,13 @@ void check_deck(const Deck& d, const SourceMap& srcs) {
   check_optim(d.vanilla.optim, "vanilla");
   check_optim(d.kd.optim, "kd");
 
+  if (!d.data.downstream_train.empty() &&
+      (d.model.family != "bert" || d.model.bert.head != "pretrain"))
+    config_error(srcs, "data.downstream_train",
+                 "a downstream task evaluates pretrained BERT models (model.bert.head = "
+                 "\"pretrain\")");
+  if (!d.data.downstream_train.empty() && d.data.downstream_test.empty())
+    config_error(srcs, "data.downstream_test", "set it: data.downstream_train is set");
   if (!d.dist.partition.empty() && static_cast<int64_t>(d.dist.partition.size()) != d.dist.pipeline)
     config_error(
         srcs, "dist.partition",

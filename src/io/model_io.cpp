@@ -15,13 +15,22 @@ void write_model(h5::Group& root, nn::Module& m) {
   m.for_each_buffer([&](const std::string& name, Tensor& t) { g.write(name, t); });
 }
 
-void read_model(const h5::Group& root, nn::Module& m) {
+namespace {
+bool under(const std::string& name, const std::vector<std::string>& prefixes) {
+  for (const auto& p : prefixes)
+    if (name.rfind(p, 0) == 0) return true;
+  return false;
+}
+}  // namespace
+
+void read_model(const h5::Group& root, nn::Module& m, const PartialLoad& partial) {
   const std::string file = root.file_path();
   WIN_CHECK(root.has("model"), ErrorKind::Checkpoint, "weights file ", file,
             ": no /model group (not a win weights file?)");
   const h5::Group g = root.group("model");
   std::set<std::string> used;
   auto load = [&](const std::string& name, Tensor& t) {
+    if (under(name, partial.keep)) return;
     WIN_CHECK(g.is_dataset(name), ErrorKind::Checkpoint, "weights file ", file, ": tensor '", name,
               "' is missing (the file was written for a different model?)");
     const h5::Dataset d = g.dataset(name);
@@ -40,7 +49,7 @@ void read_model(const h5::Group& root, nn::Module& m) {
       if (grp.is_group(child)) {
         walk(grp.group(child), name);
       } else {
-        WIN_CHECK(used.count(name), ErrorKind::Checkpoint, "weights file ", file, ": tensor '",
+        WIN_CHECK(used.count(name) || under(name, partial.unused), ErrorKind::Checkpoint, "weights file ", file, ": tensor '",
                   name,
                   "' is not a tensor of this model (the file was written for a different model?)");
       }
@@ -68,7 +77,7 @@ void save_weights(const std::string& path, nn::Module& m, const std::string& kin
   WIN_CHECK(!ec, ErrorKind::Checkpoint, "cannot rename ", tmp, " to ", path, ": ", ec.message());
 }
 
-void load_weights(const std::string& path, nn::Module& m) {
+void load_weights(const std::string& path, nn::Module& m, const PartialLoad& partial) {
   const h5::File f = h5::File::open(path, h5::Mode::Read, ErrorKind::Checkpoint);
   const h5::Group root = f.root();
   if (root.has("meta")) {
@@ -78,7 +87,7 @@ void load_weights(const std::string& path, nn::Module& m) {
               ErrorKind::Checkpoint, "weights file ", path, ": format '",
               info.attr<std::string>("format"), "' is not ", kWeightsFormat);
   }
-  read_model(root, m);
+  read_model(root, m, partial);
 }
 
 }  // namespace win::io

@@ -19,7 +19,7 @@ LrSchedule::LrSchedule(const config::OptimConfig& cfg, int64_t steps_per_epoch, 
   WIN_CHECK(cfg.warmup_epochs >= 0, ErrorKind::Config, "optim.warmup_epochs ", cfg.warmup_epochs,
             " must be >= 0");
   const auto spe = static_cast<double>(steps_per_epoch);
-  warmup_ = std::llround(cfg.warmup_epochs * spe);
+  warmup_ = cfg.warmup_steps > 0 ? cfg.warmup_steps : std::llround(cfg.warmup_epochs * spe);
   if (cfg.lr_schedule == "constant") {
     kind_ = Kind::Constant;
   } else if (cfg.lr_schedule == "step") {

@@ -33,52 +33,70 @@ void for_each_batch(data::SampleSource& src, int64_t batch, int64_t limit, F&& f
 
 }  // namespace
 
-EvalResult evaluate_classifier(nn::Module& model, data::SampleSource& source, int64_t batch) {
+EvalResult evaluate(Task& task, nn::Module& model, data::SampleSource& source, int64_t batch) {
   EvalResult r;
   nn::Context ctx;
   ctx.training = false;
   double loss_sum = 0;
-  int64_t top1 = 0, top5 = 0;
+  int64_t top1 = 0, top5 = 0, nsp_correct = 0;
   Tensor dlogits;
   for_each_batch(source, batch, 0, [&](const data::Batch& b, int64_t count) {
-    const Tensor logits = model.forward(b.x, ctx);
-    WIN_CHECK(logits.size(0) == count, ErrorKind::Internal, "eval batch of ", count, " gave ",
-              logits.shape());
+    const Tensor logits = model.forward(task.prepare(model, b), ctx);
+    const Tensor& labels = task.labels_of(b);
+    WIN_CHECK(logits.size(0) == labels.numel(), ErrorKind::Internal, "eval batch of ", count,
+              " gave logits ", logits.shape(), " for ", labels.numel(), " labels");
     nn::ensure(dlogits, logits.shape(), logits.dtype());
-    const auto ce = backend::ops_for(logits).cross_entropy(logits, b.labels, -100, 1.0, dlogits);
+    const auto ce = backend::ops_for(logits).cross_entropy(logits, labels, -100, 1.0, dlogits);
     loss_sum += ce.loss * static_cast<double>(ce.counted);
     top1 += ce.correct;
+    r.predictions += ce.counted;
     const Tensor lc = logits.contiguous();
     const int64_t classes = logits.size(1);
-    for (int64_t i = 0; i < count; ++i) {  // top-5: fewer than 5 logits beat the label's
+    for (int64_t i = 0; i < logits.size(0); ++i) {  // top-5: fewer than 5 logits beat the label's
+      const int32_t label = labels.data<int32_t>()[i];
+      if (label < 0) continue;
       const float* row = lc.data<float>() + i * classes;
-      const int32_t label = b.labels.data<int32_t>()[i];
       int64_t better = 0;
       for (int64_t c = 0; c < classes; ++c) better += row[c] > row[label];
       top5 += better < 5;
     }
+    if (const Tensor* nsp = task.nsp_logits(model)) {
+      const Tensor nc = nsp->contiguous();
+      for (int64_t i = 0; i < count; ++i) {
+        const float* row = nc.data<float>() + 2 * i;
+        nsp_correct += (row[1] > row[0] ? 1 : 0) == b.nsp_labels.data<int32_t>()[i];
+      }
+    }
     r.samples += count;
   });
-  WIN_CHECK(r.samples > 0, ErrorKind::Data, "evaluation set is empty");
-  r.loss = loss_sum / static_cast<double>(r.samples);
-  r.top1 = static_cast<double>(top1) / static_cast<double>(r.samples);
-  r.top5 = static_cast<double>(top5) / static_cast<double>(r.samples);
+  WIN_CHECK(r.predictions > 0, ErrorKind::Data, "evaluation set is empty");
+  const auto n = static_cast<double>(r.predictions);
+  r.loss = loss_sum / n;
+  r.top1 = static_cast<double>(top1) / n;
+  r.top5 = static_cast<double>(top5) / n;
+  if (task.nsp_logits(model)) r.nsp = static_cast<double>(nsp_correct) / double(r.samples);
   return r;
 }
 
-double max_relative_difference(nn::Module& a, nn::Module& b, data::SampleSource& source,
-                               int64_t samples) {
+double max_relative_difference(Task& task, nn::Module& a, nn::Module& b,
+                               data::SampleSource& source, int64_t samples) {
   nn::Context ctx;
   ctx.training = false;
   double diff = 0, ref = 0;
+  auto compare = [&](const std::vector<double>& ya, const std::vector<double>& yb) {
+    for (size_t i = 0; i < ya.size(); ++i) {
+      diff = std::max(diff, std::abs(ya[i] - yb[i]));
+      ref = std::max(ref, std::abs(ya[i]));
+    }
+  };
   for_each_batch(source, std::min<int64_t>(samples, 256), samples,
                  [&](const data::Batch& x, int64_t) {
-                   const auto ya = a.forward(x.x, ctx).to_vector();
-                   const auto yb = b.forward(x.x, ctx).to_vector();
-                   for (size_t i = 0; i < ya.size(); ++i) {
-                     diff = std::max(diff, std::abs(ya[i] - yb[i]));
-                     ref = std::max(ref, std::abs(ya[i]));
-                   }
+                   const auto ya = a.forward(task.prepare(a, x), ctx).to_vector();
+                   std::vector<double> na;
+                   if (const Tensor* n = task.nsp_logits(a)) na = n->to_vector();
+                   const auto yb = b.forward(task.prepare(b, x), ctx).to_vector();
+                   compare(ya, yb);
+                   if (const Tensor* n = task.nsp_logits(b)) compare(na, n->to_vector());
                  });
   return ref > 0 ? diff / ref : diff;
 }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 
 #include "backend/ops.hpp"
 #include "core/error.hpp"
@@ -22,6 +23,7 @@
 #include "win/bridged_model.hpp"
 #include "win/stages.hpp"
 #include "win/subsample.hpp"
+#include "win/task.hpp"
 
 namespace win::method {
 
@@ -30,8 +32,9 @@ namespace fs = std::filesystem;
 namespace {
 
 // The teacher's activation after its block `last` (eval mode: frozen).
-Tensor teacher_prefix(models::Model& t, const Tensor& x, int last, nn::Context& ctx) {
-  Tensor h = t.stem().forward(x, ctx);
+Tensor teacher_prefix(Task& task, models::Model& t, const data::Batch& b, int last,
+                      nn::Context& ctx) {
+  Tensor h = t.stem().forward(task.prepare(t, b), ctx);
   for (int i = 0; i <= last; ++i) h = t.block(i).forward(h, ctx);
   return h;
 }
@@ -75,8 +78,8 @@ train::ParamFilter block_filter(BridgedModel& sbar, int i, bool prefix) {
 }
 
 // Validation imitation error of block i (eval mode, over up to 1024 samples).
-double validation_error(const RunContext& rc, BridgedModel& sbar, models::Model& teacher, int i,
-                        const std::string& kind) {
+double validation_error(const RunContext& rc, Task& task, BridgedModel& sbar,
+                        models::Model& teacher, int i, const std::string& kind) {
   auto src = rc.val_source();
   if (!src) src = rc.train_source(false);
   const int64_t n = std::min<int64_t>(src->size(), 1024), batch = 256;
@@ -90,12 +93,31 @@ double validation_error(const RunContext& rc, BridgedModel& sbar, models::Model&
     const int64_t count = std::min(batch, n - start);
     src->allocate(b, count);
     for (int64_t k = 0; k < count; ++k) src->fill(b, k, start + k, 0);
-    const Tensor target = teacher_prefix(teacher, b.x, i, ctx).clone();
-    const Tensor& z = sbar.forward_prefix(b.x, i, ctx);
+    const Tensor target = teacher_prefix(task, teacher, b, i, ctx).clone();
+    const Tensor& z = sbar.forward_prefix(task.prepare(sbar, b), i, ctx);
     total += imitation_loss(kind, z, target, dz) * static_cast<double>(count);
     seen += count;
   }
   return total / static_cast<double>(seen);
+}
+
+// BERT's teacher keeps the student's embedding size (DESIGN §2, widening rules), so the student
+// starts from the teacher's trained token, position and segment embeddings and their LayerNorm:
+// every embeddings.* tensor of the same name and shape (the teacher's projection has none).
+void copy_shared_embeddings(BridgedModel& sbar, models::Model& teacher) {
+  std::map<std::string, nn::Param*> theirs;
+  teacher.for_each_param([&](const std::string& n, nn::Param& p) {
+    if (n.rfind("embeddings.", 0) == 0) theirs[n] = &p;
+  });
+  int copied = 0;
+  sbar.for_each_param([&](const std::string& n, nn::Param& p) {
+    auto it = theirs.find(n);
+    if (it == theirs.end() || it->second->value.shape() != p.value.shape()) return;
+    p.value.copy_from(it->second->value);
+    ++copied;
+  });
+  WIN_CHECK(copied > 0, ErrorKind::Internal, "narrow: no embedding of the teacher fits the student");
+  log_info("narrow: ", copied, " embedding tensors copied from the teacher");
 }
 
 }  // namespace
@@ -109,6 +131,7 @@ void run_narrow(const RunContext& rc) {
   const std::string dir = rc.stage_dir("narrow");
   fs::create_directories(dir);
   auto teacher = rc.load_teacher();
+  auto task = make_task(d);
   const auto tc = models::teacher_config(d.model, d.teacher);
   auto sbar = build_bridged(d.model, tc, bridge_mode_of(nc.bridge_mode), DType::F32);
   const uint64_t seed = static_cast<uint64_t>(d.run.seed);
@@ -118,6 +141,7 @@ void run_narrow(const RunContext& rc) {
     subsample_from_teacher(*sbar, *teacher, d.model, seed);
   else
     init_bridges(*sbar, init, seed);
+  if (d.model.family == "bert") copy_shared_embeddings(*sbar, *teacher);
 
   io::MetricsTable blocks({"block", "restart", "steps", "train_loss", "val_error", "kept"});
   const int n = sbar->num_blocks();
@@ -184,8 +208,8 @@ void run_narrow(const RunContext& rc) {
           tctx.training = false;
           Tensor dz;
           const auto& m = trainer.run([&](const data::Batch& b, nn::Context& ctx) {
-            const Tensor target = teacher_prefix(*teacher, b.x, i, tctx);
-            const Tensor& z = sbar->forward_prefix(b.x, i, ctx);
+            const Tensor target = teacher_prefix(*task, *teacher, b, i, tctx);
+            const Tensor& z = sbar->forward_prefix(task->prepare(*sbar, b), i, ctx);
             train::StepStats s;
             s.loss = imitation_loss(nc.loss, z, target, dz);
             sbar->backward_prefix(dz, i, ctx);
@@ -194,7 +218,7 @@ void run_narrow(const RunContext& rc) {
           m.write_csv((fs::path(rdir) / "metrics.csv").string());
           m.write_h5((fs::path(rdir) / "metrics.h5").string());
           train_loss = m.last("loss");
-          val = validation_error(rc, *sbar, *teacher, i, nc.loss);
+          val = validation_error(rc, *task, *sbar, *teacher, i, nc.loss);
           io::save_weights(out, *sbar, "narrow");
           std::ofstream(score) << train_loss << ' ' << val << '\n';
         }

@@ -3,6 +3,7 @@
 // model on the test set: top-1, and top-5 when there are more than 10 classes) and report.md,
 // the paper-style comparison of teacher, vanilla, KD and WIN students.
 #include <cmath>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -15,9 +16,11 @@
 #include "io/model_io.hpp"
 #include "models/build.hpp"
 #include "models/widen.hpp"
+#include "win/downstream.hpp"
 #include "win/evaluate.hpp"
 #include "win/merge.hpp"
 #include "win/stages.hpp"
+#include "win/task.hpp"
 
 namespace win::method {
 
@@ -34,7 +37,8 @@ void run_merge(const RunContext& rc) {
   auto held_out = rc.val_source();
   if (!held_out) held_out = rc.test_source();
   if (!held_out) held_out = rc.train_source(false);
-  const double rel = max_relative_difference(*sbar, *merged, *held_out, 256);
+  auto task = make_task(d);
+  const double rel = max_relative_difference(*task, *sbar, *merged, *held_out, 256);
   fs::create_directories(rc.stage_dir("merge"));
   {
     std::ofstream out(fs::path(rc.stage_dir("merge")) / "check.txt");
@@ -54,6 +58,19 @@ void run_merge(const RunContext& rc) {
               " for a merge that is exact in exact arithmetic");
   else
     for (const auto& why : report.inexact) log_warn("merge is approximate at ", why);
+  if (!report.exact && !map && d.merge.post_finetune_steps > 0) {
+    // A short fine-tune of the merged student recovers what the approximate fold lost; with
+    // finetune's loss and optimiser, for post_finetune_steps steps.
+    io::save_weights((fs::path(rc.stage_dir("merge")) / "merged.h5").string(), *merged, "merged",
+                     {{"config", rc.toml()}});
+    config::TrainStageConfig cfg = d.finetune;
+    cfg.optim.steps = d.merge.post_finetune_steps;
+    std::unique_ptr<models::Model> teacher;
+    if (cfg.loss != "ce") teacher = rc.load_teacher();
+    log_info("merge: fine-tuning the merged student for ", cfg.optim.steps, " steps");
+    train_model(rc, *merged, d.model, teacher.get(), "merge post-finetune",
+                (fs::path(rc.stage_dir("merge")) / "post_finetune").string(), cfg, 2000);
+  }
   io::save_weights(rc.final_weights("merge"), *merged, "merged", {{"config", rc.toml()}});
 }
 
@@ -63,6 +80,7 @@ struct Row {
   std::string name, note;
   int64_t params = 0, macs = 0;
   EvalResult r;
+  double downstream = -1;  // downstream test accuracy (BERT pretraining with downstream data)
 };
 
 std::string pct(double v) {
@@ -80,6 +98,73 @@ std::string human(double v) {
   return b;
 }
 
+std::string budget(const config::OptimConfig& o) {
+  return o.steps > 0 ? cat(o.steps, " steps of ", o.batch_size)
+                     : cat(o.epochs, " epochs of ", o.batch_size);
+}
+
+// report.md: the paper-style table of every model scored, and how it was trained.
+void write_report(const RunContext& rc, const std::vector<Row>& rows, const std::string& on) {
+  const auto& d = rc.deck();
+  const bool pretrain = d.model.family == "bert" && d.model.bert.head == "pretrain";
+  const bool top5 = !pretrain && d.model.classes > 10;
+  const bool down = has_downstream(d);
+  std::ofstream md(fs::path(rc.dir()) / "report.md");
+  const std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  md << "# " << d.run.name << "\n\n"
+     << "win " << build_version() << " (" << build_git_revision() << "), " << date << "; seed "
+     << d.run.seed << "; " << on << " set of " << rows.front().r.samples
+     << (d.model.family == "bert" ? " sequences" : " samples")
+     << (pretrain ? cat(" (", rows.front().r.predictions, " masked tokens)") : std::string())
+     << ".\n\n| model | | params | MACs/sample |";
+  int cols = 4;
+  auto col = [&](const std::string& h) {
+    md << " " << h << " |";
+    ++cols;
+  };
+  if (pretrain) {
+    col(on + " MLM acc (%)");
+    col("MLM loss");
+    col(on + " NSP acc (%)");
+    if (down) col("downstream test acc (%)");
+  } else {
+    col(on + " top-1 (%)");
+    if (top5) col("top-5 (%)");
+    col("loss");
+  }
+  md << "\n|";
+  for (int i = 0; i < cols; ++i) md << " --- |";
+  md << "\n";
+  for (const auto& r : rows) {
+    md << "| " << r.name << " | " << r.note << " | " << human(double(r.params)) << " | "
+       << human(double(r.macs)) << " | " << pct(r.r.top1) << " | ";
+    if (pretrain) {
+      md << r.r.loss << " | " << pct(r.r.nsp) << " |";
+      if (down) md << " " << pct(r.downstream) << " |";
+    } else {
+      if (top5) md << pct(r.r.top5) << " | ";
+      md << r.r.loss << " |";
+    }
+    md << "\n";
+  }
+  md << "\nBudgets: teacher " << budget(d.wide.optim) << "; vanilla " << budget(d.vanilla.optim)
+     << "; KD " << budget(d.kd.optim) << "; WIN " << d.narrow.steps_per_block
+     << " imitation steps of " << d.narrow.optim.batch_size << " per block (" << d.narrow.budget
+     << " budget) + " << budget(d.finetune.optim) << " of fine-tuning.";
+  if (down)
+    md << " Downstream: each model fine-tuned " << d.eval.downstream_epochs << " epochs of "
+       << d.eval.downstream_batch_size << " at lr " << d.eval.downstream_lr << " on "
+       << d.data.downstream_train << ", scored on " << d.data.downstream_test << ".";
+  md << "\n";
+  const fs::path blocks = fs::path(rc.stage_dir("narrow")) / "blocks.csv";
+  if (fs::exists(blocks)) md << "Per-block imitation errors: `narrow/blocks.csv`. ";
+  const fs::path check = fs::path(rc.stage_dir("merge")) / "check.txt";
+  if (fs::exists(check)) md << "Merge check: `merge/check.txt`.";
+  md << "\n";
+}
+
 }  // namespace
 
 void run_eval(const RunContext& rc) {
@@ -90,19 +175,27 @@ void run_eval(const RunContext& rc) {
     test = rc.val_source();
     on = "validation";
   }
-  WIN_CHECK(test != nullptr, ErrorKind::Config, "eval: no test or validation data (set data.test)");
+  WIN_CHECK(test != nullptr, ErrorKind::Config,
+            "eval: no test or validation data (set data.test, data.val or data.val_fraction)");
   const auto tc = models::teacher_config(d.model, d.teacher);
   const auto sp = models::profile_model(*models::build_model(d.model, DType::F32), d.model);
   const auto tp = models::profile_model(*models::build_model(tc, DType::F32), tc);
+  auto task = make_task(d);
   std::vector<Row> rows;
   auto score = [&](const std::string& name, const std::string& note, const config::ModelConfig& c,
                    const std::string& weights, const models::ModelProfile& p) {
     if (!fs::exists(weights)) return;
     auto m = models::build_model(c, DType::F32);
     io::load_weights(weights, *m);
-    Row row{name, note, p.params, p.macs, evaluate_classifier(*m, *test, d.eval.batch_size)};
-    log_info("eval: ", name, ": top-1 ", pct(row.r.top1), "% on ", row.r.samples, " ", on,
-             " samples");
+    Row row{name, note, p.params, p.macs, evaluate(*task, *m, *test, d.eval.batch_size)};
+    log_info("eval: ", name, ": top-1 ", pct(row.r.top1), "% on ", row.r.predictions, " ", on,
+             " predictions", row.r.nsp >= 0 ? cat(", NSP ", pct(row.r.nsp), "%") : std::string());
+    if (has_downstream(d)) {
+      std::string dir = name;
+      for (auto& ch : dir) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      row.downstream = downstream_score(rc, dir, c, weights).top1;
+      log_info("eval: ", name, ": downstream test accuracy ", pct(row.downstream), "%");
+    }
     rows.push_back(row);
   };
   const std::string teacher_file =
@@ -116,38 +209,16 @@ void run_eval(const RunContext& rc) {
   WIN_CHECK(!rows.empty(), ErrorKind::Checkpoint, "eval: no trained model in ", rc.dir(),
             " (run the training stages first)");
   fs::create_directories(rc.stage_dir("eval"));
-  io::MetricsTable t({"model", "params", "macs", "loss", "top1", "top5", "samples"});
-  for (size_t i = 0; i < rows.size(); ++i)
-    t.add({double(i), double(rows[i].params), double(rows[i].macs), rows[i].r.loss, rows[i].r.top1,
-           rows[i].r.top5, double(rows[i].r.samples)});
+  // model: 0 teacher, 1 vanilla, 2 KD, 3 WIN (the order of report.md); -1 = not measured.
+  io::MetricsTable t({"model", "params", "macs", "loss", "top1", "top5", "predictions", "samples",
+                      "nsp", "downstream"});
+  for (const auto& r : rows) {
+    const double id = r.name == "teacher" ? 0 : r.name == "vanilla" ? 1 : r.name == "KD" ? 2 : 3;
+    t.add({id, double(r.params), double(r.macs), r.r.loss, r.r.top1, r.r.top5,
+           double(r.r.predictions), double(r.r.samples), r.r.nsp, r.downstream});
+  }
   t.write_csv(stage_output(rc, "eval"));
-
-  const bool top5 = d.model.classes > 10;
-  std::ofstream md(fs::path(rc.dir()) / "report.md");
-  const std::time_t now = std::time(nullptr);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-  md << "# " << d.run.name << "\n\n"
-     << "win " << build_version() << " (" << build_git_revision() << "), " << date << "; seed "
-     << d.run.seed << "; " << on << " set of " << rows.front().r.samples << " samples.\n\n"
-     << "| model | | params | MACs/sample | " << on << " top-1 (%)" << (top5 ? " | top-5 (%)" : "")
-     << " | loss |\n| --- | --- | --- | --- | --- |" << (top5 ? " --- |" : "") << " --- |\n";
-  for (const auto& r : rows)
-    md << "| " << r.name << " | " << r.note << " | " << human(double(r.params)) << " | "
-       << human(double(r.macs)) << " | " << pct(r.r.top1) << (top5 ? " | " + pct(r.r.top5) : "")
-       << " | " << r.r.loss << " |\n";
-  auto budget = [](const config::OptimConfig& o) {
-    return o.steps > 0 ? cat(o.steps, " steps of ", o.batch_size) : cat(o.epochs, " epochs");
-  };
-  md << "\nBudgets: teacher " << budget(d.wide.optim) << "; vanilla " << budget(d.vanilla.optim)
-     << "; KD " << budget(d.kd.optim) << "; WIN " << d.narrow.steps_per_block
-     << " imitation steps of " << d.narrow.optim.batch_size << " per block (" << d.narrow.budget
-     << " budget) + " << budget(d.finetune.optim) << " of fine-tuning.\n";
-  const fs::path blocks = fs::path(rc.stage_dir("narrow")) / "blocks.csv";
-  if (fs::exists(blocks)) md << "Per-block imitation errors: `narrow/blocks.csv`. ";
-  const fs::path check = fs::path(rc.stage_dir("merge")) / "check.txt";
-  if (fs::exists(check)) md << "Merge check: `merge/check.txt`.";
-  md << "\n";
+  write_report(rc, rows, on);
   log_info("report: ", (fs::path(rc.dir()) / "report.md").string());
 }
 

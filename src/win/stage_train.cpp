@@ -16,8 +16,8 @@
 #include "nn/param_store.hpp"
 #include "train/trainer.hpp"
 #include "win/bridged_model.hpp"
-#include "win/objective.hpp"
 #include "win/stages.hpp"
+#include "win/task.hpp"
 
 namespace win::method {
 
@@ -39,18 +39,20 @@ void write_metrics(const io::MetricsTable& m, const std::string& dir) {
   m.write_h5((fs::path(dir) / "metrics.h5").string());
 }
 
-// Trains net (whose weights hold the start) for one stage into `dir`; returns the mean loss of
-// the last epoch. Resumable through the Trainer's checkpoints in dir.
-double train_once(const RunContext& rc, nn::Module& net, models::Model* teacher,
-                  const std::string& stage, const std::string& dir,
-                  const config::TrainStageConfig& cfg, uint64_t seed_offset) {
+}  // namespace
+
+double train_model(const RunContext& rc, nn::Module& net, const config::ModelConfig& model,
+                   nn::Module* teacher, const std::string& stage, const std::string& dir,
+                   const config::TrainStageConfig& cfg, uint64_t seed_offset,
+                   std::unique_ptr<data::SampleSource> source) {
   const auto& d = rc.deck();
   LossSpec loss{cfg.loss, cfg.kd_temperature, cfg.kd_alpha};
   WIN_CHECK(!loss.needs_teacher() || teacher, ErrorKind::Internal, stage, ": ", cfg.loss,
             " needs a teacher");
   nn::ParamStore store(net);
   auto optimizer = train::make_optimizer(cfg.optim, store);
-  data::Loader loader(rc.train_source(true), rc.loader_options(cfg.optim.batch_size, seed_offset));
+  if (!source) source = rc.train_source(true);
+  data::Loader loader(std::move(source), rc.loader_options(cfg.optim.batch_size, seed_offset));
   const int64_t total = rc.steps_of(cfg.optim, loader.steps_per_epoch());
   const train::LrSchedule schedule(cfg.optim, loader.steps_per_epoch(), total);
   train::TrainerOptions to;
@@ -64,29 +66,25 @@ double train_once(const RunContext& rc, nn::Module& net, models::Model* teacher,
   to.config_toml = rc.toml();
   to.seed = static_cast<uint64_t>(d.run.seed) + seed_offset;
   train::Trainer trainer(to, net, store, *optimizer, schedule, loader);
-  Objective objective;
-  nn::Context teacher_ctx;
-  teacher_ctx.training = false;
+  auto task = make_task(model);
   const auto& metrics = trainer.run([&](const data::Batch& b, nn::Context& ctx) {
-    const Tensor logits = net.forward(b.x, ctx);
-    Tensor t;
-    if (loss.needs_teacher()) t = teacher->forward(b.x, teacher_ctx);
-    const train::StepStats s = objective(logits, b.labels, t, loss);
-    net.backward(objective.grad(), ctx);
-    return s;
+    return task->step(net, teacher, b, ctx, loss);
   });
   write_metrics(metrics, dir);
   return last_epoch_loss(metrics, loader.steps_per_epoch());
 }
 
+namespace {
+
 // A stage with restarts: each restart from the same start in <stage>/restart<r>; the best one's
 // weights become <stage>/final.h5.
 void train_stage(const RunContext& rc, nn::Module& net, models::Model* teacher,
                  const std::string& stage, const config::TrainStageConfig& cfg) {
+  const config::ModelConfig& model = rc.deck().model;
   const std::string dir = rc.stage_dir(stage);
   fs::create_directories(dir);
   if (cfg.restarts <= 1) {
-    train_once(rc, net, teacher, stage, dir, cfg, 0);
+    train_model(rc, net, model, teacher, stage, dir, cfg, 0);
     io::save_weights(rc.final_weights(stage), net, stage, {{"config", rc.toml()}});
     return;
   }
@@ -105,7 +103,7 @@ void train_stage(const RunContext& rc, nn::Module& net, models::Model* teacher,
     } else {
       io::load_weights(start, net);
       log_info(stage, ": restart ", r + 1, " of ", cfg.restarts);
-      loss = train_once(rc, net, teacher, stage, rdir, cfg, 1000 * static_cast<uint64_t>(r));
+      loss = train_model(rc, net, model, teacher, stage, rdir, cfg, 1000 * static_cast<uint64_t>(r));
       io::save_weights(out, net, stage, {{"config", rc.toml()}});
       std::ofstream(score) << loss << '\n';
     }

@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "config/deck.hpp"
+#include "nn/module.hpp"
 #include "win/run_context.hpp"
 
 namespace win::method {
@@ -23,6 +25,15 @@ void run_eval(const RunContext& rc);
 // All of the deck's stages in order (merge moved before finetune for MAP), skipping finished
 // ones, then report.md.
 void run_pipeline(const RunContext& rc);
+
+// Trains net (whose weights hold the start) with cfg's loss and optimiser into `dir` (resumable
+// through its checkpoints there); `model` says how batches feed net. Returns the mean training
+// loss of the last epoch. Shared by the supervised stages, the post-merge fine-tune and the
+// downstream fine-tunes of BERT's eval.
+double train_model(const RunContext& rc, nn::Module& net, const config::ModelConfig& model,
+                   nn::Module* teacher, const std::string& stage, const std::string& dir,
+                   const config::TrainStageConfig& cfg, uint64_t seed_offset,
+                   std::unique_ptr<data::SampleSource> source = nullptr);
 
 // The file a stage leaves when it is complete.
 std::string stage_output(const RunContext& rc, const std::string& stage);

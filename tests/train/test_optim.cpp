@@ -423,3 +423,19 @@ TEST(Optimizer, FilterLeavesOtherParametersAlone) {
     }
   }
 }
+
+TEST(Schedule, PaperBertScheduleWarmsUpInStepsThenDecaysLinearly) {
+  // "linearly warmed up in the first 10,000 steps, and then linearly decayed" over 1M steps; the
+  // warm-up is given in steps, so it does not depend on the corpus size (steps per epoch).
+  config::OptimConfig c;
+  c.lr = 1e-4;
+  c.lr_schedule = "linear";
+  c.warmup_epochs = 3;  // overridden
+  c.warmup_steps = 10000;
+  const LrSchedule s(c, 123457, 1000000);
+  EXPECT_EQ(s.warmup_steps(), 10000);
+  EXPECT_NEAR(s.lr_at(4999), 0.5e-4, 1e-18);
+  EXPECT_NEAR(s.lr_at(9999), 1e-4, 1e-18);
+  EXPECT_NEAR(s.lr_at(505000), 0.5e-4, 1e-10);  // halfway through the decay
+  EXPECT_LT(s.lr_at(999999), 1e-9);
+}
