@@ -25,7 +25,7 @@ struct CommandSpec {
   std::vector<OptionSpec> options;
   int min_positionals = 0;
   int max_positionals = 0;
-  bool accept_any = false;  // unknown options become positionals (commands not built yet)
+  bool accept_any = false;  // unknown options become positionals (a command that dispatches)
 };
 
 class Args {

@@ -1,5 +1,5 @@
 // The subcommands of `win`: each has a spec (synopsis, options, help) and a run function returning
-// the exit code. Commands that are not built yet are listed too; they say so and exit 2.
+// the exit code.
 #pragma once
 
 #include <string>
@@ -27,6 +27,7 @@ Command inspect_command();
 Command debug_command();
 Command bench_command();
 Command data_command();
-std::vector<Command> planned_commands();
+Command eval_command();
+Command merge_command();
 
 }  // namespace win::app

@@ -97,7 +97,8 @@ int dispatch(int argc, char** argv) {
 const std::vector<Command>& commands() {
   static const std::vector<Command> all = [] {
     std::vector<Command> v = {run_command()};
-    for (auto& c : planned_commands()) v.push_back(c);
+    v.push_back(eval_command());
+    v.push_back(merge_command());
     v.push_back(data_command());
     v.push_back(bench_command());
     v.push_back(inspect_command());

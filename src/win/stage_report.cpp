@@ -169,6 +169,26 @@ void write_report(const RunContext& rc, const std::vector<Row>& rows, const std:
 
 void run_eval(const RunContext& rc) {
   const auto& d = rc.deck();
+  const auto tc = models::teacher_config(d.model, d.teacher);
+  const bool map = d.merge.when == "after_narrow";
+  struct Candidate {
+    std::string name, note;
+    const config::ModelConfig* config;
+    std::string weights;
+  };
+  const std::vector<Candidate> all = {
+      {"teacher", cat("wide, x", d.teacher.widen), &tc,
+       rc.teacher_from_checkpoint() ? d.teacher.checkpoint : rc.final_weights("wide")},
+      {"vanilla", "labels only", &d.model, rc.final_weights("vanilla")},
+      {"KD", d.kd.loss, &d.model, rc.final_weights("kd")},
+      {"WIN", map ? "merged after narrow (MAP)" : "merged after fine-tuning (MAF)", &d.model,
+       rc.final_weights(map ? "finetune" : "merge")}};
+  std::vector<Candidate> found;
+  for (const auto& c : all)
+    if (fs::exists(c.weights)) found.push_back(c);
+  WIN_CHECK(!found.empty(), ErrorKind::Checkpoint, "eval: no trained model in ", rc.dir(),
+            " (run the training stages first)");
+
   auto test = rc.test_source();
   std::string on = "test";
   if (!test) {
@@ -177,37 +197,25 @@ void run_eval(const RunContext& rc) {
   }
   WIN_CHECK(test != nullptr, ErrorKind::Config,
             "eval: no test or validation data (set data.test, data.val or data.val_fraction)");
-  const auto tc = models::teacher_config(d.model, d.teacher);
   const auto sp = models::profile_model(*models::build_model(d.model, DType::F32), d.model);
   const auto tp = models::profile_model(*models::build_model(tc, DType::F32), tc);
   auto task = make_task(d);
   std::vector<Row> rows;
-  auto score = [&](const std::string& name, const std::string& note, const config::ModelConfig& c,
-                   const std::string& weights, const models::ModelProfile& p) {
-    if (!fs::exists(weights)) return;
-    auto m = models::build_model(c, DType::F32);
-    io::load_weights(weights, *m);
-    Row row{name, note, p.params, p.macs, evaluate(*task, *m, *test, d.eval.batch_size)};
-    log_info("eval: ", name, ": top-1 ", pct(row.r.top1), "% on ", row.r.predictions, " ", on,
+  for (const auto& c : found) {
+    auto m = models::build_model(*c.config, DType::F32);
+    io::load_weights(c.weights, *m);
+    const auto& p = c.config == &tc ? tp : sp;
+    Row row{c.name, c.note, p.params, p.macs, evaluate(*task, *m, *test, d.eval.batch_size)};
+    log_info("eval: ", c.name, ": top-1 ", pct(row.r.top1), "% on ", row.r.predictions, " ", on,
              " predictions", row.r.nsp >= 0 ? cat(", NSP ", pct(row.r.nsp), "%") : std::string());
     if (has_downstream(d)) {
-      std::string dir = name;
+      std::string dir = c.name;
       for (auto& ch : dir) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      row.downstream = downstream_score(rc, dir, c, weights).top1;
-      log_info("eval: ", name, ": downstream test accuracy ", pct(row.downstream), "%");
+      row.downstream = downstream_score(rc, dir, *c.config, c.weights).top1;
+      log_info("eval: ", c.name, ": downstream test accuracy ", pct(row.downstream), "%");
     }
     rows.push_back(row);
-  };
-  const std::string teacher_file =
-      rc.teacher_from_checkpoint() ? d.teacher.checkpoint : rc.final_weights("wide");
-  score("teacher", cat("wide, x", d.teacher.widen), tc, teacher_file, tp);
-  score("vanilla", "labels only", d.model, rc.final_weights("vanilla"), sp);
-  score("KD", d.kd.loss, d.model, rc.final_weights("kd"), sp);
-  const bool map = d.merge.when == "after_narrow";
-  score("WIN", map ? "merged after narrow (MAP)" : "merged after fine-tuning (MAF)", d.model,
-        rc.final_weights(map ? "finetune" : "merge"), sp);
-  WIN_CHECK(!rows.empty(), ErrorKind::Checkpoint, "eval: no trained model in ", rc.dir(),
-            " (run the training stages first)");
+  }
   fs::create_directories(rc.stage_dir("eval"));
   // model: 0 teacher, 1 vanilla, 2 KD, 3 WIN (the order of report.md); -1 = not measured.
   io::MetricsTable t({"model", "params", "macs", "loss", "top1", "top5", "predictions", "samples",

@@ -1,0 +1,122 @@
+#!/usr/bin/python3
+"""Runs a deck under several settings and seeds and tabulates the eval results.
+
+The README's results and ablation tables come from this script. Each (setting, seed) is one
+`win run` into runs/experiments/<deck>/<setting>_s<seed> (resumable: a finished run is only
+re-read; the split is part of the name), and its eval/results.csv rows are appended to a CSV with the setting, seed and split.
+
+  tools/experiments.py run DECK --setting NAME [--set key=value]... [--seeds 0,1,2]
+                       [--split val|test] [--stages a,b] [--teacher-from SETTING] [--out CSV]
+  tools/experiments.py table CSV [--split val|test]     # mean ± std per setting and model
+
+--split val evaluates on the validation split (data.test unset), which is what defaults are
+chosen on; --split test on the deck's test set (the reported numbers). --teacher-from reuses the
+teacher of another setting's run with the same seed (teacher.checkpoint), so ablations of the
+narrow/finetune stages do not retrain it.
+"""
+import argparse
+import csv
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = {0: "teacher", 1: "vanilla", 2: "KD", 3: "WIN"}
+
+
+def run_dir(deck, setting, seed, split):
+    name = os.path.splitext(os.path.basename(deck))[0]
+    return os.path.join(ROOT, "runs", "experiments", name), f"{setting}_{split}_s{seed}"
+
+
+def cmd_run(a):
+    win = os.path.join(ROOT, "build", "bin", "win")
+    for seed in [int(s) for s in a.seeds.split(",")]:
+        parent, name = run_dir(a.deck, a.setting, seed, a.split)
+        args = [win, "run", a.deck, "--set", f"run.dir={parent}", "--set", f"run.name={name}",
+                "--set", f"run.seed={seed}"]
+        if a.split == "val":
+            args += ["--set", "data.test="]
+        if a.teacher_from:
+            _, tname = run_dir(a.deck, a.teacher_from, seed, a.split)
+            teacher = os.path.join(parent, tname, "wide", "final.h5")
+            if not os.path.exists(teacher):
+                sys.exit(f"experiments: {teacher} does not exist: run setting "
+                         f"'{a.teacher_from}' with seed {seed} first")
+            args += ["--set", f"teacher.checkpoint={teacher}"]
+        for kv in a.set or []:
+            args += ["--set", kv]
+        if a.stages:
+            args += ["--stages", a.stages]
+        print("experiments:", " ".join(args), flush=True)
+        log = os.path.join(parent, name + ".log")
+        os.makedirs(parent, exist_ok=True)
+        with open(log, "a") as f:
+            rc = subprocess.call(args, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+        if rc != 0:
+            sys.exit(f"experiments: win exited {rc}; see {log}")
+        results = os.path.join(parent, name, "eval", "results.csv")
+        write_header = not os.path.exists(a.out)
+        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+        with open(results) as f, open(a.out, "a", newline="") as o:
+            w = csv.writer(o)
+            if write_header:
+                w.writerow(["deck", "setting", "seed", "split", "model", "top1", "loss", "nsp",
+                            "downstream", "sets"])
+            for row in csv.DictReader(f):
+                w.writerow([os.path.basename(a.deck), a.setting, seed, a.split,
+                            MODELS[int(float(row["model"]))], row["top1"], row["loss"],
+                            row.get("nsp", "-1"), row.get("downstream", "-1"),
+                            " ".join(a.set or [])])
+
+
+def cmd_table(a):
+    groups = {}
+    order = []
+    with open(a.csv) as f:
+        for r in csv.DictReader(f):
+            if a.split and r["split"] != a.split:
+                continue
+            key = (r["deck"], r["setting"], r["model"])
+            if key not in groups:
+                order.append(key)
+                groups[key] = {"top1": [], "downstream": [], "sets": r["sets"], "seeds": []}
+            groups[key]["top1"].append(100 * float(r["top1"]))
+            groups[key]["downstream"].append(100 * float(r["downstream"]))
+            groups[key]["seeds"].append(r["seed"])
+    down = any(v >= 0 for g in groups.values() for v in g["downstream"])
+    print("| deck | setting | model | seeds | top-1 (%) mean ± std |" +
+          (" downstream (%) |" if down else "") + " overrides |")
+    print("| --- | --- | --- | --- | --- |" + (" --- |" if down else "") + " --- |")
+    for key in order:
+        g = groups[key]
+
+        def ms(v):
+            return f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}" if len(v) > 1 \
+                else f"{v[0]:.2f}"
+        print(f"| {key[0]} | {key[1]} | {key[2]} | {len(g['top1'])} | {ms(g['top1'])} |" +
+              (f" {ms(g['downstream'])} |" if down else "") + f" {g['sets'] or '(deck)'} |")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("deck")
+    r.add_argument("--setting", required=True)
+    r.add_argument("--set", action="append")
+    r.add_argument("--seeds", default="0,1,2")
+    r.add_argument("--split", choices=["val", "test"], default="val")
+    r.add_argument("--stages")
+    r.add_argument("--teacher-from")
+    r.add_argument("--out", default=os.path.join(ROOT, "runs", "experiments", "results.csv"))
+    t = sub.add_parser("table")
+    t.add_argument("csv")
+    t.add_argument("--split", choices=["val", "test"])
+    a = p.parse_args()
+    cmd_run(a) if a.cmd == "run" else cmd_table(a)
+
+
+if __name__ == "__main__":
+    main()
