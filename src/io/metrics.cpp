@@ -79,4 +79,23 @@ void MetricsTable::from_tensor(const Tensor& t) {
   data_ = t.to_vector();
 }
 
+MetricsTable per_epoch(const MetricsTable& steps) {
+  MetricsTable out({"epoch", "steps", "last_step", "lr", "loss", "accuracy", "samples_per_s"});
+  size_t r = 0;
+  while (r < steps.rows()) {
+    const double epoch = steps.at(r, "epoch");
+    double n = 0, loss = 0, acc = 0, rate = 0;
+    size_t last = r;
+    for (; r < steps.rows() && steps.at(r, "epoch") == epoch; ++r) {
+      n += 1;
+      loss += steps.at(r, "loss");
+      acc += steps.at(r, "accuracy");
+      rate += steps.at(r, "samples_per_s");
+      last = r;
+    }
+    out.add({epoch, n, steps.at(last, "step"), steps.at(last, "lr"), loss / n, acc / n, rate / n});
+  }
+  return out;
+}
+
 }  // namespace win::io

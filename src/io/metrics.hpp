@@ -34,4 +34,9 @@ class MetricsTable {
   std::vector<double> data_;  // row-major
 };
 
+// The per-epoch summary of a per-step table (columns step, epoch, lr, loss, accuracy,
+// samples_per_s): one row per epoch with its step count, mean loss and accuracy over its steps,
+// the lr of its last step and its mean samples/s.
+MetricsTable per_epoch(const MetricsTable& steps);
+
 }  // namespace win::io

@@ -34,9 +34,11 @@ double last_epoch_loss(const io::MetricsTable& m, int64_t steps_per_epoch) {
   return k ? s / static_cast<double>(k) : std::numeric_limits<double>::infinity();
 }
 
+// Per step (metrics.csv/.h5) and per epoch (epochs.csv).
 void write_metrics(const io::MetricsTable& m, const std::string& dir) {
   m.write_csv((fs::path(dir) / "metrics.csv").string());
   m.write_h5((fs::path(dir) / "metrics.h5").string());
+  io::per_epoch(m).write_csv((fs::path(dir) / "epochs.csv").string());
 }
 
 }  // namespace

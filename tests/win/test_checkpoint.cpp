@@ -108,3 +108,23 @@ TEST(Metrics, CsvAndHdf5AndCheckpointRoundTrip) {
   fs::remove(base + ".csv");
   fs::remove(base + ".h5");
 }
+
+TEST(Metrics, PerEpochSummaryAveragesEachEpochsSteps) {
+  io::MetricsTable steps({"step", "epoch", "lr", "loss", "accuracy", "samples_per_s"});
+  steps.add({1, 0, 0.1, 2.0, 0.25, 100});
+  steps.add({2, 0, 0.1, 1.0, 0.75, 300});
+  steps.add({3, 1, 0.05, 0.5, 1.0, 200});
+  const io::MetricsTable e = io::per_epoch(steps);
+  ASSERT_EQ(e.rows(), 2u);
+  EXPECT_EQ(e.at(0, "steps"), 2);
+  EXPECT_EQ(e.at(0, "last_step"), 2);
+  EXPECT_DOUBLE_EQ(e.at(0, "loss"), 1.5);
+  EXPECT_DOUBLE_EQ(e.at(0, "accuracy"), 0.5);
+  EXPECT_DOUBLE_EQ(e.at(0, "samples_per_s"), 200);
+  EXPECT_EQ(e.at(1, "epoch"), 1);
+  EXPECT_DOUBLE_EQ(e.at(1, "lr"), 0.05);
+  EXPECT_EQ(io::per_epoch(io::MetricsTable({"step", "epoch", "lr", "loss", "accuracy",
+                                            "samples_per_s"}))
+                .rows(),
+            0u);
+}
