@@ -14,6 +14,9 @@ WINONLY="--teacher-from base --stages narrow,finetune,merge,eval"
 case "$WHAT" in
 mlp)
   D=inputs/fashion_mnist_mlp.toml
+  # The deck as it was before these ablations chose its defaults (free bridges, KD at T = 4);
+  # later --set options win over these.
+  X="tools/experiments.py run --set narrow.bridge_mode=free --set kd.kd_temperature=4.0"
   $X $D --setting base --seeds "$SEEDS"
   # Bridge / thin-block initialisation (the paper's Assumption 3.4 against random draws).
   $X $D --setting init_random $WINONLY --seeds "$SEEDS" --set narrow.bridge_init=random
@@ -40,6 +43,18 @@ mlp)
     --set kd.kd_temperature=1
   $X $D --setting kd_t2_kdonly --teacher-from base --stages kd,eval --seeds "$SEEDS" \
     --set kd.kd_temperature=2 --set kd.loss=kd
+  # Combinations of the best single changes.
+  $X $D --setting tied_newest $WINONLY --seeds "$SEEDS" --set narrow.bridge_mode=tied \
+    --set narrow.train_prefix=false
+  $X $D --setting tied_orthogonal $WINONLY --seeds "$SEEDS" --set narrow.bridge_mode=tied \
+    --set narrow.bridge_init=orthogonal
+  $X $D --setting tied_newest_orthogonal $WINONLY --seeds "$SEEDS" --set narrow.bridge_mode=tied \
+    --set narrow.train_prefix=false --set narrow.bridge_init=orthogonal
+  # The chosen defaults (the deck as it is now), and their test-set scores.
+  X="tools/experiments.py run"
+  $X $D --setting final --seeds "$SEEDS"
+  $X $D --setting final --split test --scores-of-val-runs --seeds "$SEEDS"
+  X="tools/experiments.py run --set narrow.bridge_mode=free --set kd.kd_temperature=4.0"
   # Teacher width (a new teacher each).
   $X $D --setting widen4 --stages wide,narrow,finetune,merge,eval --seeds "$SEEDS" \
     --set teacher.widen=4

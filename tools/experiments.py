@@ -7,16 +7,21 @@ re-read; the split is part of the name), and its eval/results.csv rows are appen
 
   tools/experiments.py run DECK --setting NAME [--set key=value]... [--seeds 0,1,2]
                        [--split val|test] [--stages a,b] [--teacher-from SETTING] [--out CSV]
+                       [--scores-of-val-runs]
   tools/experiments.py table CSV [--split val|test]     # mean ± std per setting and model
 
 --split val evaluates on the validation split (data.test unset), which is what defaults are
 chosen on; --split test on the deck's test set (the reported numbers). --teacher-from reuses the
 teacher of another setting's run with the same seed (teacher.checkpoint), so ablations of the
-narrow/finetune stages do not retrain it.
+narrow/finetune stages do not retrain it. --scores-of-val-runs (with --split test) copies the
+trained val-split run of the same setting and seed and runs only its eval on the test set: the
+split changes nothing but the evaluation, so the test numbers are those of the very models
+selected on validation data.
 """
 import argparse
 import csv
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +43,20 @@ def cmd_run(a):
                 "--set", f"run.seed={seed}"]
         if a.split == "val":
             args += ["--set", "data.test="]
+        if a.scores_of_val_runs:
+            if a.split != "test":
+                sys.exit("experiments: --scores-of-val-runs goes with --split test")
+            _, vname = run_dir(a.deck, a.setting, seed, "val")
+            src = os.path.join(parent, vname)
+            if not os.path.exists(os.path.join(src, "eval", "results.csv")):
+                sys.exit(f"experiments: {src} is not a finished val run")
+            dst = os.path.join(parent, name)
+            if not os.path.exists(dst):
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns("eval", "report.md",
+                                                                        "ckpt-*.h5"))
+            stages = [s for s in ["wide", "narrow", "finetune", "merge", "vanilla", "kd"]
+                      if os.path.exists(os.path.join(dst, s, "final.h5"))]
+            args += ["--stages", ",".join(stages + ["eval"])]
         if a.teacher_from:
             _, tname = run_dir(a.deck, a.teacher_from, seed, a.split)
             teacher = os.path.join(parent, tname, "wide", "final.h5")
@@ -110,6 +129,7 @@ def main():
     r.add_argument("--split", choices=["val", "test"], default="val")
     r.add_argument("--stages")
     r.add_argument("--teacher-from")
+    r.add_argument("--scores-of-val-runs", action="store_true")
     r.add_argument("--out", default=os.path.join(ROOT, "runs", "experiments", "results.csv"))
     t = sub.add_parser("table")
     t.add_argument("csv")
