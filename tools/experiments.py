@@ -35,6 +35,18 @@ def run_dir(deck, setting, seed, split):
     return os.path.join(ROOT, "runs", "experiments", name), f"{setting}_{split}_s{seed}"
 
 
+def drop_rows(path, deck, setting, seed, split):
+    """Removes an earlier record of the same run, so that re-running a setting replaces it."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        rows = list(csv.reader(f))
+    keep = [r for r in rows[1:] if r[:4] != [deck, setting, str(seed), split]]
+    if len(keep) != len(rows) - 1:
+        with open(path, "w", newline="") as f:
+            csv.writer(f).writerows(rows[:1] + keep)
+
+
 def cmd_run(a):
     win = os.path.join(ROOT, "build", "bin", "win")
     for seed in [int(s) for s in a.seeds.split(",")]:
@@ -76,6 +88,7 @@ def cmd_run(a):
         if rc != 0:
             sys.exit(f"experiments: win exited {rc}; see {log}")
         results = os.path.join(parent, name, "eval", "results.csv")
+        drop_rows(a.out, os.path.basename(a.deck), a.setting, seed, a.split)
         write_header = not os.path.exists(a.out)
         os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
         with open(results) as f, open(a.out, "a", newline="") as o:
