@@ -76,6 +76,11 @@ resnet)
   $X $D --setting map $WINONLY --seeds "$SEEDS" --set merge.when=after_narrow
   $X $D --setting narrow_sgd_cosine $WINONLY --seeds "$SEEDS" --set narrow.optimizer=sgd \
     --set narrow.lr=0.1 --set narrow.lr_schedule=cosine
+  # teacher_subsample won by far; these combine it with the next best changes.
+  $X $D --setting subsample_finetune_kd $WINONLY --seeds "$SEEDS" \
+    --set narrow.bridge_init=teacher_subsample --set finetune.loss=kd --set finetune.kd_temperature=1
+  $X $D --setting subsample_tied $WINONLY --seeds "$SEEDS" \
+    --set narrow.bridge_init=teacher_subsample --set narrow.bridge_mode=tied
   ;;
 *) echo "usage: tools/ablations.sh mlp|resnet [SEEDS]" >&2; exit 2 ;;
 esac

@@ -53,8 +53,8 @@ int run_eval_cmd(const Args& args) {
             "win eval: no test or validation data (set data.test, data.val or data.val_fraction)");
   auto task = method::make_task(c);
   const method::EvalResult r = method::evaluate(*task, *model, *test, d.eval.batch_size);
-  std::printf("weights      %s\nset          %s (%lld samples, %lld predictions)\n", weights->c_str(),
-              on.c_str(), static_cast<long long>(r.samples),
+  std::printf("weights      %s\nset          %s (%lld samples, %lld predictions)\n",
+              weights->c_str(), on.c_str(), static_cast<long long>(r.samples),
               static_cast<long long>(r.predictions));
   std::printf("loss         %.6f\ntop1         %.4f\ntop5         %.4f\n", r.loss, r.top1, r.top5);
   if (r.nsp >= 0) std::printf("nsp          %.4f\n", r.nsp);

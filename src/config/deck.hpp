@@ -14,8 +14,8 @@ struct RunConfig {
   std::string dir = "runs";
   int64_t seed = 0;
   int64_t threads = 0;  // 0 = all cores
-  std::vector<std::string> stages = {"wide", "narrow", "finetune", "merge",
-                                     "vanilla", "kd", "eval"};
+  std::vector<std::string> stages = {"wide",    "narrow", "finetune", "merge",
+                                     "vanilla", "kd",     "eval"};
   std::string backend = "cpu";
   std::string log_level = "info";
   double progress_interval_s = 10.0;

@@ -49,8 +49,8 @@ void read_model(const h5::Group& root, nn::Module& m, const PartialLoad& partial
       if (grp.is_group(child)) {
         walk(grp.group(child), name);
       } else {
-        WIN_CHECK(used.count(name) || under(name, partial.unused), ErrorKind::Checkpoint, "weights file ", file, ": tensor '",
-                  name,
+        WIN_CHECK(used.count(name) || under(name, partial.unused), ErrorKind::Checkpoint,
+                  "weights file ", file, ": tensor '", name,
                   "' is not a tensor of this model (the file was written for a different model?)");
       }
     }

@@ -27,7 +27,8 @@ EvalResult downstream_score(const RunContext& rc, const std::string& name,
   WIN_CHECK(!d.data.downstream_test.empty(), ErrorKind::Config,
             "data.downstream_test: needed to score the downstream task");
   const int64_t vocab = pretrained.bert.vocab_size;
-  auto train = data::bert_source(d.data.downstream_train, data::BertShardKind::Classification, vocab);
+  auto train =
+      data::bert_source(d.data.downstream_train, data::BertShardKind::Classification, vocab);
   auto test = data::bert_source(d.data.downstream_test, data::BertShardKind::Classification, vocab);
   config::ModelConfig c = pretrained;
   c.bert.head = "classify";

@@ -78,8 +78,8 @@ EvalResult evaluate(Task& task, nn::Module& model, data::SampleSource& source, i
   return r;
 }
 
-double max_relative_difference(Task& task, nn::Module& a, nn::Module& b,
-                               data::SampleSource& source, int64_t samples) {
+double max_relative_difference(Task& task, nn::Module& a, nn::Module& b, data::SampleSource& source,
+                               int64_t samples) {
   nn::Context ctx;
   ctx.training = false;
   double diff = 0, ref = 0;

@@ -24,7 +24,7 @@ EvalResult evaluate(Task& task, nn::Module& model, data::SampleSource& source, i
 
 // max |a(x) - b(x)| / max |a(x)| over every output (BERT: MLM and NSP logits) of the first
 // `samples` samples of source, eval mode.
-double max_relative_difference(Task& task, nn::Module& a, nn::Module& b,
-                               data::SampleSource& source, int64_t samples);
+double max_relative_difference(Task& task, nn::Module& a, nn::Module& b, data::SampleSource& source,
+                               int64_t samples);
 
 }  // namespace win::method

@@ -116,7 +116,8 @@ void copy_shared_embeddings(BridgedModel& sbar, models::Model& teacher) {
     p.value.copy_from(it->second->value);
     ++copied;
   });
-  WIN_CHECK(copied > 0, ErrorKind::Internal, "narrow: no embedding of the teacher fits the student");
+  WIN_CHECK(copied > 0, ErrorKind::Internal,
+            "narrow: no embedding of the teacher fits the student");
   log_info("narrow: ", copied, " embedding tensors copied from the teacher");
 }
 

@@ -2,8 +2,8 @@
 // exact merge beyond merge.tolerance fails with a numerics error), the eval stage (every trained
 // model on the test set: top-1, and top-5 when there are more than 10 classes) and report.md,
 // the paper-style comparison of teacher, vanilla, KD and WIN students.
-#include <cmath>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>

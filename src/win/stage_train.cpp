@@ -105,7 +105,8 @@ void train_stage(const RunContext& rc, nn::Module& net, models::Model* teacher,
     } else {
       io::load_weights(start, net);
       log_info(stage, ": restart ", r + 1, " of ", cfg.restarts);
-      loss = train_model(rc, net, model, teacher, stage, rdir, cfg, 1000 * static_cast<uint64_t>(r));
+      loss =
+          train_model(rc, net, model, teacher, stage, rdir, cfg, 1000 * static_cast<uint64_t>(r));
       io::save_weights(out, net, stage, {{"config", rc.toml()}});
       std::ofstream(score) << loss << '\n';
     }

@@ -88,6 +88,8 @@ std::unique_ptr<Task> make_task(const config::ModelConfig& model) {
   return std::make_unique<ImageTask>();
 }
 
-std::unique_ptr<Task> make_task(const config::Deck& deck) { return make_task(deck.model); }
+std::unique_ptr<Task> make_task(const config::Deck& deck) {
+  return make_task(deck.model);
+}
 
 }  // namespace win::method

@@ -105,8 +105,9 @@ TEST(Cli, DryRunPrintsResolvedDeckThatReparses) {
 
 TEST(Cli, RunPrintsTheResolvedDeckAndNamesMissingData) {
   const std::string dir = testing::TempDir() + "missing_data_run";
-  const auto r = run_command(win_cmd("run " + kSrc + "/tests/config/decks/valid.toml --set run.dir=" +
-                                     dir + " --set data.train=/nonexistent/shards"));
+  const auto r =
+      run_command(win_cmd("run " + kSrc + "/tests/config/decks/valid.toml --set run.dir=" + dir +
+                          " --set data.train=/nonexistent/shards"));
   EXPECT_EQ(r.code, 3) << r.err;
   EXPECT_TRUE(contains(r.out, "[model.resnet]")) << r.out;  // resolved config printed first
   EXPECT_TRUE(contains(r.err, "/nonexistent/shards")) << r.err;

@@ -6,10 +6,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "nn_testing.hpp"
 #include "backend/ops.hpp"
 #include "core/parallel.hpp"
 #include "nn/loss.hpp"
+#include "nn_testing.hpp"
 
 using namespace win;
 using namespace win::testing_nn;

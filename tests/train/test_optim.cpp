@@ -7,8 +7,8 @@
 #include <cstring>
 #include <limits>
 
-#include "nn_testing.hpp"
 #include "nn/param_store.hpp"
+#include "nn_testing.hpp"
 #include "train/clip.hpp"
 #include "train/optimizer.hpp"
 #include "train/schedule.hpp"

@@ -123,8 +123,8 @@ TEST(Metrics, PerEpochSummaryAveragesEachEpochsSteps) {
   EXPECT_DOUBLE_EQ(e.at(0, "samples_per_s"), 200);
   EXPECT_EQ(e.at(1, "epoch"), 1);
   EXPECT_DOUBLE_EQ(e.at(1, "lr"), 0.05);
-  EXPECT_EQ(io::per_epoch(io::MetricsTable({"step", "epoch", "lr", "loss", "accuracy",
-                                            "samples_per_s"}))
-                .rows(),
-            0u);
+  EXPECT_EQ(
+      io::per_epoch(io::MetricsTable({"step", "epoch", "lr", "loss", "accuracy", "samples_per_s"}))
+          .rows(),
+      0u);
 }

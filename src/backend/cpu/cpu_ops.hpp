@@ -19,7 +19,8 @@ class CpuOps final : public RefOps<float> {
   std::unique_ptr<Pool2dOp> pool2d(const Pool2dDesc& d) override;   // cpu/pool.cpp
   std::unique_ptr<EltwiseOp> eltwise(Eltwise kind) override;        // cpu/eltwise_softmax.cpp
   std::unique_ptr<SoftmaxOp> softmax() override;
-  std::unique_ptr<LinearOp> linear(bool fuse_relu) override;  // cpu/linear.cpp                    // cpu/eltwise_softmax.cpp
+  std::unique_ptr<LinearOp> linear(
+      bool fuse_relu) override;  // cpu/linear.cpp                    // cpu/eltwise_softmax.cpp
   void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
             Tensor& c) override;  // cpu/gemm.cpp
 };
