@@ -52,7 +52,10 @@ std::unique_ptr<models::Model> merge_bridges(BridgedModel& sbar, const config::M
   MergeReport r;
   for (int i = 0; i < sbar.num_blocks(); ++i) {
     Bridge& b = sbar.bridge(i);
-    if (b.mode() == BridgeMode::Tied) continue;  // M2 M1 = I: nothing to fold
+    if (b.mode() == BridgeMode::Tied) {  // M2 M1 = I: nothing to fold
+      ++r.tied;
+      continue;
+    }
     const Tensor p = b.product();
     const models::BoundaryReaders readers = merged->boundary_readers(i);
     for (const auto& name : readers.params) {

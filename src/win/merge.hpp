@@ -18,7 +18,8 @@ namespace win::method {
 struct MergeReport {
   bool exact = true;
   std::vector<std::string> inexact;  // "boundary 3: <why>" for each approximate fold
-  int folded = 0;                    // bridges folded (tied bridges need none)
+  int folded = 0;                    // bridges folded
+  int tied = 0;                      // tied bridges: M2 M1 = I, nothing to fold
 };
 
 // A fresh S built from c, holding S̄'s student weights with every free bridge folded.

@@ -43,12 +43,13 @@ void run_merge(const RunContext& rc) {
   {
     std::ofstream out(fs::path(rc.stage_dir("merge")) / "check.txt");
     out << "merged from " << (map ? "narrow (MAP)" : "finetune (MAF)") << "\n"
-        << "bridges folded " << report.folded << "\nexact " << (report.exact ? "yes" : "no") << "\n"
+        << "bridges folded " << report.folded << "\nbridges tied " << report.tied << "\nexact " << (report.exact ? "yes" : "no") << "\n"
         << "max_relative_difference " << rel << "\ntolerance " << d.merge.tolerance << "\n";
     for (const auto& why : report.inexact) out << "inexact " << why << "\n";
   }
-  log_info("merge: ", report.folded,
-           " bridges folded; max|merged - unmerged| / max|unmerged| = ", rel, " on held-out data",
+  log_info("merge: ", report.folded, " bridges folded",
+           report.tied > 0 ? cat(", ", report.tied, " tied (M2 M1 = I: nothing to fold)") : "",
+           "; max|merged - unmerged| / max|unmerged| = ", rel, " on held-out data",
            report.exact ? "" : " (an approximate merge)");
   if (report.exact)
     WIN_CHECK(rel <= d.merge.tolerance, ErrorKind::Numerics,

@@ -35,6 +35,9 @@ void check_merge(const config::ModelConfig& student, DType dt, BridgeMode mode, 
   MergeReport report;
   auto merged = merge_bridges(*sbar, student, &report);
   EXPECT_EQ(report.exact, expect_exact);
+  // Every boundary is accounted for: folded (free) or identity by construction (tied).
+  EXPECT_EQ(report.folded, mode == BridgeMode::Free ? sbar->num_blocks() : 0);
+  EXPECT_EQ(report.tied, mode == BridgeMode::Tied ? sbar->num_blocks() : 0);
   EXPECT_EQ(merged->num_params(), models::build_model(student, dt)->num_params());
   const Tensor x = models::example_input(student, batch, dt, 13);
   for (bool training : {false, true}) {
