@@ -61,8 +61,8 @@ RunContext::RunContext(config::Deck deck, std::string deck_toml)
     : deck_(std::move(deck)), toml_(std::move(deck_toml)) {
   // Each rank would train its own replica on its slice of the data and write the same files:
   // refuse rather than produce that garbage until the stages reduce gradients over ranks.
-  WIN_CHECK(process_world_size() == 1, ErrorKind::Usage, "the stages of a deck run on one rank: ",
-            process_world_size(),
+  WIN_CHECK(process_world_size() == 1, ErrorKind::Usage,
+            "the stages of a deck run on one rank: ", process_world_size(),
             " ranks were launched. Data-parallel training and the pipelined narrow stage are not "
             "built yet; launch win without mpiexec/srun -n (it uses every core of one node)");
 }
