@@ -43,7 +43,8 @@ void run_merge(const RunContext& rc) {
   {
     std::ofstream out(fs::path(rc.stage_dir("merge")) / "check.txt");
     out << "merged from " << (map ? "narrow (MAP)" : "finetune (MAF)") << "\n"
-        << "bridges folded " << report.folded << "\nbridges tied " << report.tied << "\nexact " << (report.exact ? "yes" : "no") << "\n"
+        << "bridges folded " << report.folded << "\nbridges tied " << report.tied << "\nexact "
+        << (report.exact ? "yes" : "no") << "\n"
         << "max_relative_difference " << rel << "\ntolerance " << d.merge.tolerance << "\n";
     for (const auto& why : report.inexact) out << "inexact " << why << "\n";
   }

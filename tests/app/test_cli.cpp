@@ -178,11 +178,10 @@ TEST_P(OneRankFails, JobEndsWithItsCode) {
 // replica: win run (and eval, merge) must refuse before touching the run directory.
 TEST(Cli, RunOnSeveralRanksIsRefusedUntilTheStagesAreDistributed) {
   const std::string dir = testing::TempDir() + "/win_cli_ranks";
-  const auto r = run_command(std::string(WIN_MPIEXEC) +
-                                 " -n 2 --oversubscribe --allow-run-as-root " +
-                                 win_cmd("run " + kSrc + "/inputs/fashion_mnist_mlp_small.toml" +
-                                         " --set run.dir=" + dir),
-                             60);
+  const auto r = run_command(
+      std::string(WIN_MPIEXEC) + " -n 2 --oversubscribe --allow-run-as-root " +
+          win_cmd("run " + kSrc + "/inputs/fashion_mnist_mlp_small.toml" + " --set run.dir=" + dir),
+      60);
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_TRUE(contains(r.err, "2 ranks were launched")) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir)) << "the refused run created " << dir;
