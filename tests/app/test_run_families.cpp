@@ -143,6 +143,61 @@ TEST(RunFamilies, InnerMlpWithTeacherSubsampleRunsEveryStage) {
   fs::remove_all(d);
 }
 
+// Restarts keep the best: narrow keeps, per block, the restart with the lowest validation
+// imitation error; finetune keeps the one with the lowest training loss. The linear budget gives
+// block i (from 1) i x steps_per_block steps.
+TEST(RunFamilies, RestartsKeepTheBestAndTheLinearBudgetGrowsWithTheBlock) {
+  const std::string d = run_dir("restarts");
+  const auto r = win_run("fashion_mnist_mlp_small", d,
+                         "--stages wide,narrow,finetune,merge --set narrow.restarts=2 "
+                         "--set finetune.restarts=2 --set narrow.budget=linear "
+                         "--set narrow.train_prefix=false --set narrow.loss=kl");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const fs::path p = fs::path(d) / "fashion_mnist_mlp_small";
+  std::vector<std::string> h;
+  const auto rows = csv_rows(p / "narrow/blocks.csv", &h);
+  ASSERT_EQ(h, (std::vector<std::string>{"block", "restart", "steps", "train_loss", "val_error",
+                                         "kept"}));
+  ASSERT_EQ(rows.size(), 8u);  // 4 blocks x 2 restarts
+  for (int b = 0; b < 4; ++b) {
+    const auto& r0 = rows[static_cast<size_t>(2 * b)];
+    const auto& r1 = rows[static_cast<size_t>(2 * b + 1)];
+    EXPECT_EQ(r0[2], 10.0 * (b + 1)) << "block " << b;
+    EXPECT_EQ(r1[2], 10.0 * (b + 1)) << "block " << b;
+    EXPECT_EQ(r0[5] + r1[5], 1.0) << "exactly one restart of block " << b << " is kept";
+    EXPECT_NE(r0[4], r1[4]) << "the two restarts of block " << b << " are different runs";
+    const bool first_better = r0[4] < r1[4];
+    EXPECT_EQ(r0[5], first_better ? 1.0 : 0.0) << "block " << b;
+  }
+  double loss[2];
+  for (int i = 0; i < 2; ++i) {
+    std::ifstream(p / "finetune" / ("restart" + std::to_string(i)) / "train_loss.txt") >> loss[i];
+  }
+  EXPECT_NE(loss[0], loss[1]);
+  const std::string kept =
+      "finetune: keeping restart " + std::to_string(loss[0] <= loss[1] ? 1 : 2);
+  EXPECT_NE(r.out.find(kept), std::string::npos) << kept << "\n" << r.out;
+  const std::string check = slurp(p / "merge/check.txt");
+  EXPECT_LT(number_after(check, "max_relative_difference "), 1e-4) << check;
+  fs::remove_all(d);
+}
+
+// MAP: merge right after narrow, then fine-tune the plain thin model.
+TEST(RunFamilies, MergeBeforeFineTuningFineTunesThePlainStudent) {
+  const std::string d = run_dir("map");
+  const auto r = win_run("fashion_mnist_mlp_small", d,
+                         "--stages wide,narrow,finetune,merge,eval --set merge.when=after_narrow");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const fs::path p = fs::path(d) / "fashion_mnist_mlp_small";
+  const std::string check = slurp(p / "merge/check.txt");
+  EXPECT_NE(check.find("merged from narrow (MAP)"), std::string::npos) << check;
+  // merge ran before finetune although the deck lists it after.
+  EXPECT_LT(r.out.find("== stage merge =="), r.out.find("== stage finetune ==")) << r.out;
+  std::vector<std::string> h;
+  EXPECT_EQ(csv_rows(p / "eval/results.csv", &h).size(), 2u) << "teacher and WIN";
+  fs::remove_all(d);
+}
+
 TEST(RunFamilies, DownstreamDataNeedsAPretrainingBert) {
   const std::string d = run_dir("baddown");
   const auto r = win_run("fashion_mnist_mlp_small", d,
