@@ -81,6 +81,9 @@ resnet)
     --set narrow.bridge_init=teacher_subsample --set finetune.loss=kd --set finetune.kd_temperature=1
   $X $D --setting subsample_tied $WINONLY --seeds "$SEEDS" \
     --set narrow.bridge_init=teacher_subsample --set narrow.bridge_mode=tied
+  # The deciding setting over the three teachers of the `final` runs (README: run those first).
+  $X $D --setting init_orthogonal_3seeds --teacher-from final --stages narrow,finetune,merge,eval \
+    --seeds 0,1,2 --set narrow.bridge_init=orthogonal
   ;;
 *) echo "usage: tools/ablations.sh mlp|resnet [SEEDS]" >&2; exit 2 ;;
 esac
