@@ -43,14 +43,8 @@ int run_eval_cmd(const Args& args) {
       args.has("--teacher") ? models::teacher_config(d.model, d.teacher) : d.model;
   auto model = models::build_model(c, DType::F32);
   io::load_weights(*weights, *model);
-  auto test = rc.test_source();
-  std::string on = "test";
-  if (!test) {
-    test = rc.val_source();
-    on = "validation";
-  }
-  WIN_CHECK(test != nullptr, ErrorKind::Config,
-            "win eval: no test or validation data (set data.test, data.val or data.val_fraction)");
+  std::string on;
+  auto test = rc.eval_source(&on, "win eval");
   auto task = method::make_task(c);
   const method::EvalResult r = method::evaluate(*task, *model, *test, d.eval.batch_size);
   std::printf("weights      %s\nset          %s (%lld samples, %lld predictions)\n",

@@ -113,6 +113,35 @@ std::unique_ptr<data::SampleSource> RunContext::test_source() const {
   return open_source(deck_, deck_.data.test, false);
 }
 
+std::unique_ptr<data::SampleSource> RunContext::eval_source(std::string* on,
+                                                            const std::string& who) const {
+  if (auto test = test_source()) {
+    *on = "test";
+    return test;
+  }
+  auto val = val_source();
+  WIN_CHECK(val != nullptr, ErrorKind::Config, who,
+            ": no test or validation data (set data.test, data.val or data.val_fraction)");
+  *on = "validation";
+  return val;
+}
+
+train::TrainerOptions RunContext::trainer_options(const std::string& stage, const std::string& dir,
+                                                  int64_t total_steps, const config::OptimConfig& o,
+                                                  uint64_t seed_offset) const {
+  train::TrainerOptions to;
+  to.stage = stage;
+  to.dir = dir;
+  to.total_steps = total_steps;
+  to.checkpoint_every = deck_.checkpoint.every_steps;
+  to.keep = static_cast<int>(deck_.checkpoint.keep);
+  to.clip_grad_norm = o.clip_grad_norm;
+  to.progress_interval_s = deck_.run.progress_interval_s;
+  to.config_toml = toml_;
+  to.seed = static_cast<uint64_t>(deck_.run.seed) + seed_offset;
+  return to;
+}
+
 data::LoaderOptions RunContext::loader_options(int64_t batch, uint64_t seed_offset) const {
   data::LoaderOptions o;
   o.global_batch = batch;

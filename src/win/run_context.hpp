@@ -11,6 +11,7 @@
 #include "config/deck.hpp"
 #include "data/loader.hpp"
 #include "models/model.hpp"
+#include "train/trainer.hpp"
 
 namespace win::method {
 
@@ -29,9 +30,17 @@ class RunContext {
   std::unique_ptr<data::SampleSource> train_source(bool augment) const;
   std::unique_ptr<data::SampleSource> val_source() const;   // nullptr when there is none
   std::unique_ptr<data::SampleSource> test_source() const;  // nullptr when there is none
+  // What eval scores: the test set, or validation data when the deck has none; `on` names which.
+  // A config error (naming `who`) when there is neither.
+  std::unique_ptr<data::SampleSource> eval_source(std::string* on, const std::string& who) const;
 
   // Loader options for a stage trained with batch `batch` on this rank.
   data::LoaderOptions loader_options(int64_t batch, uint64_t seed_offset = 0) const;
+  // The training loop's options for one run of a stage: the deck's checkpoint, progress and
+  // clipping settings, keyed by run.seed + seed_offset.
+  train::TrainerOptions trainer_options(const std::string& stage, const std::string& dir,
+                                        int64_t total_steps, const config::OptimConfig& o,
+                                        uint64_t seed_offset) const;
   // Steps of a stage: optim.steps, or epochs x steps per epoch of the training set.
   int64_t steps_of(const config::OptimConfig& o, int64_t steps_per_epoch) const;
 

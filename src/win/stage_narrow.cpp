@@ -188,23 +188,14 @@ void run_narrow(const RunContext& rc) {
           nn::ParamStore store(*sbar);
           auto optimizer =
               train::make_optimizer(nc.optim, store, block_filter(*sbar, i, nc.train_prefix));
-          data::Loader loader(
-              rc.train_source(true),
-              rc.loader_options(nc.optim.batch_size,
-                                100 + 10 * static_cast<uint64_t>(i) + static_cast<uint64_t>(r)));
+          const uint64_t offset = 100 + 10 * static_cast<uint64_t>(i) + static_cast<uint64_t>(r);
+          data::Loader loader(rc.train_source(true),
+                              rc.loader_options(nc.optim.batch_size, offset));
           const train::LrSchedule schedule(nc.optim, loader.steps_per_epoch(), steps);
-          train::TrainerOptions to;
-          to.stage = cat("narrow block ", i + 1, "/", n,
-                         (nc.restarts > 1 ? cat(" restart ", r + 1) : std::string()));
-          to.dir = rdir;
-          to.total_steps = steps;
-          to.checkpoint_every = d.checkpoint.every_steps;
-          to.keep = static_cast<int>(d.checkpoint.keep);
-          to.clip_grad_norm = nc.optim.clip_grad_norm;
-          to.progress_interval_s = d.run.progress_interval_s;
-          to.config_toml = rc.toml();
-          to.seed = seed + 100 + 10 * static_cast<uint64_t>(i) + static_cast<uint64_t>(r);
-          train::Trainer trainer(to, *sbar, store, *optimizer, schedule, loader);
+          const std::string name = cat("narrow block ", i + 1, "/", n,
+                                       (nc.restarts > 1 ? cat(" restart ", r + 1) : std::string()));
+          train::Trainer trainer(rc.trainer_options(name, rdir, steps, nc.optim, offset), *sbar,
+                                 store, *optimizer, schedule, loader);
           nn::Context tctx;
           tctx.training = false;
           Tensor dz;

@@ -191,14 +191,8 @@ void run_eval(const RunContext& rc) {
   WIN_CHECK(!found.empty(), ErrorKind::Checkpoint, "eval: no trained model in ", rc.dir(),
             " (run the training stages first)");
 
-  auto test = rc.test_source();
-  std::string on = "test";
-  if (!test) {
-    test = rc.val_source();
-    on = "validation";
-  }
-  WIN_CHECK(test != nullptr, ErrorKind::Config,
-            "eval: no test or validation data (set data.test, data.val or data.val_fraction)");
+  std::string on;
+  auto test = rc.eval_source(&on, "eval");
   const auto sp = models::profile_model(*models::build_model(d.model, DType::F32), d.model);
   const auto tp = models::profile_model(*models::build_model(tc, DType::F32), tc);
   auto task = make_task(d);

@@ -47,7 +47,6 @@ double train_model(const RunContext& rc, nn::Module& net, const config::ModelCon
                    nn::Module* teacher, const std::string& stage, const std::string& dir,
                    const config::TrainStageConfig& cfg, uint64_t seed_offset,
                    std::unique_ptr<data::SampleSource> source) {
-  const auto& d = rc.deck();
   LossSpec loss{cfg.loss, cfg.kd_temperature, cfg.kd_alpha};
   WIN_CHECK(!loss.needs_teacher() || teacher, ErrorKind::Internal, stage, ": ", cfg.loss,
             " needs a teacher");
@@ -57,17 +56,8 @@ double train_model(const RunContext& rc, nn::Module& net, const config::ModelCon
   data::Loader loader(std::move(source), rc.loader_options(cfg.optim.batch_size, seed_offset));
   const int64_t total = rc.steps_of(cfg.optim, loader.steps_per_epoch());
   const train::LrSchedule schedule(cfg.optim, loader.steps_per_epoch(), total);
-  train::TrainerOptions to;
-  to.stage = stage;
-  to.dir = dir;
-  to.total_steps = total;
-  to.checkpoint_every = d.checkpoint.every_steps;
-  to.keep = static_cast<int>(d.checkpoint.keep);
-  to.clip_grad_norm = cfg.optim.clip_grad_norm;
-  to.progress_interval_s = d.run.progress_interval_s;
-  to.config_toml = rc.toml();
-  to.seed = static_cast<uint64_t>(d.run.seed) + seed_offset;
-  train::Trainer trainer(to, net, store, *optimizer, schedule, loader);
+  train::Trainer trainer(rc.trainer_options(stage, dir, total, cfg.optim, seed_offset), net, store,
+                         *optimizer, schedule, loader);
   auto task = make_task(model);
   const auto& metrics = trainer.run([&](const data::Batch& b, nn::Context& ctx) {
     return task->step(net, teacher, b, ctx, loss);
