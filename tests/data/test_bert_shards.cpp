@@ -26,6 +26,7 @@
 #include "data/classify_data.hpp"
 #include "data/hdf5.hpp"
 #include "data/pretraining.hpp"
+#include "temp_dir_test.hpp"
 
 namespace win::data {
 namespace {
@@ -34,22 +35,9 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kL = 16, kP = 4, kV = 50;
 
-class BertShardTest : public ::testing::Test {
+class BertShardTest : public testing_data::TempDirTest {
  protected:
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           cat("win_bert_", info->name(), "_", ::getpid(), "_", counter.fetch_add(1));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
+  BertShardTest() : TempDirTest("win_bert_") {}
 };
 
 // Runs f, expects a data error (exit 3), returns its message.

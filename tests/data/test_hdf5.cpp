@@ -3,6 +3,7 @@
 // strings, and the errors users meet (missing, foreign, truncated files; missing datasets and
 // attributes; out-of-range rows) with their exit-code kinds and the file named.
 #include "data/hdf5.hpp"
+#include "temp_dir_test.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -20,23 +21,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class Hdf5Test : public ::testing::Test {
+class Hdf5Test : public testing_data::TempDirTest {
  protected:
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           cat("win_h5_", info->name(), "_", ::getpid(), "_", counter.fetch_add(1));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
+  Hdf5Test() : TempDirTest("win_h5_") {}
 };
 
 // Runs f, expects a win::Error of `kind`, returns its message ("" and a failure otherwise).

@@ -27,6 +27,7 @@
 #include "data/hdf5.hpp"
 #include "data/image_convert.hpp"
 #include "data/image_shard.hpp"
+#include "temp_dir_test.hpp"
 
 namespace win::data {
 namespace {
@@ -34,21 +35,9 @@ namespace {
 namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;
 
-class ImageShardTest : public ::testing::Test {
+class ImageShardTest : public testing_data::TempDirTest {
  protected:
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           cat("win_img_", info->name(), "_", ::getpid(), "_", counter.fetch_add(1));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  ImageShardTest() : TempDirTest("win_img_") {}
   ShardOutput out(const std::string& sub, int64_t per_shard = 4) const {
     return ShardOutput{path(sub), "train", per_shard, 4};
   }
