@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "data/sentences.hpp"
+#include "temp_dir_test.hpp"
 
 namespace win::data {
 namespace {
@@ -93,19 +94,9 @@ TEST(SentenceSplitter, FormatNames) {
   }
 }
 
-class SentenceReaderTest : public ::testing::Test {
+class SentenceReaderTest : public testing_data::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           cat("win_sent_", ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_",
-               ::getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  SentenceReaderTest() : TempDirTest("win_sent_") {}
   std::string write(const std::string& name, const std::string& text) {
     const std::string p = (dir_ / name).string();
     std::ofstream(p, std::ios::binary) << text;
@@ -122,7 +113,6 @@ class SentenceReaderTest : public ::testing::Test {
     ADD_FAILURE() << "no error reading " << path;
     return "";
   }
-  fs::path dir_;
 };
 
 TEST_F(SentenceReaderTest, LinesFormat) {

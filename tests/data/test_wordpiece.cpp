@@ -15,6 +15,7 @@
 #include "data/unicode.hpp"
 #include "data/vocab_trainer.hpp"
 #include "data/wordpiece.hpp"
+#include "temp_dir_test.hpp"
 
 namespace win::data {
 namespace {
@@ -182,25 +183,14 @@ TEST(Unicode, ClassesAndCaseMatchPython) {
 
 // ---- vocabulary files -----------------------------------------------------------------------
 
-class VocabFileTest : public ::testing::Test {
+class VocabFileTest : public testing_data::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           cat("win_vocab_", ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_",
-               ::getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  VocabFileTest() : TempDirTest("win_vocab_") {}
   std::string write(const std::string& name, const std::string& text) {
     const std::string p = (dir_ / name).string();
     std::ofstream(p, std::ios::binary) << text;
     return p;
   }
-  fs::path dir_;
 };
 
 template <class F>
