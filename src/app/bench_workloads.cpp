@@ -40,14 +40,15 @@ class ImageWorkload final : public Workload {
   const char* name() const override { return name_; }
   int64_t batch() const override { return x_.size(0); }
   models::Model& model() override { return *model_; }
-  double step(nn::Context& ctx) override {
+  double compute(nn::Context& ctx) override {
     store_.zero_grad();
     const Tensor logits = model_->forward(x_, ctx);
     const nn::LossOutput l = ce_(logits, labels_);
     model_->backward(l.grad, ctx);
-    opt_->step(lr_);
     return l.loss;
   }
+  void update() override { opt_->step(lr_); }
+  nn::ParamStore& store() override { return store_; }
 
  private:
   const char* name_;
@@ -89,7 +90,7 @@ class BertWorkload final : public Workload {
   const char* name() const override { return "bert"; }
   int64_t batch() const override { return ids_.size(0); }
   models::Model& model() override { return *model_; }
-  double step(nn::Context& ctx) override {
+  double compute(nn::Context& ctx) override {
     store_.zero_grad();
     model_->set_inputs(segments_, mask_, positions_);
     const Tensor mlm = model_->forward(ids_, ctx);
@@ -97,9 +98,10 @@ class BertWorkload final : public Workload {
     const nn::LossOutput ln = nsp_(model_->nsp_logits(), nsp_labels_);
     model_->set_nsp_grad(ln.grad);
     model_->backward(lm.grad, ctx);
-    opt_->step(lr_);
     return lm.loss + ln.loss;
   }
+  void update() override { opt_->step(lr_); }
+  nn::ParamStore& store() override { return store_; }
 
  private:
   std::unique_ptr<models::BertModel> model_;
@@ -112,7 +114,12 @@ class BertWorkload final : public Workload {
 
 }  // namespace
 
-std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed) {
+std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed, int slices) {
+  auto share = [&](int64_t batch) {
+    WIN_CHECK(slices >= 1 && batch % slices == 0, ErrorKind::Usage, "win bench ", name,
+              ": the batch of ", batch, " does not split into ", slices, " equal slices");
+    return batch / slices;
+  };
   config::OptimConfig sgd;
   sgd.optimizer = "sgd";
   sgd.lr = 0.01;
@@ -127,7 +134,7 @@ std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed) 
     c.activation = "relu";
     sgd.weight_decay = 0;
     return std::make_unique<ImageWorkload>("mlp", models::build_mlp(c, 10, DType::F32),
-                                           Dims{256, 784}, 10, sgd, seed);
+                                           Dims{share(256), 784}, 10, sgd, seed);
   }
   if (name == "resnet") {
     // W2: 3x3 stem 1 -> 32 + BN + ReLU; bottleneck stages [2,2,2,2], inner 16..128, expansion 4;
@@ -142,7 +149,7 @@ std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed) 
     c.image_size = 28;
     sgd.weight_decay = 1e-4;
     return std::make_unique<ImageWorkload>("resnet", models::build_resnet(c, 10, DType::F32),
-                                           Dims{128, 1, 28, 28}, 10, sgd, seed);
+                                           Dims{share(128), 1, 28, 28}, 10, sgd, seed);
   }
   if (name == "bert") {
     // W3: post-LN BERT, 4 layers, hidden 256, 4 heads, FFN 1024, dropout 0.1, vocab 30522,
@@ -157,7 +164,7 @@ std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed) 
     c.max_positions = 512;
     c.dropout = 0.1;
     c.attention_dropout = 0.1;
-    return std::make_unique<BertWorkload>(c, 32, 20, seed);
+    return std::make_unique<BertWorkload>(c, share(32), 20, seed);
   }
   WIN_FAIL(ErrorKind::Usage, "win bench: unknown workload '", name, "' (mlp, resnet, bert, sgemm)");
 }

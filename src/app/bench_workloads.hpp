@@ -18,12 +18,22 @@ class Workload {
   virtual ~Workload() = default;
   virtual const char* name() const = 0;
   virtual int64_t batch() const = 0;
-  // One training step; returns the loss.
-  virtual double step(nn::Context& ctx) = 0;
+  // Forward and backward of one batch (gradients left in store()); returns the loss.
+  virtual double compute(nn::Context& ctx) = 0;
+  // The optimizer update from the gradients in store().
+  virtual void update() = 0;
+  virtual nn::ParamStore& store() = 0;
   virtual models::Model& model() = 0;
+  // One training step; returns the loss.
+  double step(nn::Context& ctx) {
+    const double loss = compute(ctx);
+    update();
+    return loss;
+  }
 };
 
-// "mlp" | "resnet" | "bert"; a usage error for anything else.
-std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed);
+// "mlp" | "resnet" | "bert"; a usage error for anything else. With slices = W, the batch is one
+// of W equal slices of the workload's batch (a data-parallel rank's share).
+std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed, int slices = 1);
 
 }  // namespace win::app

@@ -4,7 +4,9 @@
 // measures that limit (oneDNN sgemm, 2048^3). Speed is reported, never asserted.
 #include <oneapi/dnnl/dnnl.h>
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -15,6 +17,8 @@
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
 #include "data/loader.hpp"
+#include "dist/comm.hpp"
+#include "train/grad_sync.hpp"
 
 namespace win::app {
 
@@ -91,6 +95,49 @@ void bench_loader(const std::string& spec, int steps, int warmup, int threads) {
       spec.c_str(), loader_rate, threads, w2_rate, loader_rate / w2_rate);
 }
 
+// W1-W3 data parallel: each of the W ranks steps on its slice of the workload's batch and the
+// gradients are averaged (train::GradientSync, as in training). A step's time is the slowest
+// rank's; printed by rank 0 with the allreduce's share.
+int bench_data_parallel(const std::string& name, int steps, int warmup, int threads) {
+  const dist::Comm& world = dist::world();
+  set_num_threads(threads);
+  auto w = make_workload(name, 0, world.size());
+  train::GradientSync sync(world, w->store(), 25.0);
+  nn::Context ctx;
+  ctx.rng = Philox(0, 0xD0);
+  std::vector<double> step_s, reduce_s;
+  for (int i = 0; i < warmup + steps; ++i) {
+    ctx.step = static_cast<uint64_t>(i);
+    world.barrier();
+    const double t0 = now_s();
+    const double loss = w->compute(ctx);
+    const double t1 = now_s();
+    sync.average();
+    const double t2 = now_s();
+    w->update();
+    std::array<double, 2> t = {now_s() - t0, t2 - t1};
+    world.allreduce(std::span<double>(t), dist::ReduceOp::Max);
+    WIN_CHECK(std::isfinite(loss), ErrorKind::Numerics, "win bench ", name, ": loss is ", loss);
+    if (i >= warmup) {
+      step_s.push_back(t[0]);
+      reduce_s.push_back(t[1]);
+    }
+  }
+  const double med = median(step_s);
+  const int64_t batch = w->batch() * world.size();
+  if (world.is_root()) {
+    std::printf("%-8s %6lld %7s %12.2f %12.1f %11s %9s %8s\n", name.c_str(),
+                static_cast<long long>(batch), cat(world.size(), "x", threads).c_str(), med * 1e3,
+                static_cast<double>(batch) / med, "-", "-", "-");
+    std::printf(
+        "# %d ranks x %d thread(s): gradient allreduce median %.3f ms per step (%.1f%% of "
+        "the step), %.2f MB per rank per step\n",
+        world.size(), threads, median(reduce_s) * 1e3, 100 * median(reduce_s) / med,
+        static_cast<double>(w->store().grads().nbytes()) / 1e6);
+  }
+  return 0;
+}
+
 int run_bench(const Args& args) {
   const std::string name = args.get("--workload").value_or("");
   WIN_CHECK(!name.empty(), ErrorKind::Usage,
@@ -101,8 +148,16 @@ int run_bench(const Args& args) {
   const std::vector<int> threads =
       parse_threads(args.get("--threads").value_or(std::to_string(num_threads())));
 
-  std::printf("%-8s %6s %7s %12s %12s %11s %9s %8s\n", "workload", "batch", "threads", "median_ms",
-              "samples/s", "GFLOP/step", "GFLOP/s", "MFU");
+  if (dist::world().is_root())
+    std::printf("%-8s %6s %7s %12s %12s %11s %9s %8s\n", "workload", "batch", "threads",
+                "median_ms", "samples/s", "GFLOP/step", "GFLOP/s", "MFU");
+  if (dist::multi_rank()) {
+    WIN_CHECK(name == "mlp" || name == "resnet" || name == "bert", ErrorKind::Usage,
+              "win bench on several ranks: --workload mlp|resnet|bert (data parallel)");
+    WIN_CHECK(threads.size() == 1, ErrorKind::Usage,
+              "win bench on several ranks: one --threads count per rank");
+    return bench_data_parallel(name, steps, warmup, threads.front());
+  }
   for (int th : threads) {
     set_num_threads(th);
     const double peak = sgemm_gflops(2048, 3);

@@ -94,7 +94,7 @@ void row(const std::string& part, const std::string& d, const std::string& wide,
 
 // The block table of S, B and S-bar (DESIGN §2): boundary widths, parameters and MACs per sample.
 int inspect_model(const std::string& deck_path, const std::vector<std::string>& overrides) {
-  const config::Deck deck = config::load_deck(deck_path, overrides);
+  const config::Deck deck = load_deck_everywhere(deck_path, overrides);
   const config::ModelConfig& sc = deck.model;
   const config::ModelConfig tc = models::teacher_config(sc, deck.teacher);
   const models::ModelProfile sp = models::profile_model(*models::build_model(sc, DType::F32), sc);

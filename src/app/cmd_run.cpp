@@ -24,7 +24,7 @@ int run_run(const Args& args) {
     WIN_FAIL(ErrorKind::Usage, "win run: missing argument: usage: win run DECK.toml [options]");
   std::vector<std::string> overrides = args.all("--set");
   if (auto st = args.get("--stages")) overrides.push_back("run.stages=" + *st);
-  const config::Deck deck = config::load_deck(args.positionals[0], overrides);
+  const config::Deck deck = load_deck_everywhere(args.positionals[0], overrides);
 
   set_log_level(*parse_log_level(deck.run.log_level));
   set_num_threads(static_cast<int>(deck.run.threads));

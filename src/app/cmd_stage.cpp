@@ -25,7 +25,7 @@ method::RunContext context_of(const Args& args, const char* cmd) {
   if (args.positionals.empty())
     WIN_FAIL(ErrorKind::Usage, "win ", cmd, ": missing argument: usage: win ", cmd,
              " DECK.toml [options]");
-  const config::Deck deck = config::load_deck(args.positionals[0], args.all("--set"));
+  const config::Deck deck = load_deck_everywhere(args.positionals[0], args.all("--set"));
   set_log_level(*parse_log_level(deck.run.log_level));
   set_num_threads(static_cast<int>(deck.run.threads));
   return method::RunContext(deck, config::deck_to_toml(deck));

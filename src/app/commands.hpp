@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "app/args.hpp"
+#include "config/deck.hpp"
 
 namespace win::app {
 
@@ -19,6 +20,12 @@ const std::vector<Command>& commands();
 
 // Entry point with the top-level error handling of DESIGN §8; returns the exit code.
 int main_entry(int argc, char** argv);
+
+// The deck of a command on every rank: rank 0 reads and validates the file and broadcasts its
+// text, so a job of N ranks reads it once and all ranks run the same deck; a bad deck is the same
+// Config error on every rank (deck_input.cpp).
+config::Deck load_deck_everywhere(const std::string& path,
+                                  const std::vector<std::string>& overrides);
 
 // Each subcommand, defined in its own cmd_*.cpp.
 Command run_command();

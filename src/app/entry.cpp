@@ -10,6 +10,7 @@
 #include "app/commands.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "dist/collective.hpp"
 #include "dist/comm.hpp"
 
 namespace win::app {
@@ -119,6 +120,15 @@ int main_entry(int argc, char** argv) {
   try {
     dist::init(&argc, &argv);
     code = dispatch(argc, argv);
+  } catch (const dist::CollectiveError& e) {
+    // Every rank raised it together: report once, end cleanly with its code everywhere.
+    if (e.whole_job()) {
+      if (process_rank() == 0) print_error(e.what());
+      code = e.exit_code();
+    } else {
+      print_error(e.what());
+      die(e.exit_code());
+    }
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Stopped) {
       // A collective, orderly stop (every rank checkpointed): exit 75 without aborting the job.

@@ -158,6 +158,10 @@ void describe(Section& root, Deck& d) {
         .one_of({"orthogonal", "random", "teacher_subsample"});
     s.add("bridge_mode", n.bridge_mode, "free M1, M2; or tied M2 = pinv(M1) (exact BERT merge)")
         .one_of({"free", "tied"});
+    s.add("input", n.input,
+          "pipelined: each block reads the student's activation before it (student) or the "
+          "teacher's (teacher-forced)")
+        .one_of({"student", "teacher"});
   }
   describe_train(root.section("finetune", "stage 3: fine-tune the bridged student"), d.finetune,
                  {"ce", "kd", "ce+kd"});

@@ -138,6 +138,7 @@ struct NarrowConfig {
   std::string loss = "mse";
   std::string bridge_init = "orthogonal";
   std::string bridge_mode = "free";
+  std::string input = "student";  // pipelined: what each block reads (student or teacher)
   bool operator==(const NarrowConfig&) const = default;
 };
 

@@ -54,8 +54,26 @@ void check_deck(const Deck& d, const SourceMap& srcs) {
     config_error(
         srcs, "dist.partition",
         cat("has ", d.dist.partition.size(), " entries but dist.pipeline = ", d.dist.pipeline));
-  if (d.narrow.schedule == "pipelined" && d.dist.pipeline < 2)
-    config_error(srcs, "narrow.schedule", "\"pipelined\" needs dist.pipeline >= 2");
+  for (size_t i = 0; i < d.dist.partition.size(); ++i)
+    if (d.dist.partition[i] < 1)
+      config_error(
+          srcs, "dist.partition",
+          cat("entry ", i, " is ", d.dist.partition[i], ": every pipeline stage needs a block"));
+  if (d.narrow.schedule == "pipelined" && d.narrow.restarts > 1)
+    config_error(
+        srcs, "narrow.restarts",
+        "restarts need the sequential schedule (the pipelined one trains all blocks at once)");
+  if (d.narrow.schedule == "pipelined" && d.narrow.budget != "constant")
+    config_error(
+        srcs, "narrow.budget",
+        "the pipelined schedule trains every block for steps_per_block steps: use \"constant\"");
+  if (d.narrow.input == "teacher" && d.narrow.schedule != "pipelined")
+    config_error(srcs, "narrow.input",
+                 "\"teacher\" (teacher-forced) needs narrow.schedule = \"pipelined\"");
+  if (d.narrow.input == "teacher" && d.narrow.bridge_mode != "free")
+    config_error(srcs, "narrow.input",
+                 "\"teacher\" needs narrow.bridge_mode = \"free\" (a block reads M2 of the "
+                 "teacher's activation)");
 }
 
 Deck finish(Deck d, const toml::table& table, const std::string& source_name,
@@ -89,12 +107,16 @@ Deck parse_deck(const std::string& text, const std::string& source_name,
   return finish(Deck{}, parse_toml(text, source_name), source_name, overrides);
 }
 
-Deck load_deck(const std::string& path, const std::vector<std::string>& overrides) {
+std::string read_deck_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) WIN_FAIL(ErrorKind::Config, path, ": cannot read deck file: ", std::strerror(errno));
   std::ostringstream ss;
   ss << in.rdbuf();
-  return parse_deck(ss.str(), path, overrides);
+  return ss.str();
+}
+
+Deck load_deck(const std::string& path, const std::vector<std::string>& overrides) {
+  return parse_deck(read_deck_text(path), path, overrides);
 }
 
 std::string deck_to_toml(const Deck& deck) {

@@ -13,6 +13,9 @@ namespace win::config {
 // Reads and validates the deck at path, then applies overrides ("a.b=value") in order.
 Deck load_deck(const std::string& path, const std::vector<std::string>& overrides = {});
 
+// The text of a deck file (a Config error naming the file when it cannot be read).
+std::string read_deck_text(const std::string& path);
+
 // The same from TOML text; source_name is used in messages in place of a file name.
 Deck parse_deck(const std::string& text, const std::string& source_name,
                 const std::vector<std::string>& overrides = {});

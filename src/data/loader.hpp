@@ -71,6 +71,9 @@ class Loader {
 
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   int64_t local_batch() const { return local_; }
+  // Position of this rank's slice in the global batch (keys per-sample draws such as dropout).
+  int64_t slice_offset() const { return static_cast<int64_t>(opt_.rank) * local_; }
+  int world() const { return opt_.world; }
   int64_t dataset_size() const { return size_; }
   // Position after the batches handed out so far.
   int64_t epoch() const { return epoch_; }

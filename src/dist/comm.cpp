@@ -117,6 +117,7 @@ Comm::Comm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
 
 void Comm::allreduce_raw(void* data, size_t count, Elem e, ReduceOp op) const {
   if (size_ == 1) return;
+  traffic_.reduced += count * elem_size(e);
 #if WIN_HAVE_MPI
   in_pieces(data, count, e, [&](void* p, int n) {
     WIN_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p, n, mpi_type(e), mpi_op(op), impl_->comm));
@@ -149,6 +150,7 @@ void Comm::bcast(std::string& s, int root) const {
 void Comm::send_raw(const void* data, size_t count, Elem e, int dest, int tag) const {
   WIN_CHECK(dest >= 0 && dest < size_ && dest != rank_, ErrorKind::Internal, "send from rank ",
             rank_, " to rank ", dest, " of ", size_);
+  traffic_.sent += count * elem_size(e);
 #if WIN_HAVE_MPI
   in_pieces(const_cast<void*>(data), count, e, [&](void* p, int n) {
     WIN_MPI_CHECK(MPI_Send(p, n, mpi_type(e), dest, tag, impl_->comm));
@@ -161,6 +163,7 @@ void Comm::send_raw(const void* data, size_t count, Elem e, int dest, int tag) c
 void Comm::recv_raw(void* data, size_t count, Elem e, int source, int tag) const {
   WIN_CHECK(source >= 0 && source < size_ && source != rank_, ErrorKind::Internal, "recv on rank ",
             rank_, " from rank ", source, " of ", size_);
+  traffic_.received += count * elem_size(e);
 #if WIN_HAVE_MPI
   in_pieces(data, count, e, [&](void* p, int n) {
     MPI_Status st;

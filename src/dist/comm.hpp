@@ -46,6 +46,12 @@ struct elem_of<uint8_t> {
   static constexpr Elem value = Elem::U8;
 };
 
+// Bytes this communicator moved, for the pipeline's checks and the scaling model: payload bytes
+// given to send, taken by recv, and reduced in place by allreduce.
+struct Traffic {
+  uint64_t sent = 0, received = 0, reduced = 0;
+};
+
 class Comm {
  public:
   Comm();  // the one-rank communicator
@@ -91,6 +97,8 @@ class Comm {
   // Ranks with the same color form a new communicator, ordered by key.
   Comm split(int color, int key) const;
 
+  const Traffic& traffic() const { return traffic_; }
+
  private:
   struct Impl;
   explicit Comm(std::unique_ptr<Impl> impl);
@@ -102,6 +110,7 @@ class Comm {
   std::unique_ptr<Impl> impl_;
   int rank_ = 0;
   int size_ = 1;
+  mutable Traffic traffic_;
   friend void init(int*, char***);
   friend Comm& world();
 };

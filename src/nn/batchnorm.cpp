@@ -1,4 +1,5 @@
-// BatchNorm2d forward/backward on the op table's batchnorm op (see batchnorm.hpp).
+// BatchNorm2d forward/backward on the op table's batchnorm op, or on the synchronised loops of
+// batchnorm_sync.cpp when the batch statistics span every replica (see batchnorm.hpp).
 #include "nn/batchnorm.hpp"
 
 #include "core/error.hpp"
@@ -36,8 +37,12 @@ Tensor BatchNorm2d::forward(const Tensor& x, Context& ctx) {
             "): input ", x.shape());
   x_ = x;
   trained_ = ctx.training;
+  synced_ = ctx.training && ctx.replicas != nullptr;
   ensure_like(y_, x, dtype());
-  if (ctx.training) {
+  if (synced_) {
+    sync_batchnorm_forward(x, gamma_->value, beta_->value, eps_, momentum_, fuse_relu_,
+                           *ctx.replicas, *running_mean_, *running_var_, sync_, y_);
+  } else if (ctx.training) {
     op_->forward_train(x, gamma_->value, beta_->value, eps_, momentum_, *running_mean_,
                        *running_var_, mean_, var_, y_);
   } else {
@@ -46,7 +51,7 @@ Tensor BatchNorm2d::forward(const Tensor& x, Context& ctx) {
   return y_;
 }
 
-Tensor BatchNorm2d::backward(const Tensor& dy0, Context&) {
+Tensor BatchNorm2d::backward(const Tensor& dy0, Context& ctx) {
   WIN_CHECK(x_.defined() && dy0.shape() == x_.shape(), ErrorKind::Internal,
             "BatchNorm2d backward: dy ", dy0.shape(), " for input ", x_.shape());
   Tensor dy = dy0;
@@ -56,6 +61,15 @@ Tensor BatchNorm2d::backward(const Tensor& dy0, Context&) {
     dy = dy_;
   }
   ensure_like(dx_, x_, dtype());
+  if (synced_) {
+    // The backward is collective too: every replica that synchronised its forward must join.
+    WIN_CHECK(ctx.replicas != nullptr, ErrorKind::Internal,
+              "BatchNorm2d backward: the forward was synchronised over replicas, the backward's "
+              "context has none");
+    sync_batchnorm_backward(x_, y_, dy, gamma_->value, fuse_relu_, *ctx.replicas, sync_, dx_,
+                            gamma_->grad, beta_->grad);
+    return dx_;
+  }
   if (trained_) {
     op_->backward(x_, y_, dy, gamma_->value, mean_, var_, eps_, dx_, gamma_->grad, beta_->grad);
     return dx_;

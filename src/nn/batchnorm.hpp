@@ -6,10 +6,16 @@
 // the input's layout, so channels-last activations stay channels-last. With fuse_relu the layer
 // is BatchNorm2d followed by ReLU in one pass (a ResNet's bn1/bn2 + relu): same parameters, one
 // activation less written and read.
+//
+// With ctx.replicas set (dist.sync_bn), a training forward normalises with the statistics of the
+// global batch of every data-parallel replica, as torch.nn.SyncBatchNorm, and its backward gives
+// each replica the gradient of the sum of all replicas' losses (batchnorm_sync.hpp); the
+// unsynchronised path keeps the backend's op.
 #pragma once
 
 #include <memory>
 
+#include "nn/batchnorm_sync.hpp"
 #include "nn/module.hpp"
 
 namespace win::nn {
@@ -28,6 +34,8 @@ class BatchNorm2d final : public Module {
   Param& bias() { return *beta_; }
   Tensor& running_mean() { return *running_mean_; }
   Tensor& running_var() { return *running_var_; }
+  // Whether the last forward normalised with statistics synchronised over replicas.
+  bool synchronised() const { return synced_; }
 
  private:
   int64_t channels_;
@@ -40,9 +48,11 @@ class BatchNorm2d final : public Module {
   Tensor* running_mean_;
   Tensor* running_var_;
   bool trained_ = true;  // mode of the last forward: selects the backward
-  Tensor x_;             // saved input
-  Tensor mean_, var_;    // batch statistics of the last training forward (biased variance)
-  Tensor zeros_;         // (C) zeros: the eval backward runs forward_eval with them
+  bool synced_ = false;  // the last forward was a synchronised training one
+  SyncBatchNormState sync_;
+  Tensor x_;           // saved input
+  Tensor mean_, var_;  // batch statistics of the last training forward (biased variance)
+  Tensor zeros_;       // (C) zeros: the eval backward runs forward_eval with them
   Tensor y_, dy_, dx_;
 };
 

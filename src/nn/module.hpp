@@ -20,6 +20,7 @@
 #include "backend/ops.hpp"
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
+#include "nn/replica_sum.hpp"
 
 namespace win::nn {
 
@@ -34,6 +35,9 @@ struct Context {
   // Global index of the first sample of this rank's batch: random draws keyed by sample (dropout)
   // then do not depend on how the global batch is split over ranks (DESIGN §7).
   int64_t sample_offset = 0;
+  // Set when BatchNorm is synchronised over data-parallel replicas (dist.sync_bn): training-mode
+  // batch statistics then cover the global batch. Null: each replica normalises its own slice.
+  ReplicaSum* replicas = nullptr;
 };
 
 // What weight-decay rules and reports need to know about a parameter.

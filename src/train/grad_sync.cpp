@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <span>
+#include <vector>
 
 #include "core/error.hpp"
 
@@ -25,8 +26,16 @@ void average_buckets(const dist::Comm& comm, Tensor& grads, int64_t bucket) {
 
 }  // namespace
 
-GradientSync::GradientSync(const dist::Comm& comm, nn::ParamStore& store, double bucket_mb)
+GradientSync::GradientSync(const dist::Comm& comm, nn::ParamStore& store, double bucket_mb,
+                           const std::function<bool(const nn::ParamEntry&)>& only)
     : comm_(comm), store_(store) {
+  if (only) {
+    selective_ = true;
+    WIN_CHECK(store_.grads().dtype() == DType::F32, ErrorKind::Internal,
+              "GradientSync: a selection of f32 gradients only");
+    for (const auto& e : store_.entries())
+      if (only(e)) ranges_.emplace_back(e.offset, e.numel);
+  }
   WIN_CHECK(bucket_mb > 0, ErrorKind::Config, "dist.bucket_mb must be > 0, not ", bucket_mb);
   const Tensor& g = store_.grads();
   const double bytes = bucket_mb * 1024.0 * 1024.0;
@@ -35,7 +44,11 @@ GradientSync::GradientSync(const dist::Comm& comm, nn::ParamStore& store, double
 }
 
 int64_t GradientSync::num_buckets() const {
-  const int64_t n = store_.grads().numel();
+  int64_t n = store_.grads().numel();
+  if (selective_) {
+    n = 0;
+    for (const auto& r : ranges_) n += r.second;
+  }
   return (n + bucket_ - 1) / bucket_;
 }
 
@@ -43,6 +56,20 @@ void GradientSync::average() {
   if (comm_.size() == 1) return;
   Tensor& g = store_.grads();
   WIN_CHECK(g.is_contiguous(), ErrorKind::Internal, "GradientSync: the gradient buffer is a view");
+  if (selective_) {  // pack the selection, average it as one buffer, unpack
+    float* flat = g.data<float>();
+    if (ranges_.empty()) return;
+    packed_.clear();
+    for (const auto& [off, n] : ranges_) packed_.insert(packed_.end(), flat + off, flat + off + n);
+    Tensor t = Tensor::from(packed_, {static_cast<int64_t>(packed_.size())});
+    average_buckets<float>(comm_, t, bucket_);
+    const float* p = t.data<float>();
+    for (const auto& [off, n] : ranges_) {
+      std::copy(p, p + n, flat + off);
+      p += n;
+    }
+    return;
+  }
   switch (g.dtype()) {
     case DType::F32:
       average_buckets<float>(comm_, g, bucket_);
@@ -53,6 +80,39 @@ void GradientSync::average() {
     default:
       WIN_FAIL(ErrorKind::Internal, "GradientSync: gradients of dtype ", dtype_name(g.dtype()),
                " are not reduced yet");
+  }
+}
+
+void average_buffers(const dist::Comm& comm, nn::Module& m) {
+  if (comm.size() == 1) return;
+  std::vector<Tensor*> bufs;
+  int64_t total = 0;
+  m.for_each_buffer([&](const std::string&, Tensor& t) {
+    if (t.dtype() != DType::F32 && t.dtype() != DType::F64) return;
+    bufs.push_back(&t);
+    total += t.numel();
+  });
+  std::vector<double> v;
+  v.reserve(static_cast<size_t>(total));
+  for (Tensor* t : bufs) {
+    const Tensor c = t->contiguous();
+    for (int64_t i = 0; i < c.numel(); ++i)
+      v.push_back(c.dtype() == DType::F32 ? static_cast<double>(c.data<float>()[i])
+                                          : c.data<double>()[i]);
+  }
+  comm.allreduce(std::span<double>(v));
+  const double inv = static_cast<double>(comm.size());
+  size_t k = 0;
+  for (Tensor* t : bufs) {
+    Tensor c = Tensor::empty(t->shape(), t->dtype());
+    for (int64_t i = 0; i < c.numel(); ++i, ++k) {
+      const double mean = v[k] / inv;
+      if (c.dtype() == DType::F32)
+        c.data<float>()[i] = static_cast<float>(mean);
+      else
+        c.data<double>()[i] = mean;
+    }
+    t->copy_from(c);
   }
 }
 

@@ -1,6 +1,7 @@
 // The shared training loop (see trainer.hpp).
 #include "train/trainer.hpp"
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -10,7 +11,9 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/progress.hpp"
+#include "dist/collective.hpp"
 #include "train/clip.hpp"
+#include "train/grad_sync.hpp"
 #include "train/signals.hpp"
 
 namespace win::train {
@@ -20,10 +23,13 @@ constexpr uint64_t kDropoutStream = 0xD40;
 
 // Test hooks: WIN_TEST_KILL_AT / WIN_TEST_SIGNAL_AT = "<stage prefix>@<step>" makes the process
 // SIGKILL itself / send itself SIGUSR1 right after that step, so the resume tests can interrupt
-// a run at a chosen point instead of racing a timer.
+// a run at a chosen point instead of racing a timer. With WIN_TEST_HOOK_RANK set, only that rank
+// does (the multi-rank fault tests).
 bool test_hook(const char* var, const std::string& stage, int64_t step) {
   const char* v = std::getenv(var);
   if (!v) return false;
+  if (const char* r = std::getenv("WIN_TEST_HOOK_RANK"); r && std::atoi(r) != process_rank())
+    return false;
   const std::string spec(v);
   const auto at = spec.rfind('@');
   if (at == std::string::npos) return false;
@@ -46,6 +52,12 @@ Trainer::Trainer(TrainerOptions opt, nn::Module& model, nn::ParamStore& store, O
       metrics_({"step", "epoch", "lr", "loss", "accuracy", "samples_per_s"}) {
   WIN_CHECK(opt_.total_steps >= 1, ErrorKind::Config, opt_.stage,
             ": the training length is 0 steps (set epochs or steps)");
+  WIN_CHECK(loader_.world() == comm().size(), ErrorKind::Internal, opt_.stage, ": the loader cuts ",
+            loader_.world(), " slices for ", comm().size(), " data-parallel ranks");
+}
+
+const dist::Comm& Trainer::comm() const {
+  return opt_.comm ? *opt_.comm : dist::world();
 }
 
 void Trainer::put_model(io::Checkpoint& c, nn::Module& m) {
@@ -65,6 +77,9 @@ void Trainer::get_model(const io::Checkpoint& c, nn::Module& m, const std::strin
 }
 
 void Trainer::checkpoint() {
+  // One set of BatchNorm statistics for the file, and the same on every replica afterwards, so
+  // that a resumed run continues exactly like this one.
+  average_buffers(comm(), model_);
   io::Checkpoint c;
   c.strings["stage"] = opt_.stage;
   c.strings["config"] = opt_.config_toml;
@@ -73,7 +88,7 @@ void Trainer::checkpoint() {
   c.ints["epoch"] = loader_.epoch();
   c.ints["consumed"] = loader_.consumed();
   c.ints["optimizer_steps"] = opt_state_.step_count();
-  c.ints["world_size"] = process_world_size();
+  c.ints["world_size"] = comm().size();
   c.ints["seed"] = static_cast<int64_t>(opt_.seed);
   put_model(c, model_);
   for (const auto& e : store_.entries())
@@ -82,8 +97,10 @@ void Trainer::checkpoint() {
           s.tensor.slice(0, e.offset, e.offset + e.numel).reshape(e.param->value.shape());
   c.tensors["extra/metrics"] = metrics_.to_tensor();
   if (save_) save_(c);
-  const std::string path = dir_.save(step_, c);
-  log_debug(opt_.stage, ": checkpoint ", path);
+  dist::on_root(comm(), [&] {
+    const std::string path = dir_.save(step_, c);
+    log_debug(opt_.stage, ": checkpoint ", path);
+  });
 }
 
 void Trainer::resume() {
@@ -107,16 +124,49 @@ void Trainer::resume() {
   metrics_.from_tensor(c->get_tensor("extra/metrics", file));
   if (load_) load_(*c, file);
   log_info(opt_.stage, ": resumed at step ", step_, " of ", opt_.total_steps, " from ", file);
+  if (const auto it = c->ints.find("world_size");
+      it != c->ints.end() && it->second != comm().size())
+    log_info(opt_.stage, ": the checkpoint was written by ", it->second,
+             " data-parallel rank(s), continuing on ", comm().size(),
+             " (the global batch and the data order stay the same)");
+}
+
+void Trainer::report_throughput(double samples, double seconds, double allreduce_s) {
+  const dist::Comm& c = comm();
+  std::vector<double> v(static_cast<size_t>(c.size()) + 1, 0.0);
+  v[static_cast<size_t>(c.rank())] = seconds > 0 ? samples / seconds : 0;
+  v.back() = seconds > 0 ? allreduce_s / seconds : 0;
+  c.allreduce(std::span<double>(v));
+  throughput_.allreduce_share = v.back() / c.size();
+  v.pop_back();
+  throughput_.samples_per_s = v;
+  if (c.size() == 1 || samples == 0) return;
+  std::string per_rank;
+  double total = 0;
+  for (size_t r = 0; r < v.size(); ++r) {
+    per_rank += cat(r ? ", " : "", "rank ", r, " ", static_cast<int64_t>(v[r]));
+    total += v[r];
+  }
+  log_info(opt_.stage, ": samples/s per rank: ", per_rank, " (together ",
+           static_cast<int64_t>(total), "); gradient allreduce ",
+           static_cast<int>(100 * throughput_.allreduce_share + 0.5), "% of the step time");
 }
 
 const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
+  const dist::Comm& group = comm();
   resume();
+  GradientSync sync(group, store_, opt_.bucket_mb);
+  CommReplicaSum replicas(group);
   nn::Context ctx;
   ctx.rng = Philox(opt_.seed, kDropoutStream);
+  ctx.sample_offset = loader_.slice_offset();
+  ctx.replicas = opt_.sync_bn ? &replicas : nullptr;
   Progress progress(opt_.stage, opt_.total_steps, "step");
   progress.set_interval(opt_.progress_interval_s);
   int64_t last_saved = step_;
   double running = std::nan("");
+  double busy_s = 0, allreduce_s = 0, samples = 0;
+  const auto world = static_cast<double>(group.size());
   while (step_ < opt_.total_steps) {
     const int64_t epoch = loader_.epoch();
     const double t0 = now_s();
@@ -125,27 +175,47 @@ const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
     ctx.training = true;
     store_.zero_grad();
     const StepStats s = step_fn(batch, ctx);
-    WIN_CHECK(std::isfinite(s.loss), ErrorKind::Numerics, opt_.stage, ": the loss is ", s.loss,
-              " at step ", step_, " (lower the learning rate, or clip: clip_grad_norm)");
+    if (test_hook("WIN_TEST_SIGNAL_AT", opt_.stage, step_ + 1)) std::raise(SIGUSR1);
+    // One small reduction carries the step's statistics and the stop request: every rank then
+    // takes the same decisions below.
+    std::array<double, 4> red = {s.loss, static_cast<double>(s.correct),
+                                 static_cast<double>(s.counted), stop_requested() ? 1.0 : 0.0};
+    group.allreduce(std::span<double>(red));
+    const double loss = red[0] / world;
+    if (!std::isfinite(loss)) {
+      const std::string msg = cat(opt_.stage, ": the loss is ", loss, " at step ", step_,
+                                  group.size() > 1 ? cat(" (this rank's: ", s.loss, ")") : "",
+                                  " (lower the learning rate, or clip: clip_grad_norm)");
+      if (group.size() > 1)
+        throw dist::CollectiveError(ErrorKind::Numerics, msg, group.size() == dist::world().size());
+      WIN_FAIL(ErrorKind::Numerics, msg);
+    }
+    const double t1 = now_s();
+    sync.average();
+    allreduce_s += now_s() - t1;
     if (opt_.clip_grad_norm > 0) clip_grad_norm(store_, opt_.clip_grad_norm);
     const double lr = schedule_.lr_at(step_);
     opt_state_.step(lr);
     ++step_;
     const double dt = now_s() - t0;
-    const double acc = s.counted > 0
-                           ? static_cast<double>(s.correct) / static_cast<double>(s.counted)
-                           : std::nan("");
-    metrics_.add({static_cast<double>(step_), static_cast<double>(epoch), lr, s.loss, acc,
-                  static_cast<double>(loader_.local_batch()) / dt});
-    running = std::isnan(running) ? s.loss : 0.98 * running + 0.02 * s.loss;
+    busy_s += dt;
+    samples += static_cast<double>(loader_.local_batch());
+    const auto correct = static_cast<int64_t>(red[1]), counted = static_cast<int64_t>(red[2]);
+    const double acc =
+        counted > 0 ? static_cast<double>(correct) / static_cast<double>(counted) : std::nan("");
+    metrics_.add({static_cast<double>(step_), static_cast<double>(epoch), lr, loss, acc,
+                  static_cast<double>(loader_.local_batch()) * world / dt});
+    running = std::isnan(running) ? loss : 0.98 * running + 0.02 * loss;
     progress.update(step_, cat("loss ", running));
     if (step_ % opt_.checkpoint_every == 0 || step_ == opt_.total_steps) {
       checkpoint();
       last_saved = step_;
     }
     if (test_hook("WIN_TEST_KILL_AT", opt_.stage, step_)) std::raise(SIGKILL);
-    if (test_hook("WIN_TEST_SIGNAL_AT", opt_.stage, step_)) std::raise(SIGUSR1);
-    if (stop_requested()) {
+    if (test_hook("WIN_TEST_THROW_AT", opt_.stage, step_))
+      WIN_FAIL(ErrorKind::Data, opt_.stage, ": test fault injected after step ", step_,
+               " (WIN_TEST_THROW_AT)");
+    if (red[3] > 0) {
       if (last_saved != step_) checkpoint();
       progress.finish();
       WIN_FAIL(ErrorKind::Stopped, opt_.stage, ": stopped by a signal after step ", step_,
@@ -153,6 +223,7 @@ const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
     }
   }
   progress.finish();
+  report_throughput(samples, busy_s, allreduce_s);
   return metrics_;
 }
 

@@ -6,12 +6,21 @@
 // through its hooks — so that a resumed run is bitwise identical to an uninterrupted one. On
 // SIGUSR1/SIGTERM it finishes the step, checkpoints and raises Stopped (exit 75). A non-finite
 // loss is a numerics error (exit 5) naming the stage and step.
+//
+// Data parallel (DESIGN §7): every rank of `comm` is a replica that runs the step on its slice of
+// the global batch; the gradients are averaged in buckets (GradientSync), the step's loss and
+// counts and the stop request are reduced in one small allreduce, so every decision (stop, fail
+// on NaN) is taken by all ranks together. The root writes the checkpoints, after the replicas'
+// BatchNorm statistics were averaged, and every rank resumes from them — also at another rank
+// count, since the data position is counted in global samples.
 #pragma once
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "data/loader.hpp"
+#include "dist/comm.hpp"
 #include "io/checkpoint.hpp"
 #include "io/metrics.hpp"
 #include "nn/module.hpp"
@@ -29,8 +38,17 @@ struct TrainerOptions {
   int keep = 2;
   double clip_grad_norm = 0;
   double progress_interval_s = 10;
-  std::string config_toml;  // stored in every checkpoint
-  uint64_t seed = 0;        // keys the dropout stream
+  std::string config_toml;           // stored in every checkpoint
+  uint64_t seed = 0;                 // keys the dropout stream
+  const dist::Comm* comm = nullptr;  // the data-parallel group; null: every rank of the job
+  double bucket_mb = 25.0;           // gradient allreduce bucket (dist.bucket_mb)
+  bool sync_bn = false;              // BatchNorm statistics over the global batch (dist.sync_bn)
+};
+
+// Where the time of one rank's steps went, reduced over the group at the end of run().
+struct Throughput {
+  std::vector<double> samples_per_s;  // per rank, over this run's steps
+  double allreduce_share = 0;         // mean fraction of step time spent averaging gradients
 };
 
 struct StepStats {
@@ -57,6 +75,7 @@ class Trainer {
   // (columns: step, epoch, lr, loss, accuracy, samples_per_s).
   const io::MetricsTable& run(const StepFn& step);
   int64_t step() const { return step_; }
+  const Throughput& throughput() const { return throughput_; }
 
   // The weights (parameters and buffers) of a module in checkpoint form, and back.
   static void put_model(io::Checkpoint& c, nn::Module& m);
@@ -65,6 +84,8 @@ class Trainer {
  private:
   void resume();
   void checkpoint();
+  void report_throughput(double samples, double seconds, double allreduce_s);
+  const dist::Comm& comm() const;
 
   TrainerOptions opt_;
   nn::Module& model_;
@@ -75,6 +96,7 @@ class Trainer {
   io::CheckpointDir dir_;
   io::MetricsTable metrics_;
   int64_t step_ = 0;
+  Throughput throughput_;
   SaveHook save_;
   LoadHook load_;
 };

@@ -54,7 +54,7 @@ Bridge::Bridge(int64_t thin, int64_t wide, BridgeMode mode, DType dtype)
                      nn::Init::uniform(1.0 / std::sqrt(static_cast<double>(wide))));
 }
 
-Tensor Bridge::forward(const Tensor& h0, nn::Context& ctx) {
+const Tensor& Bridge::lift(const Tensor& h0, nn::Context& ctx) {
   const int64_t c = h0.dim() == 4 ? h0.size(1) : h0.size(-1);
   WIN_CHECK(c == thin_, ErrorKind::Internal, "bridge (", thin_, " -> ", wide_, "): input ",
             h0.shape());
@@ -71,7 +71,16 @@ Tensor Bridge::forward(const Tensor& h0, nn::Context& ctx) {
   Tensor z_rows = channel_rows(z_);
   ops().gemm(false, true, 1.0, h_rows_, m1_->value, 0.0, z_rows);  // z = h M1^T
   ctx.macs += h_rows_.size(0) * thin_ * wide_;
+  lifted_ = h;
+  return z_;
+}
+
+Tensor Bridge::forward(const Tensor& h0, nn::Context& ctx) {
+  const Tensor& z = lift(h0, ctx);
+  const Tensor h = lifted_;
+  lifted_ = Tensor();
   if (mode_ == BridgeMode::Tied) return h;
+  const Tensor z_rows = channel_rows(z);
   ensure_like_with_channels(out_, h, thin_, dtype());
   Tensor out_rows = channel_rows(out_);
   ops().gemm(false, true, 1.0, z_rows, m2_->value, 0.0, out_rows);  // out = z M2^T
@@ -121,6 +130,37 @@ Tensor Bridge::backward(const Tensor& dy, nn::Context&) {
   }
   dz_in_ = Tensor();
   return dh_;
+}
+
+Tensor Bridge::lower(const Tensor& w0, nn::Context& ctx) {
+  WIN_CHECK(mode_ == BridgeMode::Free, ErrorKind::Internal, "bridge: lower() of a tied bridge");
+  const int64_t c = w0.dim() == 4 ? w0.size(1) : w0.size(-1);
+  WIN_CHECK(c == wide_, ErrorKind::Internal, "bridge (", thin_, " -> ", wide_, "): lower of ",
+            w0.shape());
+  Tensor w = w0;
+  if (w0.dim() == 4 && !channels_last_4d(w0)) {
+    w = empty_channels_last(w0.shape(), dtype());
+    w.copy_from(w0);
+  } else if (w0.dim() != 4 && !w0.is_contiguous()) {
+    w = w0.contiguous();
+  }
+  w_rows_ = channel_rows(w);
+  ensure_like_with_channels(low_out_, w, thin_, dtype());
+  Tensor out_rows = channel_rows(low_out_);
+  ops().gemm(false, true, 1.0, w_rows_, m2_->value, 0.0, out_rows);  // out = w M2^T
+  ctx.macs += w_rows_.size(0) * thin_ * wide_;
+  return low_out_;
+}
+
+void Bridge::lower_backward(const Tensor& dy) {
+  WIN_CHECK(w_rows_.defined(), ErrorKind::Internal, "bridge: lower_backward before lower");
+  Tensor dyc = dy;
+  if (dy.dim() == 4 && !channels_last_4d(dy)) {
+    dyc = empty_channels_last(dy.shape(), dtype());
+    dyc.copy_from(dy);
+  }
+  const Tensor dy_rows = channel_rows(dyc.dim() == 4 ? dyc : dyc.contiguous());
+  ops().gemm(true, false, 1.0, dy_rows, w_rows_, 1.0, m2_->grad);  // dM2 += dy^T w
 }
 
 Tensor Bridge::product() const {

@@ -26,6 +26,15 @@ class Bridge final : public nn::Module {
   // network being trained) and of the imitation loss w.r.t. z given with set_wide_grad.
   Tensor backward(const Tensor& dy, nn::Context& ctx) override;
 
+  // The halves, for the pipelined narrow schedule where a block's input is a constant (DESIGN §2):
+  // lift computes z = M1 h only (returned, and wide() after it); its backward is backward() with an
+  // undefined dy after set_wide_grad. lower maps a wide activation w from elsewhere (the previous
+  // block's z, or the teacher's) to M2 w (free mode only); lower_backward accumulates dM2 from
+  // the gradient of that output and returns nothing, since w is a constant.
+  const Tensor& lift(const Tensor& h, nn::Context& ctx);
+  Tensor lower(const Tensor& w, nn::Context& ctx);
+  void lower_backward(const Tensor& dy);
+
   // z = M1 h of the last forward, shaped like h with the wide channel count.
   const Tensor& wide() const { return z_; }
   void set_wide_grad(const Tensor& dz) { dz_in_ = dz; }
@@ -47,6 +56,9 @@ class Bridge final : public nn::Module {
   Tensor h_rows_;  // the input as (rows, d)
   Tensor z_, out_, dh_, dz_;
   Tensor dz_in_;
+  Tensor w_rows_, low_out_;
+  Tensor
+      lifted_;  // lift's input, for forward's continuation  // lower's input (rows, D) and output
 };
 
 // Rows view of an activation for per-position channel maps: (rows, channels). Conv activations

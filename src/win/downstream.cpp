@@ -41,7 +41,7 @@ EvalResult downstream_score(const RunContext& rc, const std::string& name,
   if (fs::exists(out)) {
     io::load_weights(out, *model);
   } else {
-    fs::create_directories(dir);
+    rc.write([&] { fs::create_directories(dir); });
     nn::init_params(*model, static_cast<uint64_t>(d.run.seed) + 3);
     // The pretrained backbone (embeddings, layers, pooler) under a fresh classifier.
     io::load_weights(weights, *model, io::PartialLoad{{"classifier."}, {"cls."}});
@@ -60,7 +60,7 @@ EvalResult downstream_score(const RunContext& rc, const std::string& name,
     log_info("eval: fine-tuning ", name, " on the downstream task (", train->size(), " examples, ",
              c.classes, " classes)");
     train_model(rc, *model, c, nullptr, "downstream " + name, dir, cfg, 3000, std::move(train));
-    io::save_weights(out, *model, "downstream", {{"config", rc.toml()}});
+    rc.write([&] { io::save_weights(out, *model, "downstream", {{"config", rc.toml()}}); });
   }
   auto task = make_task(c);
   return evaluate(*task, *model, *test, d.eval.batch_size);

@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "dist/comm.hpp"
 #include "win/stages.hpp"
 
 namespace win::method {
@@ -26,11 +27,11 @@ void run_pipeline(const RunContext& rc) {
     auto f = std::find(stages.begin(), stages.end(), "finetune");
     if (m != stages.end() && f != stages.end() && m > f) std::iter_swap(m, f);
   }
-  fs::create_directories(rc.dir());
-  {
+  rc.write([&] {
+    fs::create_directories(rc.dir());
     std::ofstream out(fs::path(rc.dir()) / "config.toml");
     out << rc.toml();
-  }
+  });
   for (const auto& s : stages) {
     if (s == "wide" && rc.teacher_from_checkpoint()) {
       log_info("wide: skipped, the teacher is ", d.teacher.checkpoint, " (teacher.checkpoint)");
@@ -59,7 +60,7 @@ void run_pipeline(const RunContext& rc) {
       WIN_FAIL(ErrorKind::Config, "run.stages: unknown stage '", s, "'");
   }
   const fs::path report = fs::path(rc.dir()) / "report.md";
-  if (fs::exists(report)) {
+  if (dist::world().is_root() && fs::exists(report)) {
     std::ifstream in(report);
     std::string line;
     std::fputs("\n", stdout);

@@ -6,7 +6,9 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "data/bert_shard.hpp"
+#include "dist/collective.hpp"
 #include "io/model_io.hpp"
 #include "win/teacher.hpp"
 
@@ -59,12 +61,52 @@ std::unique_ptr<data::SampleSource> subset_source(std::unique_ptr<data::SampleSo
 
 RunContext::RunContext(config::Deck deck, std::string deck_toml)
     : deck_(std::move(deck)), toml_(std::move(deck_toml)) {
-  // Each rank would train its own replica on its slice of the data and write the same files:
-  // refuse rather than produce that garbage until the stages reduce gradients over ranks.
-  WIN_CHECK(process_world_size() == 1, ErrorKind::Usage,
-            "the stages of a deck run on one rank: ", process_world_size(),
-            " ranks were launched. Data-parallel training and the pipelined narrow stage are not "
-            "built yet; launch win without mpiexec/srun -n (it uses every core of one node)");
+  const int world = dist::world().size();
+  // Every rank checks the same deck, so every rank fails together: a clean exit with code 2, one
+  // message, before any work.
+  auto refuse = [&](const std::string& msg) {
+    if (world == 1) WIN_FAIL(ErrorKind::Config, msg);
+    throw dist::CollectiveError(ErrorKind::Config, msg, true);
+  };
+  const bool pipelined = deck_.narrow.schedule == "pipelined";
+  if (pipelined && world % deck_.dist.pipeline != 0)
+    refuse(cat("dist.pipeline = ", deck_.dist.pipeline, " pipeline stages do not divide the ",
+               world,
+               " ranks of the job (the pipelined narrow stage runs on a pipeline x data grid)"));
+  const auto& stages = deck_.run.stages;
+  auto runs = [&](const char* s) {
+    return std::find(stages.begin(), stages.end(), s) != stages.end();
+  };
+  const std::pair<const char*, const config::OptimConfig*> batches[] = {
+      {"wide", &deck_.wide.optim},
+      {"finetune", &deck_.finetune.optim},
+      {"vanilla", &deck_.vanilla.optim},
+      {"kd", &deck_.kd.optim},
+      {"narrow", &deck_.narrow.optim}};
+  for (const auto& [stage, o] : batches) {
+    if (!runs(stage)) continue;
+    const int64_t parts = std::string(stage) == "narrow" && pipelined
+                              ? deck_.dist.micro_batches * (world / deck_.dist.pipeline)
+                              : world;
+    if (o->batch_size % parts != 0)
+      refuse(cat(stage, ".batch_size = ", o->batch_size, " does not split over ", parts,
+                 std::string(stage) == "narrow" && pipelined
+                     ? " (dist.micro_batches x data ranks per pipeline stage)"
+                     : " data-parallel ranks",
+                 ": the global batch is cut into equal slices. Launch a rank count that divides "
+                 "it (checkpoints resume at any such count)"));
+  }
+  if (world > 1)
+    log_info("ranks: ", world, " (data parallel: wide, finetune, vanilla, kd, ",
+             deck_.narrow.schedule == "pipelined"
+                 ? cat("narrow on a grid of ", deck_.dist.pipeline, " pipeline x ",
+                       world / deck_.dist.pipeline, " data ranks")
+                 : std::string("and the sequential narrow"),
+             ")");
+}
+
+void RunContext::write(const std::function<void()>& fn) const {
+  dist::on_root(dist::world(), fn);
 }
 
 std::string RunContext::dir() const {
@@ -139,14 +181,16 @@ train::TrainerOptions RunContext::trainer_options(const std::string& stage, cons
   to.progress_interval_s = deck_.run.progress_interval_s;
   to.config_toml = toml_;
   to.seed = static_cast<uint64_t>(deck_.run.seed) + seed_offset;
+  to.bucket_mb = deck_.dist.bucket_mb;
+  to.sync_bn = deck_.dist.sync_bn;
   return to;
 }
 
 data::LoaderOptions RunContext::loader_options(int64_t batch, uint64_t seed_offset) const {
   data::LoaderOptions o;
   o.global_batch = batch;
-  o.rank = process_rank();
-  o.world = process_world_size();
+  o.rank = dist::world().rank();
+  o.world = dist::world().size();
   o.seed = static_cast<uint64_t>(deck_.run.seed) + seed_offset;
   o.prefetch = static_cast<int>(deck_.data.prefetch);
   return o;

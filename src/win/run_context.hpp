@@ -4,6 +4,7 @@
 // data.val is empty and data.val_fraction > 0), and the models' construction.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,9 @@ class RunContext {
   std::string stage_dir(const std::string& s) const;      // runs/<name>/<stage>
   std::string final_weights(const std::string& s) const;  // <stage>/final.h5
   bool stage_done(const std::string& s) const;            // its final output exists
+  // Files of the run directory are written by rank 0 alone: fn runs there, the other ranks wait
+  // for it, and a failure is the same error on every rank (dist::on_root).
+  void write(const std::function<void()>& fn) const;
 
   // Sample sources of the deck's data. `augment` applies to images only.
   std::unique_ptr<data::SampleSource> train_source(bool augment) const;

@@ -21,8 +21,8 @@
 #include "nn/param_store.hpp"
 #include "train/trainer.hpp"
 #include "win/bridged_model.hpp"
+#include "win/narrow_common.hpp"
 #include "win/stages.hpp"
-#include "win/subsample.hpp"
 #include "win/task.hpp"
 
 namespace win::method {
@@ -30,26 +30,6 @@ namespace win::method {
 namespace fs = std::filesystem;
 
 namespace {
-
-// The teacher's activation after its block `last` (eval mode: frozen).
-Tensor teacher_prefix(Task& task, models::Model& t, const data::Batch& b, int last,
-                      nn::Context& ctx) {
-  Tensor h = t.stem().forward(task.prepare(t, b), ctx);
-  for (int i = 0; i <= last; ++i) h = t.block(i).forward(h, ctx);
-  return h;
-}
-
-// The imitation loss and its gradient w.r.t. the student's wide activation z.
-double imitation_loss(const std::string& kind, const Tensor& z, const Tensor& target, Tensor& dz) {
-  auto& ops = backend::ops_for(z);
-  nn::ensure(dz, z.shape(), z.dtype(), &z);
-  if (dz.strides() != z.strides()) dz = empty_like(z);
-  if (kind == "kl") {  // each position's channels as logits
-    Tensor dzr = channel_rows(dz);
-    return ops.kl_div(channel_rows(z), channel_rows(target), 1.0, 1.0, dzr);
-  }
-  return ops.mse(z, target, 1.0, dz);
-}
 
 // Names of the parameters trained for block i.
 train::ParamFilter block_filter(BridgedModel& sbar, int i, bool prefix) {
@@ -77,72 +57,21 @@ train::ParamFilter block_filter(BridgedModel& sbar, int i, bool prefix) {
   };
 }
 
-// Validation imitation error of block i (eval mode, over up to 1024 samples).
-double validation_error(const RunContext& rc, Task& task, BridgedModel& sbar,
-                        models::Model& teacher, int i, const std::string& kind) {
-  auto src = rc.val_source();
-  if (!src) src = rc.train_source(false);
-  const int64_t n = std::min<int64_t>(src->size(), 1024), batch = 256;
-  nn::Context ctx;
-  ctx.training = false;
-  data::Batch b;
-  double total = 0;
-  int64_t seen = 0;
-  Tensor dz;
-  for (int64_t start = 0; start < n; start += batch) {
-    const int64_t count = std::min(batch, n - start);
-    src->allocate(b, count);
-    for (int64_t k = 0; k < count; ++k) src->fill(b, k, start + k, 0);
-    const Tensor target = teacher_prefix(task, teacher, b, i, ctx).clone();
-    const Tensor& z = sbar.forward_prefix(task.prepare(sbar, b), i, ctx);
-    total += imitation_loss(kind, z, target, dz) * static_cast<double>(count);
-    seen += count;
-  }
-  return total / static_cast<double>(seen);
-}
-
-// BERT's teacher keeps the student's embedding size (DESIGN §2, widening rules), so the student
-// starts from the teacher's trained token, position and segment embeddings and their LayerNorm:
-// every embeddings.* tensor of the same name and shape (the teacher's projection has none).
-void copy_shared_embeddings(BridgedModel& sbar, models::Model& teacher) {
-  std::map<std::string, nn::Param*> theirs;
-  teacher.for_each_param([&](const std::string& n, nn::Param& p) {
-    if (n.rfind("embeddings.", 0) == 0) theirs[n] = &p;
-  });
-  int copied = 0;
-  sbar.for_each_param([&](const std::string& n, nn::Param& p) {
-    auto it = theirs.find(n);
-    if (it == theirs.end() || it->second->value.shape() != p.value.shape()) return;
-    p.value.copy_from(it->second->value);
-    ++copied;
-  });
-  WIN_CHECK(copied > 0, ErrorKind::Internal,
-            "narrow: no embedding of the teacher fits the student");
-  log_info("narrow: ", copied, " embedding tensors copied from the teacher");
-}
-
 }  // namespace
 
 void run_narrow(const RunContext& rc) {
   const auto& d = rc.deck();
   const auto& nc = d.narrow;
-  WIN_CHECK(nc.schedule == "sequential", ErrorKind::Config,
-            "narrow.schedule = \"pipelined\" runs over several ranks: it arrives with the "
-            "distributed work; use \"sequential\"");
+  if (nc.schedule == "pipelined") {
+    run_narrow_pipelined(rc);
+    return;
+  }
   const std::string dir = rc.stage_dir("narrow");
-  fs::create_directories(dir);
+  rc.write([&] { fs::create_directories(dir); });
   auto teacher = rc.load_teacher();
   auto task = make_task(d);
-  const auto tc = models::teacher_config(d.model, d.teacher);
-  auto sbar = build_bridged(d.model, tc, bridge_mode_of(nc.bridge_mode), DType::F32);
+  auto sbar = initial_student(rc, *teacher);
   const uint64_t seed = static_cast<uint64_t>(d.run.seed);
-  nn::init_params(*sbar, seed + 2);
-  const BridgeInit init = bridge_init_of(nc.bridge_init);
-  if (init == BridgeInit::TeacherSubsample)
-    subsample_from_teacher(*sbar, *teacher, d.model, seed);
-  else
-    init_bridges(*sbar, init, seed);
-  if (d.model.family == "bert") copy_shared_embeddings(*sbar, *teacher);
 
   io::MetricsTable blocks({"block", "restart", "steps", "train_loss", "val_error", "kept"});
   const int n = sbar->num_blocks();
@@ -155,8 +84,10 @@ void run_narrow(const RunContext& rc) {
       log_info("narrow: block ", i + 1, " of ", n, " already done");
     } else {
       const std::string start = (fs::path(bdir) / "start.h5").string();
-      fs::create_directories(bdir);
-      if (!fs::exists(start)) io::save_weights(start, *sbar, "narrow-start");
+      rc.write([&] {
+        fs::create_directories(bdir);
+        if (!fs::exists(start)) io::save_weights(start, *sbar, "narrow-start");
+      });
       double best = std::numeric_limits<double>::infinity();
       int best_r = 0;
       for (int r = 0; r < nc.restarts; ++r) {
@@ -207,12 +138,14 @@ void run_narrow(const RunContext& rc) {
             sbar->backward_prefix(dz, i, ctx);
             return s;
           });
-          m.write_csv((fs::path(rdir) / "metrics.csv").string());
-          m.write_h5((fs::path(rdir) / "metrics.h5").string());
           train_loss = m.last("loss");
           val = validation_error(rc, *task, *sbar, *teacher, i, nc.loss);
-          io::save_weights(out, *sbar, "narrow");
-          std::ofstream(score) << train_loss << ' ' << val << '\n';
+          rc.write([&] {
+            m.write_csv((fs::path(rdir) / "metrics.csv").string());
+            m.write_h5((fs::path(rdir) / "metrics.h5").string());
+            io::save_weights(out, *sbar, "narrow");
+            std::ofstream(score) << train_loss << ' ' << val << '\n';
+          });
         }
         log_info("narrow: block ", i + 1, "/", n,
                  (nc.restarts > 1 ? cat(" restart ", r + 1) : std::string()), ": imitation error ",
@@ -222,9 +155,11 @@ void run_narrow(const RunContext& rc) {
           best_r = r;
         }
       }
-      std::ofstream((fs::path(bdir) / "kept.txt").string()) << best_r << '\n';
       io::load_weights((fs::path(bdir) / cat("restart", best_r) / "final.h5").string(), *sbar);
-      io::save_weights(best_file, *sbar, "narrow");
+      rc.write([&] {
+        std::ofstream((fs::path(bdir) / "kept.txt").string()) << best_r << '\n';
+        io::save_weights(best_file, *sbar, "narrow");
+      });
     }
   }
   // The per-block summary, from every block's restarts (also those of earlier invocations).
@@ -240,8 +175,10 @@ void run_narrow(const RunContext& rc) {
       blocks.add({double(i), double(r), double(steps), train_loss, val, double(r == kept)});
     }
   }
-  blocks.write_csv((fs::path(dir) / "blocks.csv").string());
-  io::save_weights(rc.final_weights("narrow"), *sbar, "narrow", {{"config", rc.toml()}});
+  rc.write([&] {
+    blocks.write_csv((fs::path(dir) / "blocks.csv").string());
+    io::save_weights(rc.final_weights("narrow"), *sbar, "narrow", {{"config", rc.toml()}});
+  });
 }
 
 }  // namespace win::method

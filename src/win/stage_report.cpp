@@ -39,15 +39,15 @@ void run_merge(const RunContext& rc) {
   if (!held_out) held_out = rc.train_source(false);
   auto task = make_task(d);
   const double rel = max_relative_difference(*task, *sbar, *merged, *held_out, 256);
-  fs::create_directories(rc.stage_dir("merge"));
-  {
+  rc.write([&] {
+    fs::create_directories(rc.stage_dir("merge"));
     std::ofstream out(fs::path(rc.stage_dir("merge")) / "check.txt");
     out << "merged from " << (map ? "narrow (MAP)" : "finetune (MAF)") << "\n"
         << "bridges folded " << report.folded << "\nbridges tied " << report.tied << "\nexact "
         << (report.exact ? "yes" : "no") << "\n"
         << "max_relative_difference " << rel << "\ntolerance " << d.merge.tolerance << "\n";
     for (const auto& why : report.inexact) out << "inexact " << why << "\n";
-  }
+  });
   log_info("merge: ", report.folded, " bridges folded",
            report.tied > 0 ? cat(", ", report.tied, " tied (M2 M1 = I: nothing to fold)") : "",
            "; max|merged - unmerged| / max|unmerged| = ", rel, " on held-out data",
@@ -63,8 +63,10 @@ void run_merge(const RunContext& rc) {
   if (!report.exact && !map && d.merge.post_finetune_steps > 0) {
     // A short fine-tune of the merged student recovers what the approximate fold lost; with
     // finetune's loss and optimiser, for post_finetune_steps steps.
-    io::save_weights((fs::path(rc.stage_dir("merge")) / "merged.h5").string(), *merged, "merged",
-                     {{"config", rc.toml()}});
+    rc.write([&] {
+      io::save_weights((fs::path(rc.stage_dir("merge")) / "merged.h5").string(), *merged, "merged",
+                       {{"config", rc.toml()}});
+    });
     config::TrainStageConfig cfg = d.finetune;
     cfg.optim.steps = d.merge.post_finetune_steps;
     std::unique_ptr<models::Model> teacher;
@@ -73,7 +75,9 @@ void run_merge(const RunContext& rc) {
     train_model(rc, *merged, d.model, teacher.get(), "merge post-finetune",
                 (fs::path(rc.stage_dir("merge")) / "post_finetune").string(), cfg, 2000);
   }
-  io::save_weights(rc.final_weights("merge"), *merged, "merged", {{"config", rc.toml()}});
+  rc.write([&] {
+    io::save_weights(rc.final_weights("merge"), *merged, "merged", {{"config", rc.toml()}});
+  });
 }
 
 namespace {
@@ -212,7 +216,6 @@ void run_eval(const RunContext& rc) {
     }
     rows.push_back(row);
   }
-  fs::create_directories(rc.stage_dir("eval"));
   // model: 0 teacher, 1 vanilla, 2 KD, 3 WIN (the order of report.md); -1 = not measured.
   io::MetricsTable t({"model", "params", "macs", "loss", "top1", "top5", "predictions", "samples",
                       "nsp", "downstream"});
@@ -221,8 +224,11 @@ void run_eval(const RunContext& rc) {
     t.add({id, double(r.params), double(r.macs), r.r.loss, r.r.top1, r.r.top5,
            double(r.r.predictions), double(r.r.samples), r.r.nsp, r.downstream});
   }
-  t.write_csv(stage_output(rc, "eval"));
-  write_report(rc, rows, on);
+  rc.write([&] {
+    fs::create_directories(rc.stage_dir("eval"));
+    t.write_csv(stage_output(rc, "eval"));
+    write_report(rc, rows, on);
+  });
   log_info("report: ", (fs::path(rc.dir()) / "report.md").string());
 }
 

@@ -62,7 +62,7 @@ double train_model(const RunContext& rc, nn::Module& net, const config::ModelCon
   const auto& metrics = trainer.run([&](const data::Batch& b, nn::Context& ctx) {
     return task->step(net, teacher, b, ctx, loss);
   });
-  write_metrics(metrics, dir);
+  rc.write([&] { write_metrics(metrics, dir); });
   return last_epoch_loss(metrics, loader.steps_per_epoch());
 }
 
@@ -74,15 +74,17 @@ void train_stage(const RunContext& rc, nn::Module& net, models::Model* teacher,
                  const std::string& stage, const config::TrainStageConfig& cfg) {
   const config::ModelConfig& model = rc.deck().model;
   const std::string dir = rc.stage_dir(stage);
-  fs::create_directories(dir);
+  rc.write([&] { fs::create_directories(dir); });
   if (cfg.restarts <= 1) {
     train_model(rc, net, model, teacher, stage, dir, cfg, 0);
-    io::save_weights(rc.final_weights(stage), net, stage, {{"config", rc.toml()}});
+    rc.write([&] {
+      io::save_weights(rc.final_weights(stage), net, stage, {{"config", rc.toml()}});
+    });
     return;
   }
   // Remember the start, so that every restart begins from it.
   const std::string start = (fs::path(dir) / "start.h5").string();
-  if (!fs::exists(start)) io::save_weights(start, net, stage + "-start");
+  if (!fs::exists(start)) rc.write([&] { io::save_weights(start, net, stage + "-start"); });
   double best = std::numeric_limits<double>::infinity();
   int best_r = 0;
   for (int r = 0; r < cfg.restarts; ++r) {
@@ -97,8 +99,10 @@ void train_stage(const RunContext& rc, nn::Module& net, models::Model* teacher,
       log_info(stage, ": restart ", r + 1, " of ", cfg.restarts);
       loss =
           train_model(rc, net, model, teacher, stage, rdir, cfg, 1000 * static_cast<uint64_t>(r));
-      io::save_weights(out, net, stage, {{"config", rc.toml()}});
-      std::ofstream(score) << loss << '\n';
+      rc.write([&] {
+        io::save_weights(out, net, stage, {{"config", rc.toml()}});
+        std::ofstream(score) << loss << '\n';
+      });
     }
     log_info(stage, ": restart ", r + 1, " ended with training loss ", loss);
     if (loss < best) {
@@ -108,7 +112,7 @@ void train_stage(const RunContext& rc, nn::Module& net, models::Model* teacher,
   }
   io::load_weights((fs::path(dir) / cat("restart", best_r) / "final.h5").string(), net);
   log_info(stage, ": keeping restart ", best_r + 1, " (lowest training loss ", best, ")");
-  io::save_weights(rc.final_weights(stage), net, stage, {{"config", rc.toml()}});
+  rc.write([&] { io::save_weights(rc.final_weights(stage), net, stage, {{"config", rc.toml()}}); });
 }
 
 }  // namespace

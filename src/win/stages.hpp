@@ -16,6 +16,8 @@ namespace win::method {
 
 void run_wide(const RunContext& rc);
 void run_narrow(const RunContext& rc);
+// The pipelined narrow schedule (stage_narrow_pipelined.cpp); run_narrow calls it.
+void run_narrow_pipelined(const RunContext& rc);
 void run_finetune(const RunContext& rc);
 void run_merge(const RunContext& rc);
 void run_vanilla(const RunContext& rc);

@@ -174,19 +174,6 @@ TEST_P(OneRankFails, JobEndsWithItsCode) {
   EXPECT_TRUE(contains(r.err, "[rank " + std::to_string(failing) + "] win: error: ")) << r.err;
 }
 
-// Until the stages reduce over ranks, several ranks would each train and write their own
-// replica: win run (and eval, merge) must refuse before touching the run directory.
-TEST(Cli, RunOnSeveralRanksIsRefusedUntilTheStagesAreDistributed) {
-  const std::string dir = testing::TempDir() + "/win_cli_ranks";
-  const auto r = run_command(
-      std::string(WIN_MPIEXEC) + " -n 2 --oversubscribe --allow-run-as-root " +
-          win_cmd("run " + kSrc + "/inputs/fashion_mnist_mlp_small.toml" + " --set run.dir=" + dir),
-      60);
-  EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_TRUE(contains(r.err, "2 ranks were launched")) << r.err;
-  EXPECT_FALSE(std::filesystem::exists(dir)) << "the refused run created " << dir;
-}
-
 INSTANTIATE_TEST_SUITE_P(Mpi, OneRankFails,
                          testing::Values(std::make_tuple(2, 1, "data", 3),
                                          std::make_tuple(4, 2, "checkpoint", 4),
