@@ -96,8 +96,9 @@ void bench_loader(const std::string& spec, int steps, int warmup, int threads) {
 }
 
 // W1-W3 data parallel: each of the W ranks steps on its slice of the workload's batch and the
-// gradients are averaged (train::GradientSync, as in training). A step's time is the slowest
-// rank's; printed by rank 0 with the allreduce's share.
+// gradients are averaged (train::GradientSync, as in training: buckets start during backward).
+// A step's time is the slowest rank's; printed by rank 0 with the time spent waiting for the
+// allreduce after backward (which includes waiting for a slower rank).
 int bench_data_parallel(const std::string& name, int steps, int warmup, int threads) {
   const dist::Comm& world = dist::world();
   set_num_threads(threads);
@@ -105,14 +106,16 @@ int bench_data_parallel(const std::string& name, int steps, int warmup, int thre
   train::GradientSync sync(world, w->store(), 25.0);
   nn::Context ctx;
   ctx.rng = Philox(0, 0xD0);
+  ctx.grads_ready = &sync;
   std::vector<double> step_s, reduce_s;
   for (int i = 0; i < warmup + steps; ++i) {
     ctx.step = static_cast<uint64_t>(i);
     world.barrier();
     const double t0 = now_s();
-    const double loss = w->compute(ctx);
+    sync.begin();
+    const double loss = w->compute(ctx);  // starts buckets' allreduces as blocks finish backward
     const double t1 = now_s();
-    sync.average();
+    sync.finish();
     const double t2 = now_s();
     w->update();
     std::array<double, 2> t = {now_s() - t0, t2 - t1};

@@ -96,6 +96,7 @@ struct Comm::Impl {
 #if WIN_HAVE_MPI
   MPI_Comm comm = MPI_COMM_NULL;
   bool owned = false;
+  std::vector<MPI_Request> pending;  // started non-blocking reductions
   ~Impl() {
     int finalized = 0;
     MPI_Finalized(&finalized);
@@ -124,6 +125,41 @@ void Comm::allreduce_raw(void* data, size_t count, Elem e, ReduceOp op) const {
   });
 #else
   (void)data, (void)count, (void)e, (void)op;
+#endif
+}
+
+void Comm::start_allreduce_raw(void* data, size_t count, Elem e) const {
+  if (size_ == 1) return;
+  WIN_CHECK(count <= static_cast<size_t>(INT_MAX), ErrorKind::Internal,
+            "start_allreduce of ", count, " elements: more than one MPI count");
+  traffic_.reduced += count * elem_size(e);
+#if WIN_HAVE_MPI
+  MPI_Request r = MPI_REQUEST_NULL;
+  WIN_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), mpi_type(e), MPI_SUM,
+                               impl_->comm, &r));
+  impl_->pending.push_back(r);
+#else
+  (void)data;
+#endif
+}
+
+void Comm::progress() const {
+  if (size_ == 1) return;
+#if WIN_HAVE_MPI
+  if (impl_->pending.empty()) return;
+  int done = 0;
+  WIN_MPI_CHECK(MPI_Testall(static_cast<int>(impl_->pending.size()), impl_->pending.data(), &done,
+                            MPI_STATUSES_IGNORE));
+#endif
+}
+
+void Comm::wait_all() const {
+  if (size_ == 1) return;
+#if WIN_HAVE_MPI
+  if (impl_->pending.empty()) return;
+  WIN_MPI_CHECK(MPI_Waitall(static_cast<int>(impl_->pending.size()), impl_->pending.data(),
+                            MPI_STATUSES_IGNORE));
+  impl_->pending.clear();
 #endif
 }
 

@@ -90,6 +90,17 @@ class Comm {
   }
   void barrier() const;
 
+  // Non-blocking in-place sum over ranks, for overlapping communication with computation: the
+  // data must stay untouched until wait_all() returns. Started reductions are matched across
+  // ranks in the order they were started. progress() lets MPI advance them (it only does so
+  // inside MPI calls); wait_all() completes every started one.
+  template <class T>
+  void start_allreduce(std::span<T> data) const {
+    start_allreduce_raw(data.data(), data.size(), elem_of<std::remove_const_t<T>>::value);
+  }
+  void progress() const;
+  void wait_all() const;
+
   // Collective decisions (DESIGN §8): every rank learns whether any/all ranks said yes.
   bool any(bool v) const { return allreduce_value<int32_t>(v ? 1 : 0, ReduceOp::Max) != 0; }
   bool all(bool v) const { return allreduce_value<int32_t>(v ? 1 : 0, ReduceOp::Min) != 0; }
@@ -106,6 +117,7 @@ class Comm {
   void bcast_raw(void* data, size_t count, Elem e, int root) const;
   void send_raw(const void* data, size_t count, Elem e, int dest, int tag) const;
   void recv_raw(void* data, size_t count, Elem e, int source, int tag) const;
+  void start_allreduce_raw(void* data, size_t count, Elem e) const;
 
   std::unique_ptr<Impl> impl_;
   int rank_ = 0;

@@ -13,9 +13,18 @@ Tensor Model::forward(const Tensor& x, nn::Context& ctx) {
 }
 
 Tensor Model::backward(const Tensor& dy, nn::Context& ctx) {
+  auto done = [&](nn::Module& m) {
+    if (ctx.grads_ready) ctx.grads_ready->ready(m);
+  };
   Tensor g = head_->backward(dy, ctx);
-  for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) g = (*it)->backward(g, ctx);
-  return stem_->backward(g, ctx);
+  done(*head_);
+  for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) {
+    g = (*it)->backward(g, ctx);
+    done(**it);
+  }
+  g = stem_->backward(g, ctx);
+  done(*stem_);
+  return g;
 }
 
 }  // namespace win::models

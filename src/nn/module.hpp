@@ -20,6 +20,7 @@
 #include "backend/ops.hpp"
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
+#include "nn/gradients_ready.hpp"
 #include "nn/replica_sum.hpp"
 
 namespace win::nn {
@@ -38,6 +39,8 @@ struct Context {
   // Set when BatchNorm is synchronised over data-parallel replicas (dist.sync_bn): training-mode
   // batch statistics then cover the global batch. Null: each replica normalises its own slice.
   ReplicaSum* replicas = nullptr;
+  // Told by models' backward after each stem, block and head; null when nobody listens.
+  GradientsReady* grads_ready = nullptr;
 };
 
 // What weight-decay rules and reports need to know about a parameter.

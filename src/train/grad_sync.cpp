@@ -29,18 +29,41 @@ void average_buckets(const dist::Comm& comm, Tensor& grads, int64_t bucket) {
 GradientSync::GradientSync(const dist::Comm& comm, nn::ParamStore& store, double bucket_mb,
                            const std::function<bool(const nn::ParamEntry&)>& only)
     : comm_(comm), store_(store) {
-  if (only) {
-    selective_ = true;
-    WIN_CHECK(store_.grads().dtype() == DType::F32, ErrorKind::Internal,
-              "GradientSync: a selection of f32 gradients only");
-    for (const auto& e : store_.entries())
-      if (only(e)) ranges_.emplace_back(e.offset, e.numel);
-  }
   WIN_CHECK(bucket_mb > 0, ErrorKind::Config, "dist.bucket_mb must be > 0, not ", bucket_mb);
   const Tensor& g = store_.grads();
   const double bytes = bucket_mb * 1024.0 * 1024.0;
   bucket_ = std::max<int64_t>(
       1, static_cast<int64_t>(bytes / static_cast<double>(dtype_size(g.dtype()))));
+  if (only) {
+    selective_ = true;
+    WIN_CHECK(g.dtype() == DType::F32, ErrorKind::Internal,
+              "GradientSync: a selection of f32 gradients only");
+    for (const auto& e : store_.entries())
+      if (only(e)) ranges_.emplace_back(e.offset, e.numel);
+    return;
+  }
+  const int64_t n = g.numel(), nb = (n + bucket_ - 1) / bucket_;
+  bucket_size_.assign(static_cast<size_t>(nb), 0);
+  for (int64_t k = 0; k < nb; ++k)
+    bucket_size_[static_cast<size_t>(k)] = std::min(bucket_, n - k * bucket_);
+  const auto& entries = store_.entries();
+  entry_buckets_.resize(entries.size());
+  std::vector<int64_t> params_in(static_cast<size_t>(nb), 0);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    entry_of_[e.param] = i;
+    for (int64_t at = e.offset; at < e.offset + e.numel;) {
+      const int64_t k = at / bucket_;
+      const int64_t len = std::min(e.offset + e.numel, (k + 1) * bucket_) - at;
+      entry_buckets_[i].emplace_back(k, len);
+      params_in[static_cast<size_t>(k)] += len;
+      at += len;
+    }
+  }
+  waiting_ = params_in;  // a bucket of padding only waits for nothing and starts in finish()
+  started_.assign(static_cast<size_t>(nb), 0);
+  entry_done_.assign(entries.size(), 0);
+  waiting_template_ = params_in;
 }
 
 int64_t GradientSync::num_buckets() const {
@@ -52,13 +75,55 @@ int64_t GradientSync::num_buckets() const {
   return (n + bucket_ - 1) / bucket_;
 }
 
-void GradientSync::average() {
+void GradientSync::begin() {
+  if (comm_.size() == 1 || selective_) return;
+  waiting_ = waiting_template_;
+  std::fill(started_.begin(), started_.end(), 0);
+  std::fill(entry_done_.begin(), entry_done_.end(), 0);
+}
+
+void GradientSync::start_bucket(int64_t k) {
+  started_[static_cast<size_t>(k)] = 1;
+  Tensor& g = store_.grads();
+  const int64_t begin = k * bucket_, len = bucket_size_[static_cast<size_t>(k)];
+  if (g.dtype() == DType::F32)
+    comm_.start_allreduce(std::span<float>(g.data<float>() + begin, static_cast<size_t>(len)));
+  else if (g.dtype() == DType::F64)
+    comm_.start_allreduce(std::span<double>(g.data<double>() + begin, static_cast<size_t>(len)));
+  else
+    WIN_FAIL(ErrorKind::Internal, "GradientSync: gradients of dtype ", dtype_name(g.dtype()),
+             " are not reduced yet");
+}
+
+void GradientSync::ready(nn::Module& m) {
+  if (comm_.size() == 1 || selective_) return;
+  auto it = module_entries_.find(&m);
+  if (it == module_entries_.end()) {
+    std::vector<size_t> idx;
+    m.for_each_param([&](const std::string&, nn::Param& p) {
+      if (auto e = entry_of_.find(&p); e != entry_of_.end()) idx.push_back(e->second);
+    });
+    it = module_entries_.emplace(&m, std::move(idx)).first;
+  }
+  for (size_t i : it->second) {
+    if (entry_done_[i]) continue;
+    entry_done_[i] = 1;
+    for (const auto& [k, len] : entry_buckets_[i])
+      if ((waiting_[static_cast<size_t>(k)] -= len) == 0) {
+        start_bucket(k);
+        ++early_;
+      }
+  }
+  comm_.progress();
+}
+
+void GradientSync::finish() {
   if (comm_.size() == 1) return;
   Tensor& g = store_.grads();
   WIN_CHECK(g.is_contiguous(), ErrorKind::Internal, "GradientSync: the gradient buffer is a view");
   if (selective_) {  // pack the selection, average it as one buffer, unpack
-    float* flat = g.data<float>();
     if (ranges_.empty()) return;
+    float* flat = g.data<float>();
     packed_.clear();
     for (const auto& [off, n] : ranges_) packed_.insert(packed_.end(), flat + off, flat + off + n);
     Tensor t = Tensor::from(packed_, {static_cast<int64_t>(packed_.size())});
@@ -70,17 +135,37 @@ void GradientSync::average() {
     }
     return;
   }
-  switch (g.dtype()) {
-    case DType::F32:
-      average_buckets<float>(comm_, g, bucket_);
-      break;
-    case DType::F64:
-      average_buckets<double>(comm_, g, bucket_);
-      break;
-    default:
-      WIN_FAIL(ErrorKind::Internal, "GradientSync: gradients of dtype ", dtype_name(g.dtype()),
-               " are not reduced yet");
+  // Buckets that were not complete during backward gain nothing from a non-blocking reduction
+  // (whose algorithms are slower than the blocking ones in Open MPI): reduce them directly, in
+  // order, after the started ones.
+  comm_.wait_all();
+  for (size_t k = 0; k < started_.size(); ++k)
+    if (!started_[k]) {
+      const int64_t begin = static_cast<int64_t>(k) * bucket_, len = bucket_size_[k];
+      if (g.dtype() == DType::F32)
+        comm_.allreduce(std::span<float>(g.data<float>() + begin, static_cast<size_t>(len)));
+      else if (g.dtype() == DType::F64)
+        comm_.allreduce(std::span<double>(g.data<double>() + begin, static_cast<size_t>(len)));
+      else
+        WIN_FAIL(ErrorKind::Internal, "GradientSync: gradients of dtype ", dtype_name(g.dtype()),
+                 " are not reduced yet");
+    }
+  // Scaling after the sum (not before) keeps one rounding per element whatever the rank count.
+  const int64_t n = g.numel();
+  if (g.dtype() == DType::F32) {
+    const float s = 1.0f / static_cast<float>(comm_.size());
+    float* p = g.data<float>();
+    for (int64_t i = 0; i < n; ++i) p[i] *= s;
+  } else {
+    const double s = 1.0 / static_cast<double>(comm_.size());
+    double* p = g.data<double>();
+    for (int64_t i = 0; i < n; ++i) p[i] *= s;
   }
+}
+
+void GradientSync::average() {
+  begin();
+  finish();
 }
 
 void average_buffers(const dist::Comm& comm, nn::Module& m) {

@@ -2,13 +2,16 @@
 // holds a replica and runs forward and backward on its equal slice of the global batch, its loss
 // a mean over its own rows; averaging the flat gradient buffers over ranks then gives every rank
 // the gradient of the global batch's mean loss, so the optimizer steps stay identical everywhere.
-// The buffer goes out in buckets of a fixed size, in a fixed order, so the reduction (and with it
-// the result) does not depend on timing; buckets are what a later overlap with backward sends as
-// soon as their gradients are complete.
+// The buffer goes out in buckets of a fixed size. As a listener of backward (nn::Context::
+// grads_ready) it starts a bucket's non-blocking allreduce as soon as every parameter in it has
+// its final gradient, while backward continues below; finish() starts the rest and waits. Which
+// buckets start when depends only on the model's backward order, the same on every rank, and each
+// bucket is reduced alone, so the result does not depend on timing.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -19,7 +22,7 @@
 
 namespace win::train {
 
-class GradientSync {
+class GradientSync final : public nn::GradientsReady {
  public:
   // bucket_mb: the size of one allreduce (dist.bucket_mb); > 0. With `only`, just the gradients
   // of those entries are averaged (a pipeline stage's own blocks), packed into contiguous buckets.
@@ -27,10 +30,18 @@ class GradientSync {
                const std::function<bool(const nn::ParamEntry&)>& only = {});
 
   // In place: every rank's gradients become the mean over ranks. Collective: every rank calls it
-  // once per step. One rank: nothing to do.
+  // once per step. One rank: nothing to do. Same as begin() then finish().
   void average();
 
+  // The overlapped form: begin() before backward (with the sync set as ctx.grads_ready), then
+  // finish() after it.
+  void begin();
+  void ready(nn::Module& m) override;
+  void finish();
+
   int64_t bucket_elements() const { return bucket_; }
+  // Buckets whose allreduce started during backward (from ready()), over all steps so far.
+  int64_t started_in_backward() const { return early_; }
   int64_t num_buckets() const;
 
  private:
@@ -40,6 +51,15 @@ class GradientSync {
   std::vector<std::pair<int64_t, int64_t>> ranges_;  // with `only`: [offset, numel) of entries
   std::vector<float> packed_;
   bool selective_ = false;
+  // Overlap bookkeeping: per bucket, the parameter elements still waiting for their gradient and
+  // whether its reduction started; per entry, its done flag and (bucket, elements) overlaps.
+  std::vector<int64_t> waiting_, waiting_template_, bucket_size_;
+  std::vector<char> started_, entry_done_;
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> entry_buckets_;
+  std::map<const nn::Param*, size_t> entry_of_;
+  std::map<const nn::Module*, std::vector<size_t>> module_entries_;
+  int64_t early_ = 0;
+  void start_bucket(int64_t k);
 };
 
 // The replicas of a data-parallel group for synchronised BatchNorm (nn::Context::replicas).

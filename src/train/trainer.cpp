@@ -161,6 +161,9 @@ const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
   ctx.rng = Philox(opt_.seed, kDropoutStream);
   ctx.sample_offset = loader_.slice_offset();
   ctx.replicas = opt_.sync_bn ? &replicas : nullptr;
+  // Buckets of gradients start their allreduce while backward goes on (models announce each
+  // finished block through ctx.grads_ready).
+  ctx.grads_ready = group.size() > 1 ? &sync : nullptr;
   Progress progress(opt_.stage, opt_.total_steps, "step");
   progress.set_interval(opt_.progress_interval_s);
   int64_t last_saved = step_;
@@ -174,8 +177,12 @@ const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
     ctx.step = static_cast<uint64_t>(step_);
     ctx.training = true;
     store_.zero_grad();
+    sync.begin();
     const StepStats s = step_fn(batch, ctx);
     if (test_hook("WIN_TEST_SIGNAL_AT", opt_.stage, step_ + 1)) std::raise(SIGUSR1);
+    const double t1 = now_s();
+    sync.finish();  // every started reduction completes before anything else is decided
+    allreduce_s += now_s() - t1;
     // One small reduction carries the step's statistics and the stop request: every rank then
     // takes the same decisions below.
     std::array<double, 4> red = {s.loss, static_cast<double>(s.correct),
@@ -190,9 +197,6 @@ const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
         throw dist::CollectiveError(ErrorKind::Numerics, msg, group.size() == dist::world().size());
       WIN_FAIL(ErrorKind::Numerics, msg);
     }
-    const double t1 = now_s();
-    sync.average();
-    allreduce_s += now_s() - t1;
     if (opt_.clip_grad_norm > 0) clip_grad_norm(store_, opt_.clip_grad_norm);
     const double lr = schedule_.lr_at(step_);
     opt_state_.step(lr);
@@ -223,6 +227,8 @@ const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
     }
   }
   progress.finish();
+  throughput_.buckets = sync.num_buckets();
+  throughput_.buckets_in_backward = sync.started_in_backward();
   report_throughput(samples, busy_s, allreduce_s);
   return metrics_;
 }

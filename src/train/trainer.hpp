@@ -49,6 +49,8 @@ struct TrainerOptions {
 struct Throughput {
   std::vector<double> samples_per_s;  // per rank, over this run's steps
   double allreduce_share = 0;         // mean fraction of step time spent averaging gradients
+  int64_t buckets = 0;                // gradient buckets per step
+  int64_t buckets_in_backward = 0;    // of those, started during backward (all steps)
 };
 
 struct StepStats {
@@ -85,6 +87,7 @@ class Trainer {
   void resume();
   void checkpoint();
   void report_throughput(double samples, double seconds, double allreduce_s);
+  int64_t early_buckets_ = 0, buckets_ = 0;
   const dist::Comm& comm() const;
 
   TrainerOptions opt_;

@@ -44,10 +44,21 @@ Tensor BridgedModel::forward(const Tensor& x, nn::Context& ctx) {
 }
 
 Tensor BridgedModel::backward(const Tensor& dy, nn::Context& ctx) {
+  auto done = [&](nn::Module& m) {
+    if (ctx.grads_ready) ctx.grads_ready->ready(m);
+  };
   Tensor g = student_->head().backward(dy, ctx);
-  for (int i = num_blocks() - 1; i >= 0; --i)
-    g = student_->block(i).backward(bridges_[static_cast<size_t>(i)]->backward(g, ctx), ctx);
-  return student_->stem().backward(g, ctx);
+  done(student_->head());
+  for (int i = num_blocks() - 1; i >= 0; --i) {
+    Bridge& b = *bridges_[static_cast<size_t>(i)];
+    g = b.backward(g, ctx);
+    done(b);
+    g = student_->block(i).backward(g, ctx);
+    done(student_->block(i));
+  }
+  g = student_->stem().backward(g, ctx);
+  done(student_->stem());
+  return g;
 }
 
 const Tensor& BridgedModel::forward_prefix(const Tensor& x, int last, nn::Context& ctx) {

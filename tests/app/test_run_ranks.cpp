@@ -166,8 +166,24 @@ TEST(RunRanks, PipelinedNarrowMatchesOneProcessAndOnlyActivationsTravel) {
       EXPECT_EQ(std::stoll(m[2]), first ? 0 : bytes) << "rank " << rank;
     }
   }
-  // The imitation errors per block match too.
   EXPECT_TRUE(fs::exists(stage_file(base + "/p4", "narrow/blocks.csv")));
+  // Teacher-forced: every block reads the teacher's activation, so only that travels.
+  const std::string forced = pipelined + " --set narrow.input=teacher";
+  r = win_run(0, base + "/f1", forced + " --set dist.pipeline=1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = win_run(2, base + "/f2", forced + " --set dist.pipeline=2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out + r.err, "teacher-forced")) << r.err;
+  EXPECT_LE(rel_diff(stage_file(base + "/f2", "narrow/final.h5"),
+                     stage_file(base + "/f1", "narrow/final.h5")),
+            1e-5);
+  EXPECT_GT(rel_diff(stage_file(base + "/f1", "narrow/final.h5"),
+                     stage_file(base + "/p1", "narrow/final.h5")),
+            1e-3)
+      << "teacher-forced inputs trained the same student";
+  EXPECT_TRUE(contains(r.out + r.err, "rank 0 sent " + std::to_string(10 * 4 * (6 * 8 + 32 * 16 * 4)) +
+                                          " received 0"))
+      << r.err;
   fs::remove_all(base);
 }
 

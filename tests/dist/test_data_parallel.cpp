@@ -116,7 +116,8 @@ double rel_diff(const std::vector<double>& a, const std::vector<double>& b) {
 
 // kSteps of the Trainer on `comm` (each rank its slice), from the same initial weights.
 std::vector<double> train_on(const dist::Comm& comm, const config::ModelConfig& mc, bool sync_bn,
-                             const std::string& dir) {
+                             const std::string& dir, double bucket_mb = 25.0,
+                             train::Throughput* out = nullptr) {
   auto m = models::build_model(mc, DType::F32);
   nn::init_params(*m, 11);
   nn::ParamStore store(*m);
@@ -138,11 +139,13 @@ std::vector<double> train_on(const dist::Comm& comm, const config::ModelConfig& 
   to.progress_interval_s = 1e9;
   to.comm = &comm;
   to.sync_bn = sync_bn;
+  to.bucket_mb = bucket_mb;
   train::Trainer trainer(to, *m, store, *opt, schedule, loader);
   auto task = method::make_task(mc);
   trainer.run([&](const data::Batch& b, nn::Context& ctx) {
     return task->step(*m, nullptr, b, ctx, method::LossSpec{});
   });
+  if (out) *out = trainer.throughput();
   return weights(*m);
 }
 
@@ -233,6 +236,28 @@ TEST(DataParallel, ResNetWithLocalBatchNormEqualsGhostBatchesOnOneProcess) {
     const auto whole =
         train_on(alone, tiny_resnet(), true, dir + "/ref" + std::to_string(w.rank()));
     EXPECT_GT(rel_diff(dp, whole), 1e-4);
+  }
+  w.barrier();
+  if (w.is_root()) fs::remove_all(dir);
+}
+
+// Buckets of 64 floats: most start their allreduce during backward, as blocks finish, and the
+// weights are the same as with one bucket reduced after backward.
+TEST(DataParallel, BucketsStartedDuringBackwardGiveTheSameWeights) {
+  const dist::Comm& w = dist::world();
+  const std::string dir = shared_dir("overlap");
+  train::Throughput t;
+  const auto small = train_on(w, tiny_resnet(), true, dir + "/small", 64 * 4 / 1048576.0, &t);
+  const auto whole = train_on(w, tiny_resnet(), true, dir + "/one");
+  expect_replicas_identical(small);
+  EXPECT_GT(t.buckets, 10);
+  if (w.size() > 1) {
+    // Every bucket but those holding the stem's parameters (done last) starts early.
+    EXPECT_GT(t.buckets_in_backward, kSteps * t.buckets / 2) << t.buckets << " buckets per step";
+    EXPECT_LE(rel_diff(small, whole), 1e-6);
+  } else {
+    EXPECT_EQ(t.buckets_in_backward, 0);  // one rank reduces nothing
+    EXPECT_EQ(rel_diff(small, whole), 0.0);
   }
   w.barrier();
   if (w.is_root()) fs::remove_all(dir);
