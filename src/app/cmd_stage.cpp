@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/parallel.hpp"
+#include "dist/comm.hpp"
 #include "io/model_io.hpp"
 #include "models/build.hpp"
 #include "models/widen.hpp"
@@ -47,6 +48,7 @@ int run_eval_cmd(const Args& args) {
   auto test = rc.eval_source(&on, "win eval");
   auto task = method::make_task(c);
   const method::EvalResult r = method::evaluate(*task, *model, *test, d.eval.batch_size);
+  if (!dist::world().is_root()) return 0;
   std::printf("weights      %s\nset          %s (%lld samples, %lld predictions)\n",
               weights->c_str(), on.c_str(), static_cast<long long>(r.samples),
               static_cast<long long>(r.predictions));

@@ -3,6 +3,8 @@
 // BERT pretraining each masked token), and the NSP accuracy for BERT pretraining.
 #pragma once
 
+#include "dist/comm.hpp"
+
 #include <memory>
 
 #include "data/loader.hpp"
@@ -20,7 +22,10 @@ struct EvalResult {
   double nsp = -1;  // NSP accuracy; -1 when the model has no NSP head
 };
 
-EvalResult evaluate(Task& task, nn::Module& model, data::SampleSource& source, int64_t batch);
+// Collective over `comm`: rank r scores batches r, r + W, ... and the sums are reduced, so N ranks
+// share the work and all return the same result (counts exact; the loss within round-off).
+EvalResult evaluate(Task& task, nn::Module& model, data::SampleSource& source, int64_t batch,
+                    const dist::Comm& comm = dist::world());
 
 // max |a(x) - b(x)| / max |a(x)| over every output (BERT: MLM and NSP logits) of the first
 // `samples` samples of source, eval mode.
