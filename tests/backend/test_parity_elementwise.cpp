@@ -1,0 +1,184 @@
+// Parity of the stateless ops (gemm, element-wise, reductions, embedding, dropout, losses,
+// optimizer updates) with the reference, per backend. fp32 tolerances, normalised error:
+// element-wise and updates 1e-6 (the same formula, maybe fused differently), reductions and
+// matrix products 1e-5 (summation order), exact for masks and integer counts.
+#include <cmath>
+
+#include "parity_testing.hpp"
+
+using namespace win;
+using win::parity::host_randn;
+using win::parity::OpParity;
+
+namespace {
+
+Tensor host_ints(const Dims& shape, int64_t n, uint64_t seed) {
+  std::vector<int32_t> v;
+  const Philox rng(seed, 0x1D5);
+  int64_t count = 1;
+  for (int i = 0; i < shape.size(); ++i) count *= shape[i];
+  for (int64_t i = 0; i < count; ++i)
+    v.push_back(static_cast<int32_t>(
+        rng.uniform_int(0, static_cast<uint64_t>(i), static_cast<uint64_t>(n))));
+  return Tensor::from(v, shape);
+}
+
+}  // namespace
+
+TEST_P(OpParity, GemmEveryTransposeAndBatched) {
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      const Tensor a = host_randn(ta ? Dims{37, 19} : Dims{19, 37}, 1);
+      const Tensor b = host_randn(tb ? Dims{23, 37} : Dims{37, 23}, 2);
+      Tensor c_ref = host_randn({19, 23}, 3);
+      Tensor c = put(c_ref);
+      ref().gemm(ta, tb, 0.7, a, b, 0.3, c_ref);
+      ops().gemm(ta, tb, 0.7, put(a), put(b), 0.3, c);
+      EXPECT_PARITY(get(c), c_ref, 1e-5) << " ta " << ta << " tb " << tb;
+    }
+  // Attention's per-head products: (B, H, T, d) x (B, H, d, T).
+  const Tensor q = host_randn({2, 3, 9, 8}, 4), k = host_randn({2, 3, 9, 8}, 5);
+  Tensor s_ref = Tensor::empty({2, 3, 9, 9}, DType::F32);
+  Tensor s = like(s_ref);
+  ref().gemm(false, true, 0.125, q, k, 0.0, s_ref);
+  ops().gemm(false, true, 0.125, put(q), put(k), 0.0, s);
+  EXPECT_PARITY(get(s), s_ref, 1e-5);
+}
+
+TEST_P(OpParity, ElementwiseOps) {
+  const Tensor a = host_randn({7, 33}, 1), b = host_randn({7, 33}, 2);
+  Tensor y_ref = Tensor::empty({7, 33}, DType::F32), y = like(y_ref);
+  ref().add(a, b, y_ref);
+  ops().add(put(a), put(b), y);
+  EXPECT_PARITY(get(y), y_ref, 1e-6);
+  ref().add_relu(a, b, y_ref);
+  ops().add_relu(put(a), put(b), y);
+  EXPECT_PARITY(get(y), y_ref, 1e-6);
+  ref().relu_backward(a, b, y_ref);
+  ops().relu_backward(put(a), put(b), y);
+  EXPECT_PARITY(get(y), y_ref, 0.0);
+  Tensor acc_ref = b.clone(), acc = put(b);
+  ref().axpy(-0.3, a, acc_ref);
+  ops().axpy(-0.3, put(a), acc);
+  ref().scale(1.7, acc_ref);
+  ops().scale(1.7, acc);
+  EXPECT_PARITY(get(acc), acc_ref, 1e-6);
+  const Tensor bias = host_randn({33}, 3);
+  ref().add_bias(bias, acc_ref);
+  ops().add_bias(put(bias), acc);
+  EXPECT_PARITY(get(acc), acc_ref, 1e-6);
+  Tensor db_ref = host_randn({33}, 4), db = put(db_ref);
+  ref().bias_grad(a, db_ref);
+  ops().bias_grad(put(a), db);
+  EXPECT_PARITY(get(db), db_ref, 1e-5);
+  Tensor dz_ref = Tensor::empty({7, 33}, DType::F32), dz = like(dz_ref);
+  ref().relu_bias_backward(a, b, dz_ref, db_ref);
+  ops().relu_bias_backward(put(a), put(b), dz, db);
+  EXPECT_PARITY(get(dz), dz_ref, 0.0);
+  EXPECT_PARITY(get(db), db_ref, 1e-5);
+  const double ss_ref = ref().sum_squares(a), ss = ops().sum_squares(put(a));
+  EXPECT_NEAR(ss, ss_ref, 1e-6 * ss_ref);
+}
+
+TEST_P(OpParity, CopyBetweenLayoutsAndGlobalAveragePooling) {
+  const Tensor x = host_randn({3, 5, 4, 6}, 1);  // contiguous NCHW
+  Tensor cl_ref = empty_channels_last({3, 5, 4, 6}, DType::F32);
+  Tensor cl = like(cl_ref);
+  ref().copy(x, cl_ref);
+  ops().copy(put(x), cl);
+  EXPECT_PARITY(get(cl), cl_ref, 0.0);
+  Tensor y_ref = Tensor::empty({3, 5}, DType::F32), y = like(y_ref);
+  ref().global_avg_pool(cl_ref, y_ref);
+  ops().global_avg_pool(cl, y);
+  EXPECT_PARITY(get(y), y_ref, 1e-6);
+  Tensor dx_ref = empty_channels_last({3, 5, 4, 6}, DType::F32), dx = like(dx_ref);
+  ref().global_avg_pool_backward(y_ref, dx_ref);
+  ops().global_avg_pool_backward(y, dx);
+  EXPECT_PARITY(get(dx), dx_ref, 1e-6);
+}
+
+TEST_P(OpParity, EmbeddingGatherAndScatter) {
+  const Tensor w = host_randn({50, 12}, 1), ids = host_ints({40}, 50, 2);
+  Tensor y_ref = Tensor::empty({40, 12}, DType::F32), y = like(y_ref);
+  ref().embedding(w, ids, y_ref);
+  ops().embedding(put(w), put(ids), y);
+  EXPECT_PARITY(get(y), y_ref, 0.0);
+  const Tensor dy = host_randn({40, 12}, 3);
+  Tensor dw_ref = host_randn({50, 12}, 4), dw = put(dw_ref);
+  ref().embedding_backward(dy, ids, dw_ref);
+  ops().embedding_backward(put(dy), put(ids), dw);
+  EXPECT_PARITY(get(dw), dw_ref, 1e-6);
+  // An id out of range is a data error naming its position, on every backend.
+  Tensor bad = ids.clone();
+  bad.data<int32_t>()[17] = 50;
+  try {
+    ops().embedding(put(w), put(bad), y);
+    sync();
+    FAIL() << "id 50 of 50 accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Data);
+    EXPECT_NE(std::string(e.what()).find("17"), std::string::npos) << e.what();
+  }
+}
+
+TEST_P(OpParity, DropoutMasksAreBitwiseTheReferenceOnes) {
+  const Tensor x = host_randn({9, 131}, 1);
+  const Philox rng(42, 0xD0);
+  Tensor m_ref = Tensor::empty({9, 131}, DType::U8), y_ref = Tensor::empty({9, 131}, DType::F32);
+  Tensor m = like(m_ref), y = like(y_ref);
+  ref().dropout(x, 0.3, rng, 5, 1000, m_ref, y_ref);
+  ops().dropout(put(x), 0.3, rng, 5, 1000, m, y);
+  EXPECT_EQ(get(m).to_vector(), m_ref.to_vector());
+  EXPECT_PARITY(get(y), y_ref, 1e-6);
+  const Tensor dy = host_randn({9, 131}, 2);
+  Tensor dx_ref = Tensor::empty({9, 131}, DType::F32), dx = like(dx_ref);
+  ref().dropout_backward(dy, m_ref, 0.3, dx_ref);
+  ops().dropout_backward(put(dy), m, 0.3, dx);
+  EXPECT_PARITY(get(dx), dx_ref, 1e-6);
+}
+
+TEST_P(OpParity, LossesAndTheirGradients) {
+  const Tensor logits = host_randn({16, 11}, 1, 2.0);
+  Tensor labels = host_ints({16}, 11, 2);
+  labels.data<int32_t>()[3] = -100;  // ignored row
+  Tensor d_ref = Tensor::empty({16, 11}, DType::F32), d = like(d_ref);
+  const auto r_ref = ref().cross_entropy(logits, labels, -100, 0.5, d_ref);
+  const auto r = ops().cross_entropy(put(logits), put(labels), -100, 0.5, d);
+  EXPECT_NEAR(r.loss, r_ref.loss, 1e-6 * std::abs(r_ref.loss));
+  EXPECT_EQ(r.counted, r_ref.counted);
+  EXPECT_EQ(r.correct, r_ref.correct);
+  EXPECT_PARITY(get(d), d_ref, 1e-6);
+  const Tensor target = host_randn({16, 11}, 3);
+  const double mse_ref = ref().mse(logits, target, 2.0, d_ref);
+  const double mse = ops().mse(put(logits), put(target), 2.0, d);
+  EXPECT_NEAR(mse, mse_ref, 1e-6 * mse_ref);
+  EXPECT_PARITY(get(d), d_ref, 1e-6);
+  const double kl_ref = ref().kl_div(logits, target, 4.0, 1.0, d_ref);
+  const double kl = ops().kl_div(put(logits), put(target), 4.0, 1.0, d);
+  EXPECT_NEAR(kl, kl_ref, 1e-5 * std::abs(kl_ref));
+  EXPECT_PARITY(get(d), d_ref, 1e-5);
+}
+
+TEST_P(OpParity, OptimizerUpdates) {
+  const Tensor g = host_randn({1000}, 1);
+  Tensor p_ref = host_randn({1000}, 2), buf_ref = Tensor::zeros({1000}, DType::F32);
+  Tensor p = put(p_ref), buf = put(buf_ref);
+  for (int s = 0; s < 3; ++s) {
+    ref().sgd_update(p_ref, g, buf_ref, 0.1, 0.9, s == 2, 1e-4, s == 0);
+    ops().sgd_update(p, put(g), buf, 0.1, 0.9, s == 2, 1e-4, s == 0);
+  }
+  EXPECT_PARITY(get(p), p_ref, 1e-6);
+  EXPECT_PARITY(get(buf), buf_ref, 1e-6);
+  Tensor m_ref = Tensor::zeros({1000}, DType::F32), v_ref = Tensor::zeros({1000}, DType::F32);
+  Tensor m = put(m_ref), v = put(v_ref);
+  for (int s = 1; s <= 3; ++s) {
+    ref().adamw_update(p_ref, g, m_ref, v_ref, 1e-3, 0.9, 0.999, 1e-8, 0.01, s);
+    ops().adamw_update(p, put(g), m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, s);
+  }
+  EXPECT_PARITY(get(p), p_ref, 1e-6);
+  EXPECT_PARITY(get(m), m_ref, 1e-6);
+  EXPECT_PARITY(get(v), v_ref, 1e-6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, OpParity, testing::ValuesIn(win::parity::backend_cases()),
+                         [](const auto& i) { return i.param.name; });
