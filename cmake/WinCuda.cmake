@@ -2,9 +2,10 @@
 # toolkit directory on our machines (/usr/local/cuda/lib64) or in the system library path.
 set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 knows no CUDA20 flag for nvcc; kernels need only C++17
 set(CMAKE_CUDA_STANDARD_REQUIRED ON)
-if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "52")
-  # H100/H200 (sm_90) natively, plus PTX for newer parts.
-  set(CMAKE_CUDA_ARCHITECTURES 90)
+# nvcc's own default (sm_52 before CUDA 13, sm_75 since) would leave A100/H100 to JIT-compile
+# PTX: unless the user chose, build A100 (sm_80) and H100/H200 (sm_90) code natively.
+if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES MATCHES "^(52|75)$")
+  set(CMAKE_CUDA_ARCHITECTURES "80;90" CACHE STRING "CUDA architectures" FORCE)
 endif()
 
 find_path(WIN_CUDNN_INCLUDE cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/include)

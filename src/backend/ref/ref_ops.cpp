@@ -2,6 +2,9 @@
 #include "backend/ref/ref_ops.hpp"
 
 #include "backend/cpu/cpu_ops.hpp"
+#if WIN_HAVE_CUDA
+#include "backend/cuda/cuda_ops.hpp"
+#endif
 #include "core/error.hpp"
 
 namespace win::backend {
@@ -23,6 +26,13 @@ Ops& ref_ops(DType dtype) {
 }
 
 Ops& ops_for(Device device, DType dtype) {
+#if WIN_HAVE_CUDA
+  if (device == Device::CUDA) {
+    WIN_CHECK(dtype == DType::F32, ErrorKind::Internal, "no CUDA op table for dtype ",
+              dtype_name(dtype));
+    return cuda_ops();
+  }
+#endif
   WIN_CHECK(device == Device::CPU, ErrorKind::Internal, "no op table for device ",
             device_name(device), " in this build");
   if (dtype == DType::F32) {

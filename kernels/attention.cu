@@ -1,0 +1,554 @@
+// Fused attention forward and backward (see attention.cuh). A straightforward tiled design on
+// CUDA cores in fp32: 64-row tiles of Q, K, V (and dO) in shared memory, padded by one column so
+// that the access patterns below are free of bank conflicts, and 256 threads as a 16 x 16 grid
+// that each own a 4 x (tile / 16) register block of every product (rows ty + 16 r, columns
+// tx + 16 c). Forward keeps the running row max m, sum l and rescales O per key tile (online
+// softmax). Backward: a row-wise delta = dO . O pass, then one kernel per key tile (dK, dV) and
+// one per query tile (dQ), each recomputing P = exp(S - lse); no atomics, so results are
+// deterministic.
+#include <cmath>
+
+#include "attention.cuh"
+
+namespace win::kernels {
+
+namespace {
+
+constexpr int kThreads = 256;   // 16 x 16
+constexpr int kTile = 64;       // query and key rows per tile
+constexpr int kLs = kTile + 1;  // padded row of a score tile
+constexpr int kMaxBlocks = 65535;
+
+__device__ __forceinline__ float to_f(float v) {
+  return v;
+}
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+template <class T>
+__device__ __forceinline__ T from_f(float v);
+template <>
+__device__ __forceinline__ float from_f<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+template <class T>
+struct Args {
+  const T* q;
+  const T* k;
+  const T* v;
+  const T* o;     // backward
+  const T* dout;  // backward
+  const float* mask;
+  const float* lse;  // backward
+  float* lse_out;    // forward
+  float* delta;      // backward scratch
+  T* o_out;          // forward
+  T* dq;
+  T* dk;
+  T* dv;
+  int64_t sb, sh, sr;  // element strides of batch, head, row
+  int heads, t, dh;
+  float scale;
+};
+
+// Rows [0, kTile) of a (rows, dh) view at base (row stride sr) into dst[kTile][kD + 1], zero past
+// `rows` and past dh.
+template <int kD, class T>
+__device__ __forceinline__ void load_tile(float* dst, const T* base, int64_t sr, int rows, int dh) {
+  for (int idx = threadIdx.x; idx < kTile * kD; idx += kThreads) {
+    const int r = idx / kD, d = idx % kD;
+    float val = 0.0f;
+    if (r < rows && d < dh) val = to_f(base[r * sr + d]);
+    dst[r * (kD + 1) + d] = val;
+  }
+}
+
+// acc[r][c] += sum_kk A(ti + 16 r, kk) * B(kk, tj + 16 c), with A(i, kk) = A[i * kAi + kk * kAk]
+// and B(kk, j) = B[kk * kBk + j * kBj] in shared memory.
+template <int kRm, int kRn, int kK, int kAi, int kAk, int kBk, int kBj>
+__device__ __forceinline__ void tile_mm(float (&acc)[kRm][kRn], const float* a, const float* b,
+                                        int ti, int tj) {
+#pragma unroll 4
+  for (int kk = 0; kk < kK; ++kk) {
+    float av[kRm], bv[kRn];
+#pragma unroll
+    for (int r = 0; r < kRm; ++r) av[r] = a[(ti + 16 * r) * kAi + kk * kAk];
+#pragma unroll
+    for (int c = 0; c < kRn; ++c) bv[c] = b[kk * kBk + (tj + 16 * c) * kBj];
+#pragma unroll
+    for (int r = 0; r < kRm; ++r)
+#pragma unroll
+      for (int c = 0; c < kRn; ++c) acc[r][c] = fmaf(av[r], bv[c], acc[r][c]);
+  }
+}
+
+template <int kD>
+constexpr int fwd_smem_floats() {
+  return 3 * kTile * (kD + 1) + kTile * kLs + 4 * kTile;
+}
+template <int kD>
+constexpr int dkv_smem_floats() {
+  return 4 * kTile * (kD + 1) + 2 * kTile * kLs + 3 * kTile;
+}
+template <int kD>
+constexpr int dq_smem_floats() {
+  return 4 * kTile * (kD + 1) + kTile * kLs + 3 * kTile;
+}
+
+// ---- forward: one block per (b, h, query tile) ---------------------------------------------
+
+template <class T, int kD>
+__global__ void __launch_bounds__(kThreads) attn_fwd(Args<T> a) {
+  constexpr int kLd = kD + 1, kRn = kD / 16;
+  extern __shared__ float smem[];
+  float* qs = smem;
+  float* ks = qs + kTile * kLd;
+  float* vs = ks + kTile * kLd;
+  float* ss = vs + kTile * kLd;
+  float* row_m = ss + kTile * kLs;
+  float* row_l = row_m + kTile;
+  float* row_a = row_l + kTile;
+  float* mask_s = row_a + kTile;
+
+  const int tiles = (a.t + kTile - 1) / kTile;
+  const int64_t bh = blockIdx.x / tiles;
+  const int q0 = static_cast<int>(blockIdx.x % tiles) * kTile;
+  const int64_t b = bh / a.heads, h = bh % a.heads;
+  const int64_t base = b * a.sb + h * a.sh;
+  const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4, lane = tid & 31, warp = tid >> 5;
+
+  load_tile<kD>(qs, a.q + base + q0 * a.sr, a.sr, min(kTile, a.t - q0), a.dh);
+  if (tid < kTile) {
+    row_m[tid] = -INFINITY;
+    row_l[tid] = 0.0f;
+  }
+  float acc[4][kRn];
+#pragma unroll
+  for (int r = 0; r < 4; ++r)
+#pragma unroll
+    for (int c = 0; c < kRn; ++c) acc[r][c] = 0.0f;
+
+  for (int k0 = 0; k0 < a.t; k0 += kTile) {
+    __syncthreads();  // the previous tile's K, V and P are no longer read
+    const int kv = min(kTile, a.t - k0);
+    load_tile<kD>(ks, a.k + base + k0 * a.sr, a.sr, kv, a.dh);
+    load_tile<kD>(vs, a.v + base + k0 * a.sr, a.sr, kv, a.dh);
+    if (tid < kTile)
+      mask_s[tid] = tid < kv ? (a.mask ? a.mask[b * a.t + k0 + tid] : 0.0f) : -INFINITY;
+    __syncthreads();
+
+    float s[4][4];
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) s[r][c] = 0.0f;
+    tile_mm<4, 4, kD, kLd, 1, 1, kLd>(s, qs, ks, ty, tx);
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+#pragma unroll
+      for (int c = 0; c < 4; ++c)
+        ss[(ty + 16 * r) * kLs + tx + 16 * c] = __fmaf_rn(s[r][c], a.scale, mask_s[tx + 16 * c]);
+    __syncthreads();
+
+    // Online softmax: warp w owns rows 8w .. 8w + 7, a lane two columns of each.
+#pragma unroll
+    for (int rr = 0; rr < kTile / 8; ++rr) {
+      const int row = warp * (kTile / 8) + rr;
+      float* sr = ss + row * kLs;
+      const float v0 = sr[lane], v1 = sr[lane + 32];
+      const float m_old = row_m[row];
+      const float m_new = fmaxf(m_old, warp_max(fmaxf(v0, v1)));
+      const float ref = m_new == -INFINITY ? 0.0f : m_new;  // all -inf so far: p = 0, no NaN
+      const float p0 = expf(v0 - ref), p1 = expf(v1 - ref);
+      sr[lane] = p0;
+      sr[lane + 32] = p1;
+      const float sum = warp_sum(p0 + p1);
+      __syncwarp();  // every lane has read row_m[row]
+      if (lane == 0) {
+        const float alpha = expf(m_old - ref);
+        row_a[row] = alpha;
+        row_l[row] = row_l[row] * alpha + sum;
+        row_m[row] = m_new;
+      }
+    }
+    __syncthreads();
+
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const float alpha = row_a[ty + 16 * r];
+#pragma unroll
+      for (int c = 0; c < kRn; ++c) acc[r][c] *= alpha;
+    }
+    tile_mm<4, kRn, kTile, kLs, 1, kLd, 1>(acc, ss, vs, ty, tx);
+  }
+
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    const int i = ty + 16 * r, qi = q0 + i;
+    if (qi >= a.t) continue;
+    const float l = row_l[i];
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    T* orow = a.o_out + base + qi * a.sr;
+#pragma unroll
+    for (int c = 0; c < kRn; ++c) {
+      const int d = tx + 16 * c;
+      if (d < a.dh) orow[d] = from_f<T>(acc[r][c] * inv);
+    }
+    if (tx == 0) a.lse_out[bh * a.t + qi] = l > 0.0f ? row_m[i] + logf(l) : -INFINITY;
+  }
+}
+
+// ---- backward -------------------------------------------------------------------------------
+
+// delta[row] = sum_d dout[row, d] * o[row, d], one warp per (b, h, i) row.
+template <class T>
+__global__ void __launch_bounds__(kThreads) attn_delta(Args<T> a, int64_t rows) {
+  const int lane = threadIdx.x & 31;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * (kThreads / 32);
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * (kThreads / 32) + (threadIdx.x >> 5);
+       r < rows; r += stride) {
+    const int64_t bh = r / a.t, i = r % a.t;
+    const int64_t off = (bh / a.heads) * a.sb + (bh % a.heads) * a.sh + i * a.sr;
+    float s = 0.0f;
+    for (int d = lane; d < a.dh; d += 32) s += to_f(a.dout[off + d]) * to_f(a.o[off + d]);
+    s = warp_sum(s);
+    if (lane == 0) a.delta[r] = s;
+  }
+}
+
+// Per query row of the tile at q0: lse (with +inf where P must be 0: rows past T and rows whose
+// keys are all -inf) and delta.
+template <class T>
+__device__ __forceinline__ void load_row_stats(const Args<T>& a, int64_t bh, int q0, float* lse_s,
+                                               float* delta_s) {
+  const int i = threadIdx.x;
+  if (i < kTile) {
+    const bool in = q0 + i < a.t;
+    const float l = in ? a.lse[bh * a.t + q0 + i] : INFINITY;
+    lse_s[i] = l == -INFINITY ? INFINITY : l;
+    delta_s[i] = in ? a.delta[bh * a.t + q0 + i] : 0.0f;
+  }
+}
+
+// P (recomputed) and dS = P (dP - delta) for the 4 x 4 block of a thread: rows (queries)
+// ty + 16 r, columns (keys) tx + 16 c of the current tiles.
+template <int kD>
+__device__ __forceinline__ void probs_and_dscores(const float* qs, const float* ks,
+                                                  const float* dos, const float* vs,
+                                                  const float* lse_s, const float* delta_s,
+                                                  const float* mask_s, float scale, int ty, int tx,
+                                                  float (&p)[4][4], float (&ds)[4][4]) {
+  constexpr int kLd = kD + 1;
+  float dp[4][4];
+#pragma unroll
+  for (int r = 0; r < 4; ++r)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      p[r][c] = 0.0f;
+      dp[r][c] = 0.0f;
+    }
+  tile_mm<4, 4, kD, kLd, 1, 1, kLd>(p, qs, ks, ty, tx);
+  tile_mm<4, 4, kD, kLd, 1, 1, kLd>(dp, dos, vs, ty, tx);
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    const int i = ty + 16 * r;
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      // The forward's score, bit for bit (same products in the same order, the same fma).
+      const float sv = __fmaf_rn(p[r][c], scale, mask_s[tx + 16 * c]);
+      p[r][c] = expf(sv - lse_s[i]);
+      ds[r][c] = p[r][c] * (dp[r][c] - delta_s[i]);
+    }
+  }
+}
+
+// dK and dV of one key tile: one block per (b, h, key tile), looping over all query tiles.
+template <class T, int kD>
+__global__ void __launch_bounds__(kThreads) attn_bwd_dkv(Args<T> a) {
+  constexpr int kLd = kD + 1, kRn = kD / 16;
+  extern __shared__ float smem[];
+  float* ks = smem;
+  float* vs = ks + kTile * kLd;
+  float* qs = vs + kTile * kLd;
+  float* dos = qs + kTile * kLd;
+  float* ps = dos + kTile * kLd;
+  float* dss = ps + kTile * kLs;
+  float* lse_s = dss + kTile * kLs;
+  float* delta_s = lse_s + kTile;
+  float* mask_s = delta_s + kTile;
+
+  const int tiles = (a.t + kTile - 1) / kTile;
+  const int64_t bh = blockIdx.x / tiles;
+  const int k0 = static_cast<int>(blockIdx.x % tiles) * kTile;
+  const int64_t b = bh / a.heads, h = bh % a.heads;
+  const int64_t base = b * a.sb + h * a.sh;
+  const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
+  const int kv = min(kTile, a.t - k0);
+
+  load_tile<kD>(ks, a.k + base + k0 * a.sr, a.sr, kv, a.dh);
+  load_tile<kD>(vs, a.v + base + k0 * a.sr, a.sr, kv, a.dh);
+  if (tid < kTile)
+    mask_s[tid] = tid < kv ? (a.mask ? a.mask[b * a.t + k0 + tid] : 0.0f) : -INFINITY;
+  float dk[4][kRn], dv[4][kRn];
+#pragma unroll
+  for (int r = 0; r < 4; ++r)
+#pragma unroll
+    for (int c = 0; c < kRn; ++c) {
+      dk[r][c] = 0.0f;
+      dv[r][c] = 0.0f;
+    }
+
+  for (int q0 = 0; q0 < a.t; q0 += kTile) {
+    __syncthreads();  // the previous tile's Q, dO, P, dS are no longer read
+    const int qv = min(kTile, a.t - q0);
+    load_tile<kD>(qs, a.q + base + q0 * a.sr, a.sr, qv, a.dh);
+    load_tile<kD>(dos, a.dout + base + q0 * a.sr, a.sr, qv, a.dh);
+    load_row_stats(a, bh, q0, lse_s, delta_s);
+    __syncthreads();
+
+    float p[4][4], ds[4][4];
+    probs_and_dscores<kD>(qs, ks, dos, vs, lse_s, delta_s, mask_s, a.scale, ty, tx, p, ds);
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        ps[(ty + 16 * r) * kLs + tx + 16 * c] = p[r][c];
+        dss[(ty + 16 * r) * kLs + tx + 16 * c] = ds[r][c];
+      }
+    __syncthreads();
+
+    // dV[j][d] += sum_i P[i][j] dO[i][d]; dK[j][d] += sum_i dS[i][j] Q[i][d] (times scale below).
+    tile_mm<4, kRn, kTile, 1, kLs, kLd, 1>(dv, ps, dos, ty, tx);
+    tile_mm<4, kRn, kTile, 1, kLs, kLd, 1>(dk, dss, qs, ty, tx);
+  }
+
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    const int kj = k0 + ty + 16 * r;
+    if (kj >= a.t) continue;
+    T* dkr = a.dk + base + kj * a.sr;
+    T* dvr = a.dv + base + kj * a.sr;
+#pragma unroll
+    for (int c = 0; c < kRn; ++c) {
+      const int d = tx + 16 * c;
+      if (d < a.dh) {
+        dkr[d] = from_f<T>(dk[r][c] * a.scale);
+        dvr[d] = from_f<T>(dv[r][c]);
+      }
+    }
+  }
+}
+
+// dQ of one query tile: one block per (b, h, query tile), looping over all key tiles.
+template <class T, int kD>
+__global__ void __launch_bounds__(kThreads) attn_bwd_dq(Args<T> a) {
+  constexpr int kLd = kD + 1, kRn = kD / 16;
+  extern __shared__ float smem[];
+  float* qs = smem;
+  float* dos = qs + kTile * kLd;
+  float* ks = dos + kTile * kLd;
+  float* vs = ks + kTile * kLd;
+  float* dss = vs + kTile * kLd;
+  float* lse_s = dss + kTile * kLs;
+  float* delta_s = lse_s + kTile;
+  float* mask_s = delta_s + kTile;
+
+  const int tiles = (a.t + kTile - 1) / kTile;
+  const int64_t bh = blockIdx.x / tiles;
+  const int q0 = static_cast<int>(blockIdx.x % tiles) * kTile;
+  const int64_t b = bh / a.heads, h = bh % a.heads;
+  const int64_t base = b * a.sb + h * a.sh;
+  const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
+  const int qv = min(kTile, a.t - q0);
+
+  load_tile<kD>(qs, a.q + base + q0 * a.sr, a.sr, qv, a.dh);
+  load_tile<kD>(dos, a.dout + base + q0 * a.sr, a.sr, qv, a.dh);
+  load_row_stats(a, bh, q0, lse_s, delta_s);
+  float dq[4][kRn];
+#pragma unroll
+  for (int r = 0; r < 4; ++r)
+#pragma unroll
+    for (int c = 0; c < kRn; ++c) dq[r][c] = 0.0f;
+
+  for (int k0 = 0; k0 < a.t; k0 += kTile) {
+    __syncthreads();  // the previous tile's K, V, dS are no longer read
+    const int kv = min(kTile, a.t - k0);
+    load_tile<kD>(ks, a.k + base + k0 * a.sr, a.sr, kv, a.dh);
+    load_tile<kD>(vs, a.v + base + k0 * a.sr, a.sr, kv, a.dh);
+    if (tid < kTile)
+      mask_s[tid] = tid < kv ? (a.mask ? a.mask[b * a.t + k0 + tid] : 0.0f) : -INFINITY;
+    __syncthreads();
+
+    float p[4][4], ds[4][4];
+    probs_and_dscores<kD>(qs, ks, dos, vs, lse_s, delta_s, mask_s, a.scale, ty, tx, p, ds);
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) dss[(ty + 16 * r) * kLs + tx + 16 * c] = ds[r][c];
+    __syncthreads();
+
+    // dQ[i][d] += sum_j dS[i][j] K[j][d] (times scale below).
+    tile_mm<4, kRn, kTile, kLs, 1, kLd, 1>(dq, dss, ks, ty, tx);
+  }
+
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    const int qi = q0 + ty + 16 * r;
+    if (qi >= a.t) continue;
+    T* dqr = a.dq + base + qi * a.sr;
+#pragma unroll
+    for (int c = 0; c < kRn; ++c) {
+      const int d = tx + 16 * c;
+      if (d < a.dh) dqr[d] = from_f<T>(dq[r][c] * a.scale);
+    }
+  }
+}
+
+// ---- launchers ------------------------------------------------------------------------------
+
+// dh within the kernels' tiles and the grid (one block per (b, h, 64-row tile)) within int.
+bool valid_sizes(int64_t batch, int64_t heads, int64_t t, int64_t dh, int64_t* blocks) {
+  const int64_t tiles = (t + kTile - 1) / kTile;
+  *blocks = batch * heads * tiles;
+  return dh >= 1 && dh <= 128 && t <= INT32_MAX && heads <= INT32_MAX && *blocks <= INT32_MAX;
+}
+
+template <class T, int kD>
+cudaError_t forward_kd(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
+  constexpr size_t bytes = sizeof(float) * fwd_smem_floats<kD>();
+  const cudaError_t e =
+      cudaFuncSetAttribute(attn_fwd<T, kD>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  if (e != cudaSuccess) return e;
+  attn_fwd<T, kD><<<static_cast<unsigned>(blocks), kThreads, bytes, stream>>>(a);
+  return cudaGetLastError();
+}
+
+template <class T, int kD>
+cudaError_t backward_kd(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
+  constexpr size_t dkv_bytes = sizeof(float) * dkv_smem_floats<kD>();
+  constexpr size_t dq_bytes = sizeof(float) * dq_smem_floats<kD>();
+  cudaError_t e = cudaFuncSetAttribute(attn_bwd_dkv<T, kD>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, dkv_bytes);
+  if (e != cudaSuccess) return e;
+  e = cudaFuncSetAttribute(attn_bwd_dq<T, kD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           dq_bytes);
+  if (e != cudaSuccess) return e;
+  attn_bwd_dkv<T, kD><<<static_cast<unsigned>(blocks), kThreads, dkv_bytes, stream>>>(a);
+  attn_bwd_dq<T, kD><<<static_cast<unsigned>(blocks), kThreads, dq_bytes, stream>>>(a);
+  return cudaGetLastError();
+}
+
+template <class T>
+Args<T> make_args(const T* q, const T* k, const T* v, const float* mask, int64_t heads, int64_t t,
+                  int64_t dh, float scale, AttentionStrides s) {
+  Args<T> a{};
+  a.q = q;
+  a.k = k;
+  a.v = v;
+  a.mask = mask;
+  a.sb = s.batch;
+  a.sh = s.head;
+  a.sr = s.row;
+  a.heads = static_cast<int>(heads);
+  a.t = static_cast<int>(t);
+  a.dh = static_cast<int>(dh);
+  a.scale = scale;
+  return a;
+}
+
+template <class T>
+cudaError_t forward(const T* q, const T* k, const T* v, const float* mask, int64_t batch,
+                    int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides s, T* o,
+                    float* lse, cudaStream_t stream) {
+  int64_t blocks = 0;
+  if (!valid_sizes(batch, heads, t, dh, &blocks)) return cudaErrorInvalidValue;
+  if (blocks <= 0) return cudaGetLastError();
+  Args<T> a = make_args(q, k, v, mask, heads, t, dh, scale, s);
+  a.o_out = o;
+  a.lse_out = lse;
+  if (dh <= 32) return forward_kd<T, 32>(a, blocks, stream);
+  if (dh <= 64) return forward_kd<T, 64>(a, blocks, stream);
+  return forward_kd<T, 128>(a, blocks, stream);
+}
+
+template <class T>
+cudaError_t backward(const T* q, const T* k, const T* v, const float* mask, const T* o,
+                     const T* dout, const float* lse, int64_t batch, int64_t heads, int64_t t,
+                     int64_t dh, float scale, AttentionStrides s, float* delta, T* dq, T* dk, T* dv,
+                     cudaStream_t stream) {
+  int64_t blocks = 0;
+  if (!valid_sizes(batch, heads, t, dh, &blocks)) return cudaErrorInvalidValue;
+  if (blocks <= 0) return cudaGetLastError();
+  Args<T> a = make_args(q, k, v, mask, heads, t, dh, scale, s);
+  a.o = o;
+  a.dout = dout;
+  a.lse = lse;
+  a.delta = delta;
+  a.dq = dq;
+  a.dk = dk;
+  a.dv = dv;
+  const int64_t rows = batch * heads * t;
+  const int64_t want = (rows + kThreads / 32 - 1) / (kThreads / 32);
+  attn_delta<T>
+      <<<static_cast<int>(want < kMaxBlocks ? want : kMaxBlocks), kThreads, 0, stream>>>(a, rows);
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  if (dh <= 32) return backward_kd<T, 32>(a, blocks, stream);
+  if (dh <= 64) return backward_kd<T, 64>(a, blocks, stream);
+  return backward_kd<T, 128>(a, blocks, stream);
+}
+
+}  // namespace
+
+cudaError_t launch_attention_forward_f32(const float* q, const float* k, const float* v,
+                                         const float* mask_bias, int64_t batch, int64_t heads,
+                                         int64_t t, int64_t dh, float scale,
+                                         AttentionStrides strides, float* o, float* lse,
+                                         cudaStream_t stream) {
+  return forward(q, k, v, mask_bias, batch, heads, t, dh, scale, strides, o, lse, stream);
+}
+
+cudaError_t launch_attention_forward_bf16(const __nv_bfloat16* q, const __nv_bfloat16* k,
+                                          const __nv_bfloat16* v, const float* mask_bias,
+                                          int64_t batch, int64_t heads, int64_t t, int64_t dh,
+                                          float scale, AttentionStrides strides, __nv_bfloat16* o,
+                                          float* lse, cudaStream_t stream) {
+  return forward(q, k, v, mask_bias, batch, heads, t, dh, scale, strides, o, lse, stream);
+}
+
+cudaError_t launch_attention_backward_f32(const float* q, const float* k, const float* v,
+                                          const float* mask_bias, const float* o, const float* dout,
+                                          const float* lse, int64_t batch, int64_t heads, int64_t t,
+                                          int64_t dh, float scale, AttentionStrides strides,
+                                          float* delta, float* dq, float* dk, float* dv,
+                                          cudaStream_t stream) {
+  return backward(q, k, v, mask_bias, o, dout, lse, batch, heads, t, dh, scale, strides, delta, dq,
+                  dk, dv, stream);
+}
+
+cudaError_t launch_attention_backward_bf16(
+    const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const float* mask_bias,
+    const __nv_bfloat16* o, const __nv_bfloat16* dout, const float* lse, int64_t batch,
+    int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides strides, float* delta,
+    __nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv, cudaStream_t stream) {
+  return backward(q, k, v, mask_bias, o, dout, lse, batch, heads, t, dh, scale, strides, delta, dq,
+                  dk, dv, stream);
+}
+
+}  // namespace win::kernels

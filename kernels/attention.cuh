@@ -1,0 +1,78 @@
+// Fused scaled-dot-product attention on the GPU (FlashAttention-2 style): the scores, the softmax
+// and the product with V happen tile by tile in shared memory, so the (B, H, T, T) probability
+// tensor is never written, and backward recomputes it from the saved row logsumexp. It computes
+// what nn::SelfAttention (src/nn/attention.cpp) does without dropout:
+//   S = scale * Q K^T + mask_bias[b, key]   (scale = 1/sqrt(dh) there; mask 0 or -10000 there)
+//   O = softmax_rows(S) V,   lse = logsumexp_rows(S)
+// SelfAttention applies dropout to the probabilities (attention_dropout = 0.1 in the BERT decks),
+// which these kernels do not: use them only where that dropout is off, or mask P first.
+// A mask of -inf is accepted too: a row whose keys are all -inf gets O = 0 and lse = -inf, and no
+// gradient (with -10000, as BERT uses, such a row averages V uniformly, as on the CPU; its lse is
+// then about -1e4, which fp32 holds to ~1e-3, so that row's recomputed P and its gradients are
+// good to ~3e-4 relative instead of ~1e-6; rows with at least one unmasked key are unaffected).
+//
+// Layout: q, k, v, o, dout, dq, dk, dv are (B, H, T, dh) views with unit stride along dh and the
+// element strides of AttentionStrides (the same for all of them in one call), so both dense
+// (B, H, T, dh) buffers and the heads of a (B, T, H * dh) projection output work without a copy.
+// mask_bias (B, T) fp32 dense, or nullptr for none; lse and delta (B, H, T) fp32 dense.
+// Sizes: dh in [1, 128] (tiles padded to 32, 64 or 128), any T >= 1 (built for T <= 512; the cost
+// is O(T^2 dh) and memory O(T)). Math in fp32; the bf16 variants read q, k, v, o, dout and write
+// o, dq, dk, dv in bf16 (mask, lse, delta stay fp32).
+//
+// Backward is deterministic and uses no atomics: one kernel owns a tile of keys and accumulates
+// its dK and dV over all queries, another owns a tile of queries and accumulates dQ over all
+// keys (S and P are recomputed in both). dq, dk, dv are overwritten.
+//
+// Every launcher is asynchronous on `stream` and returns cudaGetLastError() after its launches
+// (cudaErrorInvalidValue, launching nothing, for dh outside [1, 128]).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace win::kernels {
+
+// Element strides of a (B, H, T, dh) view; the dh dimension has unit stride.
+struct AttentionStrides {
+  int64_t batch, head, row;
+};
+// Dense (B, H, T, dh).
+inline AttentionStrides attention_strides_bhtd(int64_t heads, int64_t t, int64_t dh) {
+  return {heads * t * dh, t * dh, dh};
+}
+// The heads of a dense (B, T, H * dh) buffer (a Linear's output), viewed as (B, H, T, dh).
+inline AttentionStrides attention_strides_bthd(int64_t heads, int64_t t, int64_t dh) {
+  return {t * heads * dh, dh, heads * dh};
+}
+
+// o = softmax(scale * q k^T + mask) v and lse (natural log) per query row.
+// q, k, v, o (B, H, T, dh) strided; mask_bias (B, T) or nullptr; lse (B, H, T)
+[[nodiscard]] cudaError_t launch_attention_forward_f32(const float* q, const float* k,
+                                                       const float* v, const float* mask_bias,
+                                                       int64_t batch, int64_t heads, int64_t t,
+                                                       int64_t dh, float scale,
+                                                       AttentionStrides strides, float* o,
+                                                       float* lse, cudaStream_t stream);
+[[nodiscard]] cudaError_t launch_attention_forward_bf16(
+    const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const float* mask_bias,
+    int64_t batch, int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides strides,
+    __nv_bfloat16* o, float* lse, cudaStream_t stream);
+
+// dq, dk, dv (overwritten) from dout, given the forward's inputs, o and lse. delta: (B, H, T)
+// fp32 scratch (rowwise dout . o).
+// q, k, v, o, dout, dq, dk, dv (B, H, T, dh) strided; mask_bias (B, T) or nullptr;
+// lse, delta (B, H, T)
+[[nodiscard]] cudaError_t launch_attention_backward_f32(
+    const float* q, const float* k, const float* v, const float* mask_bias, const float* o,
+    const float* dout, const float* lse, int64_t batch, int64_t heads, int64_t t, int64_t dh,
+    float scale, AttentionStrides strides, float* delta, float* dq, float* dk, float* dv,
+    cudaStream_t stream);
+[[nodiscard]] cudaError_t launch_attention_backward_bf16(
+    const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const float* mask_bias,
+    const __nv_bfloat16* o, const __nv_bfloat16* dout, const float* lse, int64_t batch,
+    int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides strides, float* delta,
+    __nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv, cudaStream_t stream);
+
+}  // namespace win::kernels

@@ -1,0 +1,190 @@
+// Spatial batch normalisation on cuDNN's batch-norm API (cudnnBatchNormalizationForwardTraining,
+// ForwardInference, Backward with CUDNN_BATCHNORM_SPATIAL), adapted to the op table's contract:
+//
+// - Statistics. The op must output the batch mean and the BIASED batch variance, and move the
+//   running statistics with PyTorch's rule (the unbiased variance). cuDNN outputs only a saved
+//   mean and inverse standard deviation 1/sqrt(var + eps) (named "inv variance"), and updates
+//   running statistics as running = factor * batch + (1 - factor) * running, where its batch
+//   variance is the unbiased one: PyTorch's cuDNN path passes its running_var and momentum
+//   straight through for exactly that reason. So the training forward is run with factor 1 on
+//   the op's own mean and var outputs (zeroed first: 0 * NaN from uninitialised memory would
+//   poison them), which leaves mean = batch mean and var = unbiased batch variance; then
+//   running = momentum * batch + (1 - momentum) * running (cudnnAddTensor), and var is scaled by
+//   (n - 1) / n to the biased variance. No custom kernel is needed.
+// - Backward takes mean and var from the caller (the layer's eval-mode backward passes the
+//   running statistics), so cuDNN's saved inverse std is recomputed from var: a cuDNN inference
+//   forward over a (1, C, 1, 1) tensor of ones with mean 0, scale 1, shift 0 and variance var
+//   gives exactly 1 / sqrt(var + eps). Parameter gradients accumulate through the backward's
+//   beta = 1 for them.
+// - fuse_relu: the forward applies cudnnActivationForward in place on y, and backward first
+//   masks dy by y > 0 with cudnnActivationBackward into a buffer owned here. (cuDNN's fused
+//   BN_ACTIVATION op is limited to NHWC half-precision persistent kernels; one extra pass over y
+//   is the price of taking f32 and any layout.)
+#include "backend/cuda/cudnn_batchnorm.hpp"
+
+#include <array>
+#include <initializer_list>
+#include <vector>
+
+#include "backend/cuda/cuda_allocator.hpp"
+#include "backend/cuda/cuda_context.hpp"
+
+namespace win::backend {
+
+namespace {
+
+constexpr float kOne = 1.0f, kZero = 0.0f;
+
+// Descriptors of a call's activation tensors (in the order given) and the per-channel descriptor
+// cuDNN derives from the first, rebuilt only when a dtype, shape or stride changes.
+struct Described {
+  std::vector<int64_t> key;
+  std::array<TensorDesc, 5> t;
+  TensorDesc channel;
+
+  void describe(std::initializer_list<const Tensor*> ts) {
+    std::vector<int64_t> k;
+    for (const Tensor* x : ts) append_key(k, *x);
+    if (k == key) return;
+    key.clear();  // stays invalid if a descriptor below fails
+    const bool nhwc = channels_last(**ts.begin(), true);
+    size_t i = 0;
+    for (const Tensor* x : ts) set_tensor_desc(t[i++], *x, nhwc);
+    WIN_CUDNN_CALL(cudnnDeriveBNTensorDescriptor(channel, t[0], CUDNN_BATCHNORM_SPATIAL));
+    key = std::move(k);
+  }
+};
+
+void check(const Tensor& x, const Tensor& y, std::initializer_list<const Tensor*> per_channel,
+           const char* what) {
+  check_on_device(x, what);
+  check_on_device(y, what);
+  WIN_CHECK(x.dim() == 4 && y.shape() == x.shape() && y.dtype() == x.dtype(), ErrorKind::Internal,
+            what, ": x ", x.shape(), ' ', dtype_name(x.dtype()), ", output ", y.shape(), ' ',
+            dtype_name(y.dtype()));
+  for (const Tensor* t : per_channel) {
+    check_on_device(*t, what);
+    WIN_CHECK(t->shape() == Dims{x.size(1)} && (x.size(1) == 1 || t->stride(0) == 1) &&
+                  t->dtype() == DType::F32,
+              ErrorKind::Internal, what, ": per-channel tensor ", t->shape(), ' ',
+              dtype_name(t->dtype()), " for input ", x.shape(), " (f32 vectors of unit stride)");
+  }
+}
+
+class CudnnBatchNorm final : public BatchNormOp {
+ public:
+  explicit CudnnBatchNorm(bool fuse_relu) : relu_(fuse_relu) {
+    if (relu_)
+      WIN_CUDNN_CALL(
+          cudnnSetActivationDescriptor(act_, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0));
+  }
+
+  void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                     double momentum, Tensor& running_mean, Tensor& running_var, Tensor& mean,
+                     Tensor& var, Tensor& y) override {
+    check(x, y, {&gamma, &beta, &running_mean, &running_var, &mean, &var},
+          "batchnorm forward_train");
+    const int64_t count = x.size(0) * x.size(2) * x.size(3);
+    // PyTorch refuses too: the unbiased variance of one value is undefined.
+    WIN_CHECK(count > 1, ErrorKind::Internal,
+              "batchnorm: training needs more than one value per channel, got input ", x.shape());
+    CudaContext& ctx = cuda_context();
+    cudnnHandle_t h = ctx.cudnn();
+    train_.describe({&x, &y});
+    const TensorDesc &xd = train_.t[0], &yd = train_.t[1], &cd = train_.channel;
+    const size_t bytes = static_cast<size_t>(x.size(1)) * sizeof(float);
+    WIN_CUDA_CHECK(cudaMemsetAsync(mean.raw(), 0, bytes, ctx.stream()));
+    WIN_CUDA_CHECK(cudaMemsetAsync(var.raw(), 0, bytes, ctx.stream()));
+    // Factor 1: mean <- batch mean, var <- unbiased batch variance (see the top comment).
+    WIN_CUDNN_CALL(cudnnBatchNormalizationForwardTraining(
+        h, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, xd, x.raw(), yd, y.raw(), cd, gamma.raw(),
+        beta.raw(), 1.0, mean.raw(), var.raw(), eps, nullptr, nullptr));
+    const auto m = static_cast<float>(momentum), keep = static_cast<float>(1 - momentum);
+    WIN_CUDNN_CALL(cudnnAddTensor(h, &m, cd, mean.raw(), &keep, cd, running_mean.raw()));
+    WIN_CUDNN_CALL(cudnnAddTensor(h, &m, cd, var.raw(), &keep, cd, running_var.raw()));
+    const auto biased = static_cast<float>(static_cast<double>(count - 1) / count);
+    WIN_CUDNN_CALL(cudnnScaleTensor(h, cd, var.raw(), &biased));
+    if (relu_)
+      WIN_CUDNN_CALL(cudnnActivationForward(h, act_, &kOne, yd, y.raw(), &kZero, yd, y.raw()));
+  }
+
+  void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                    const Tensor& running_mean, const Tensor& running_var, Tensor& y) override {
+    check(x, y, {&gamma, &beta, &running_mean, &running_var}, "batchnorm forward_eval");
+    CudaContext& ctx = cuda_context();
+    eval_.describe({&x, &y});
+    const TensorDesc &xd = eval_.t[0], &yd = eval_.t[1];
+    WIN_CUDNN_CALL(cudnnBatchNormalizationForwardInference(
+        ctx.cudnn(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, xd, x.raw(), yd, y.raw(),
+        eval_.channel, gamma.raw(), beta.raw(), running_mean.raw(), running_var.raw(), eps));
+    if (relu_)
+      WIN_CUDNN_CALL(
+          cudnnActivationForward(ctx.cudnn(), act_, &kOne, yd, y.raw(), &kZero, yd, y.raw()));
+  }
+
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& gamma,
+                const Tensor& mean, const Tensor& var, double eps, Tensor& dx, Tensor& dgamma,
+                Tensor& dbeta) override {
+    check(x, dx, {&gamma, &mean, &var, &dgamma, &dbeta}, "batchnorm backward");
+    check(x, dy, {}, "batchnorm backward (dy)");
+    if (relu_) check(x, y, {}, "batchnorm backward (y)");
+    CudaContext& ctx = cuda_context();
+    cudnnHandle_t h = ctx.cudnn();
+    const void* inv_std = inverse_std(var, eps, ctx);
+    const void* g = dy.raw();
+    if (relu_) {
+      if (!masked_.defined() || masked_.shape() != dy.shape() || masked_.dtype() != dy.dtype())
+        masked_ = empty_like(dy, cuda_allocator());
+      bwd_.describe({&x, &dy, &dx, &y, &masked_});
+      // dz = dy where y > 0: ReLU's backward from its output (x = y is as good for the mask).
+      WIN_CUDNN_CALL(cudnnActivationBackward(h, act_, &kOne, bwd_.t[3], y.raw(), bwd_.t[1],
+                                             dy.raw(), bwd_.t[3], y.raw(), &kZero, bwd_.t[4],
+                                             masked_.raw()));
+      g = masked_.raw();
+    } else {
+      bwd_.describe({&x, &dy, &dx});
+    }
+    const TensorDesc& gd = relu_ ? bwd_.t[4] : bwd_.t[1];
+    // Data: dx = 1 * result + 0 * dx; parameters: dgamma, dbeta = 1 * result + 1 * old.
+    WIN_CUDNN_CALL(cudnnBatchNormalizationBackward(
+        h, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, &kOne, &kOne, bwd_.t[0], x.raw(), gd, g,
+        bwd_.t[2], dx.raw(), bwd_.channel, gamma.raw(), dgamma.raw(), dbeta.raw(), eps, mean.raw(),
+        inv_std));
+  }
+
+ private:
+  // 1 / sqrt(var + eps) per channel, into the owned stats_ (see the top comment).
+  const void* inverse_std(const Tensor& var, double eps, CudaContext& ctx) {
+    const int64_t c = var.size(0);
+    cudnnHandle_t h = ctx.cudnn();
+    if (!stats_.defined() || stats_.size(1) != c) {
+      stats_ = Tensor::empty({3, c}, DType::F32, cuda_allocator());  // ones, zeros, inverse std
+      set_channel_desc(chan_, c, DType::F32);
+      WIN_CUDNN_CALL(cudnnSetTensor(h, chan_, stats_.select(0, 0).raw(), &kOne));
+      WIN_CUDNN_CALL(cudnnSetTensor(h, chan_, stats_.select(0, 1).raw(), &kZero));
+    }
+    const void* ones = stats_.select(0, 0).raw();
+    const void* zeros = stats_.select(0, 1).raw();
+    void* inv_std = stats_.select(0, 2).raw();
+    // y = scale * (x - mean) / sqrt(var + eps) + shift with x = 1, mean = 0, scale = 1, shift = 0.
+    WIN_CUDNN_CALL(cudnnBatchNormalizationForwardInference(
+        h, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, chan_, ones, chan_, inv_std, chan_, ones, zeros,
+        zeros, var.raw(), eps));
+    return inv_std;
+  }
+
+  bool relu_;
+  ActivationDesc act_;
+  Described train_, eval_, bwd_;
+  Tensor masked_;  // dy masked by the fused ReLU
+  Tensor stats_;   // (3, C) f32: ones, zeros, inverse std
+  TensorDesc chan_;
+};
+
+}  // namespace
+
+std::unique_ptr<BatchNormOp> make_cuda_batchnorm(bool fuse_relu) {
+  return std::make_unique<CudnnBatchNorm>(fuse_relu);
+}
+
+}  // namespace win::backend

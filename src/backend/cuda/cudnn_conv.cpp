@@ -1,0 +1,275 @@
+// 2-d convolution on cuDNN's convolution API (cudnnConvolutionForward, BackwardData,
+// BackwardFilter, BackwardBias; still in cuDNN 9, where it runs on the graph engines underneath).
+// Activations are described with their actual strides, so win's channels-last tensors go to the
+// NHWC kernels with no transposition. cuDNN's filter descriptor has no strides, only a format:
+// the weights must be packed KRSC for NHWC activations (KCRS for NCHW). A weight tensor in
+// another layout (win's parameters are plain KCRS) is transposed by cudnnTransformTensor into a
+// buffer owned here before forward and backward_data, and the filter gradient is computed into
+// that buffer and added back (beta = 1) in the parameter's layout after backward_filter; weights
+// are small next to activations, so the copies cost little.
+//
+// Algorithms come from cuDNN's heuristics (cudnnGet*Algorithm_v7: no trial runs, so every rank
+// picks the same), once per shape and direction, and are cached with their descriptors. Among
+// those that fit the workspace cap, the fastest deterministic one is preferred, so that a rerun
+// gives the same bits. f32 runs in true fp32 (CUDNN_FMA_MATH, no TF32), matching the CPU backend
+// to rounding; bf16 uses tensor cores with fp32 accumulation (PSEUDO_BFLOAT16 config).
+#include "backend/cuda/cudnn_conv.hpp"
+
+#include <array>
+#include <vector>
+
+#include "backend/cuda/cuda_allocator.hpp"
+#include "backend/cuda/cuda_context.hpp"
+#include "core/log.hpp"
+
+namespace win::backend {
+
+namespace {
+
+// Algorithms needing more scratch than this are passed over.
+constexpr size_t kMaxWorkspace = size_t{512} << 20;
+
+enum Dir { kForward, kBackwardData, kBackwardFilter };
+constexpr const char* kDirName[] = {"forward", "backward_data", "backward_filter"};
+
+// From cuDNN's ranking (fastest first), the first algorithm that works with our math type and
+// fits kMaxWorkspace, deterministic ones first. `query(n, &returned, perf)` ranks;
+// `ws(algo, &bytes)` asks the workspace under the math type just set on conv.
+template <class Perf, class Query, class Workspace>
+std::pair<int, size_t> choose(Query query, Workspace ws, const ConvDesc& conv, bool fp32,
+                              const char* what) {
+  std::array<Perf, 16> perf{};
+  int n = 0;
+  WIN_CUDNN_CALL(query(static_cast<int>(perf.size()), &n, perf.data()));
+  for (bool deterministic_only : {true, false}) {
+    for (int i = 0; i < n; ++i) {
+      const Perf& r = perf[static_cast<size_t>(i)];
+      if (r.status != CUDNN_STATUS_SUCCESS) continue;
+      if (deterministic_only && r.determinism != CUDNN_DETERMINISTIC) continue;
+      // fp32 never takes a TF32 tensor-core variant.
+      if (fp32 && r.mathType != CUDNN_FMA_MATH && r.mathType != CUDNN_DEFAULT_MATH) continue;
+      if (cudnnSetConvolutionMathType(conv, fp32 ? CUDNN_FMA_MATH : r.mathType) !=
+          CUDNN_STATUS_SUCCESS)
+        continue;
+      size_t bytes = 0;
+      if (ws(r.algo, &bytes) != CUDNN_STATUS_SUCCESS || bytes > kMaxWorkspace) continue;
+      return {static_cast<int>(r.algo), bytes};
+    }
+  }
+  WIN_FAIL(ErrorKind::Internal, "cuDNN offers no usable convolution ", what, " algorithm among ", n,
+           " candidates for these shapes and layouts", cudnn_detail());
+}
+
+class CudnnConv2d final : public Conv2dOp {
+ public:
+  explicit CudnnConv2d(const Conv2dDesc& d) : d_(d) {
+    WIN_CHECK(d.kernel_h > 0 && d.kernel_w > 0 && d.stride > 0 && d.padding >= 0,
+              ErrorKind::Internal, "conv2d: kernel ", d.kernel_h, "x", d.kernel_w, ", stride ",
+              d.stride, ", padding ", d.padding);
+  }
+
+  void forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) override {
+    check(x, w, y, b, "conv2d forward");
+    CudaContext& ctx = cuda_context();
+    Plan& p = plan(kForward, x, w, y, b, ctx);
+    const void* wp = load_weights(p, w, ctx);
+    void* ws = ctx.workspace(p.workspace);
+    WIN_CUDNN_CALL(cudnnConvolutionForward(ctx.cudnn(), &kOne, p.x, x.raw(), p.filter, wp, p.conv,
+                                           static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), ws,
+                                           p.workspace, &kZero, p.y, y.raw()));
+    if (b.defined())
+      WIN_CUDNN_CALL(cudnnAddTensor(ctx.cudnn(), &kOne, p.bias, b.raw(), &kOne, p.y, y.raw()));
+  }
+
+  void backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override {
+    check(dx, w, dy, Tensor(), "conv2d backward_data");
+    CudaContext& ctx = cuda_context();
+    Plan& p = plan(kBackwardData, dx, w, dy, Tensor(), ctx);
+    const void* wp = load_weights(p, w, ctx);
+    void* ws = ctx.workspace(p.workspace);
+    WIN_CUDNN_CALL(cudnnConvolutionBackwardData(ctx.cudnn(), &kOne, p.filter, wp, p.y, dy.raw(),
+                                                p.conv,
+                                                static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo),
+                                                ws, p.workspace, &kZero, p.x, dx.raw()));
+  }
+
+  void backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) override {
+    check(x, dw, dy, db, "conv2d backward_weights");
+    CudaContext& ctx = cuda_context();
+    Plan& p = plan(kBackwardFilter, x, dw, dy, db, ctx);
+    // Straight into dw, accumulating, when it has the filter layout; else into the owned buffer,
+    // then added into dw in its own layout.
+    void* dwp = p.w_direct ? dw.raw() : packed_buffer(dw);
+    const float* beta = p.w_direct ? &kOne : &kZero;
+    void* ws = ctx.workspace(p.workspace);
+    WIN_CUDNN_CALL(
+        cudnnConvolutionBackwardFilter(ctx.cudnn(), &kOne, p.x, x.raw(), p.y, dy.raw(), p.conv,
+                                       static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo), ws,
+                                       p.workspace, beta, p.filter, dwp));
+    if (!p.w_direct)
+      WIN_CUDNN_CALL(
+          cudnnTransformTensor(ctx.cudnn(), &kOne, p.w_packed, dwp, &kOne, p.w_user, dw.raw()));
+    if (db.defined())
+      WIN_CUDNN_CALL(
+          cudnnConvolutionBackwardBias(ctx.cudnn(), &kOne, p.y, dy.raw(), &kOne, p.bias, db.raw()));
+  }
+
+ private:
+  static constexpr float kOne = 1.0f, kZero = 0.0f;
+
+  // What one direction needs for one set of shapes and layouts.
+  struct Plan {
+    std::vector<int64_t> key;
+    TensorDesc x, y;  // x and y (forward), dx and dy, or x and dy
+    FilterDesc filter;
+    ConvDesc conv;
+    bool w_direct = true;         // w (or dw) is packed in the filter's format
+    TensorDesc w_user, w_packed;  // w as it is, and packed in the format (for the transform)
+    TensorDesc bias;              // (1, K, 1, 1)
+    int algo = 0;
+    size_t workspace = 0;
+  };
+
+  // The plan for these tensors (x: x or dx; w: w or dw; y: y or dy; b: b, db or undefined).
+  Plan& plan(Dir dir, const Tensor& x, const Tensor& w, const Tensor& y, const Tensor& b,
+             CudaContext& ctx) {
+    std::vector<int64_t> key{ctx.device()};
+    for (const Tensor* t : {&x, &w, &y, &b}) append_key(key, *t);
+    auto& cache = plans_[dir];
+    for (auto& p : cache)
+      if (p->key == key) return *p;
+    if (cache.size() >= 16) cache.erase(cache.begin());  // a bound, in case shapes never repeat
+    cache.push_back(make_plan(dir, x, w, y, b, ctx));
+    cache.back()->key = std::move(key);
+    return *cache.back();
+  }
+
+  std::unique_ptr<Plan> make_plan(Dir dir, const Tensor& x, const Tensor& w, const Tensor& y,
+                                  const Tensor& b, CudaContext& ctx) const {
+    const char* what = "conv2d";
+    auto p = std::make_unique<Plan>();
+    // The activations' layout decides the filter format; C == 1 (a grey image) fits both, then
+    // the output decides, and NHWC when that is ambiguous too.
+    const bool nhwc = channels_last(x, channels_last(y, true));
+    const cudnnTensorFormat_t format = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    const cudnnDataType_t type = cudnn_dtype(x.dtype(), what);
+    const bool fp32 = x.dtype() == DType::F32;
+    set_tensor_desc(p->x, x, nhwc);
+    set_tensor_desc(p->y, y, nhwc);
+    const int k = to_int(w.size(0), what), c = to_int(w.size(1), what);
+    const int r = to_int(w.size(2), what), s = to_int(w.size(3), what);
+    WIN_CUDNN_CALL(cudnnSetFilter4dDescriptor(p->filter, type, format, k, c, r, s));
+    p->w_direct = packed_as(w, nhwc);
+    if (!p->w_direct) {
+      set_tensor_desc(p->w_user, w, nhwc);
+      WIN_CUDNN_CALL(cudnnSetTensor4dDescriptor(p->w_packed, format, type, k, c, r, s));
+    }
+    if (b.defined()) set_channel_desc(p->bias, w.size(0), b.dtype());
+    const int pad = to_int(d_.padding, what), stride = to_int(d_.stride, what);
+    WIN_CUDNN_CALL(cudnnSetConvolution2dDescriptor(p->conv, pad, pad, stride, stride, 1, 1,
+                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    WIN_CUDNN_CALL(
+        cudnnSetConvolutionMathType(p->conv, fp32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
+
+    cudnnHandle_t h = ctx.cudnn();
+    std::pair<int, size_t> chosen;
+    switch (dir) {
+      case kForward:
+        chosen = choose<cudnnConvolutionFwdAlgoPerf_t>(
+            [&](int n, int* got, cudnnConvolutionFwdAlgoPerf_t* perf) {
+              return cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->filter, p->conv, p->y, n,
+                                                            got, perf);
+            },
+            [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
+              return cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->filter, p->conv, p->y,
+                                                             algo, bytes);
+            },
+            p->conv, fp32, kDirName[dir]);
+        break;
+      case kBackwardData:
+        chosen = choose<cudnnConvolutionBwdDataAlgoPerf_t>(
+            [&](int n, int* got, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+              return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->filter, p->y, p->conv, p->x,
+                                                                 n, got, perf);
+            },
+            [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
+              return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->filter, p->y, p->conv, p->x,
+                                                                  algo, bytes);
+            },
+            p->conv, fp32, kDirName[dir]);
+        break;
+      case kBackwardFilter:
+        chosen = choose<cudnnConvolutionBwdFilterAlgoPerf_t>(
+            [&](int n, int* got, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
+              return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv,
+                                                                   p->filter, n, got, perf);
+            },
+            [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
+              return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x, p->y, p->conv,
+                                                                    p->filter, algo, bytes);
+            },
+            p->conv, fp32, kDirName[dir]);
+        break;
+    }
+    p->algo = chosen.first;
+    p->workspace = chosen.second;
+    log_debug("cuDNN convolution ", kDirName[dir], " ", x.shape(), " * ", w.shape(), " -> ",
+              y.shape(), (nhwc ? " NHWC" : " NCHW"), (p->w_direct ? "" : " (weights transposed)"),
+              ": algo ", p->algo, ", workspace ", p->workspace, " bytes");
+    return p;
+  }
+
+  // The owned buffer for weights packed in the filter format, shaped like w.
+  void* packed_buffer(const Tensor& w) {
+    if (!packed_.defined() || packed_.numel() != w.numel() || packed_.dtype() != w.dtype())
+      packed_ = Tensor::empty({w.numel()}, w.dtype(), cuda_allocator());
+    return packed_.raw();
+  }
+
+  // The weights as the filter descriptor wants them: w itself, or its packed copy.
+  const void* load_weights(const Plan& p, const Tensor& w, CudaContext& ctx) {
+    if (p.w_direct) return w.raw();
+    void* buf = packed_buffer(w);
+    WIN_CUDNN_CALL(
+        cudnnTransformTensor(ctx.cudnn(), &kOne, p.w_user, w.raw(), &kZero, p.w_packed, buf));
+    return buf;
+  }
+
+  // The shapes must fit this desc, and all tensors must be CUDA tensors of one dtype.
+  void check(const Tensor& x, const Tensor& w, const Tensor& y, const Tensor& b,
+             const char* what) const {
+    check_on_device(x, what);
+    check_on_device(w, what);
+    check_on_device(y, what);
+    if (b.defined()) check_on_device(b, what);
+    WIN_CHECK(x.dim() == 4 && w.dim() == 4 && y.dim() == 4, ErrorKind::Internal, what, ": x ",
+              x.shape(), ", w ", w.shape(), ", y ", y.shape());
+    WIN_CHECK(w.dtype() == x.dtype() && y.dtype() == x.dtype() &&
+                  (!b.defined() || b.dtype() == x.dtype()),
+              ErrorKind::Internal, what, ": mixed dtypes (x ", dtype_name(x.dtype()), ", w ",
+              dtype_name(w.dtype()), ", y ", dtype_name(y.dtype()), ")");
+    const int64_t p = (x.size(2) + 2 * d_.padding - d_.kernel_h) / d_.stride + 1;
+    const int64_t q = (x.size(3) + 2 * d_.padding - d_.kernel_w) / d_.stride + 1;
+    const bool ok =
+        x.size(2) + 2 * d_.padding >= d_.kernel_h && x.size(3) + 2 * d_.padding >= d_.kernel_w &&
+        w.shape() == Dims{w.size(0), x.size(1), d_.kernel_h, d_.kernel_w} &&
+        y.shape() == Dims{x.size(0), w.size(0), p, q} &&
+        (!b.defined() || (b.shape() == Dims{w.size(0)} && (b.size(0) == 1 || b.stride(0) == 1)));
+    WIN_CHECK(ok, ErrorKind::Internal, what, ": x ", x.shape(), ", w ", w.shape(), ", y ",
+              y.shape(), (b.defined() ? ", b " : ""), (b.defined() ? b.shape() : Dims{}),
+              " do not fit kernel ", d_.kernel_h, "x", d_.kernel_w, ", stride ", d_.stride,
+              ", padding ", d_.padding);
+  }
+
+  Conv2dDesc d_;
+  std::array<std::vector<std::unique_ptr<Plan>>, 3> plans_;
+  Tensor packed_;  // weights (or their gradient) in the filter format, when given in another
+};
+
+}  // namespace
+
+std::unique_ptr<Conv2dOp> make_cuda_conv2d(const Conv2dDesc& d) {
+  return std::make_unique<CudnnConv2d>(d);
+}
+
+}  // namespace win::backend

@@ -1,0 +1,102 @@
+// 2-d pooling on cuDNN's pooling API (cudnnPoolingForward / Backward). The modes match the CPU
+// op and PyTorch: CUDNN_POOLING_MAX_DETERMINISTIC treats padding as absent (as -inf) and has a
+// deterministic backward (cuDNN's plain MAX mode does not promise one), so overlapping windows
+// (ResNet's 3x3 stride-2 stem pool) give the same bits on every run;
+// CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING divides every window by kernel^2 (floor-mode output
+// sizes never let a window run past the padding). NaNs propagate, as in PyTorch. cuDNN's max
+// backward finds the maxima again from x and y, so unlike the CPU op no workspace ties a
+// backward to its forward. Descriptors are rebuilt only when a shape or stride changes.
+#include "backend/cuda/cudnn_pool.hpp"
+
+#include <vector>
+
+#include "backend/cuda/cuda_context.hpp"
+
+namespace win::backend {
+
+namespace {
+
+constexpr float kOne = 1.0f, kZero = 0.0f;
+
+class CudnnPool2d final : public Pool2dOp {
+ public:
+  explicit CudnnPool2d(const Pool2dDesc& d) : d_(d) {
+    // PyTorch's own limits: beyond them a window could lie wholly in the padding.
+    WIN_CHECK(d.kernel > 0 && d.stride > 0 && d.padding >= 0 && 2 * d.padding <= d.kernel,
+              ErrorKind::Internal, "pool2d: kernel ", d.kernel, ", stride ", d.stride, ", padding ",
+              d.padding, " (padding must be at most half the kernel)");
+    const char* what = "pool2d";
+    const int k = to_int(d.kernel, what), s = to_int(d.stride, what), p = to_int(d.padding, what);
+    const cudnnPoolingMode_t mode = d.kind == Pool2dDesc::Kind::Max
+                                        ? CUDNN_POOLING_MAX_DETERMINISTIC
+                                        : CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING;
+    WIN_CUDNN_CALL(cudnnSetPooling2dDescriptor(pool_, mode, CUDNN_PROPAGATE_NAN, k, k, p, p, s, s));
+  }
+
+  void forward(const Tensor& x, Tensor& y) override {
+    check(x, y, "pool2d forward");
+    fwd_.describe(x, y, x, y);
+    WIN_CUDNN_CALL(cudnnPoolingForward(cuda_context().cudnn(), pool_, &kOne, fwd_.x, x.raw(),
+                                       &kZero, fwd_.y, y.raw()));
+  }
+
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) override {
+    check(x, y, "pool2d backward");
+    check_on_device(dy, "pool2d backward");
+    check_on_device(dx, "pool2d backward");
+    WIN_CHECK(dy.shape() == y.shape() && dx.shape() == x.shape() && dy.dtype() == y.dtype() &&
+                  dx.dtype() == x.dtype(),
+              ErrorKind::Internal, "pool2d backward: dy ", dy.shape(), ", dx ", dx.shape(),
+              " for x ", x.shape(), ", y ", y.shape());
+    bwd_.describe(x, y, dx, dy);
+    WIN_CUDNN_CALL(cudnnPoolingBackward(cuda_context().cudnn(), pool_, &kOne, bwd_.y, y.raw(),
+                                        bwd_.dy, dy.raw(), bwd_.x, x.raw(), &kZero, bwd_.dx,
+                                        dx.raw()));
+  }
+
+ private:
+  // Descriptors of x, y, dx, dy for one call site (forward describes x and y twice: harmless).
+  struct Described {
+    std::vector<int64_t> key;
+    TensorDesc x, y, dx, dy;
+
+    void describe(const Tensor& tx, const Tensor& ty, const Tensor& tdx, const Tensor& tdy) {
+      std::vector<int64_t> k;
+      for (const Tensor* t : {&tx, &ty, &tdx, &tdy}) append_key(k, *t);
+      if (k == key) return;
+      key.clear();  // stays invalid if a descriptor below fails
+      const bool nhwc = channels_last(tx, true);
+      set_tensor_desc(x, tx, nhwc);
+      set_tensor_desc(y, ty, nhwc);
+      set_tensor_desc(dx, tdx, nhwc);
+      set_tensor_desc(dy, tdy, nhwc);
+      key = std::move(k);
+    }
+  };
+
+  void check(const Tensor& x, const Tensor& y, const char* what) const {
+    check_on_device(x, what);
+    check_on_device(y, what);
+    WIN_CHECK(x.dim() == 4 && x.size(2) + 2 * d_.padding >= d_.kernel &&
+                  x.size(3) + 2 * d_.padding >= d_.kernel && y.dtype() == x.dtype(),
+              ErrorKind::Internal, what, ": input ", x.shape(), ' ', dtype_name(x.dtype()),
+              " for kernel ", d_.kernel, ", output ", dtype_name(y.dtype()));
+    const int64_t p = (x.size(2) + 2 * d_.padding - d_.kernel) / d_.stride + 1;
+    const int64_t q = (x.size(3) + 2 * d_.padding - d_.kernel) / d_.stride + 1;
+    const Dims want{x.size(0), x.size(1), p, q};
+    WIN_CHECK(y.shape() == want, ErrorKind::Internal, what, ": output ", y.shape(), " for input ",
+              x.shape());
+  }
+
+  Pool2dDesc d_;
+  PoolDesc pool_;
+  Described fwd_, bwd_;
+};
+
+}  // namespace
+
+std::unique_ptr<Pool2dOp> make_cuda_pool2d(const Pool2dDesc& d) {
+  return std::make_unique<CudnnPool2d>(d);
+}
+
+}  // namespace win::backend
