@@ -1,0 +1,348 @@
+#!/usr/bin/env bash
+# All of win's GPU checking in one command, for a lent GPU machine (one H100/H200, 16 cores; cmake,
+# g++, nvcc with cuBLAS/cuDNN/NCCL and PyTorch, but none of Debian's -dev packages and no network):
+# device time is short, so one prepared run does everything, inside 8 minutes, and leaves its
+# results as files.
+#
+#   tools/device_check.sh OUTDIR
+#
+# Needs the device kit next to the tree: run tools/device_kit.sh on the build machine and carry
+# build-devkit (with the tree: 64 MiB together). Phases, each under `timeout` so that the whole run
+# stays inside DEVICE_CHECK_BUDGET_S (default 450 s); a phase that fails or times out is recorded
+# and the run goes on:
+#   env        OUTDIR/env.txt: nvidia-smi -L, nvcc --version, compilers, PyTorch, where cuDNN/NCCL are
+#   configure  cmake -C build-devkit/kit.cmake -DWIN_CUDA=ON -DWIN_MPI=OFF, CUDA architecture from
+#   build      nvidia-smi's compute capability; build targets win and test_cuda on all cores
+#              (OUTDIR/build.log)
+#   tests      build-gpu/tests/test_cuda --gtest_output=xml:OUTDIR/test_cuda.xml (OUTDIR/test_cuda.log)
+#   win bench  win bench --workload resnet50|bert-base --device cuda, for each workload that
+#              `win bench --help` lists, else "not built yet" (OUTDIR/bench.txt)
+#   torch      tools/bench/torch_gpu_bench.py, the PyTorch peer of G1/G2 on the same GPU, eager and
+#              torch.compile (OUTDIR/torch_gpu.txt, a markdown table; OUTDIR/torch_gpu.log)
+# and OUTDIR/summary.md: GPU, date, phase table (status, seconds, time limit), test counts from the
+# gtest XML, the benchmark tables.
+#
+# Exit codes: 0 every phase that ran passed; 1 a phase failed or timed out (summary.md says which);
+# 2 usage; 3 no NVIDIA GPU here (nvidia-smi missing or failing: nothing else is tried);
+# 4 the device kit is missing.
+#
+# Settings (environment), for a rehearsal on a CPU machine (tests/jobs/check_device_scripts.sh) or a
+# rerun: DEVICE_KIT_DIR (build-devkit), DEVICE_CHECK_BUILD_DIR (build-gpu), DEVICE_CHECK_NVIDIA_SMI
+# (nvidia-smi), DEVICE_CHECK_CUDA_ARCH (from the GPU), DEVICE_CHECK_CMAKE_ARGS (more configure
+# arguments, split at spaces; they come last, so -DWIN_CUDA=OFF wins), DEVICE_CHECK_TEST_TARGET
+# (test_cuda), DEVICE_CHECK_TORCH_ARGS (more torch_gpu_bench.py arguments, e.g. --tiny),
+# DEVICE_CHECK_BUDGET_S (450) and the phase caps DEVICE_CHECK_CONFIGURE_S (60), _BUILD_S (210),
+# _TEST_S (60), _BENCH_S (60); the PyTorch phase gets what is left. PYTHON: the Python with torch.
+# DEVICE_CHECK_SKIP_WIN_BENCH=1 skips the win benchmarks that exist (a CPU rehearsal cannot run them).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+if [[ $# -ne 1 || $1 == -* ]]; then
+  echo "usage: tools/device_check.sh OUTDIR" >&2
+  exit 2
+fi
+mkdir -p -- "$1"
+out=$(cd -- "$1" && pwd)
+
+smi=${DEVICE_CHECK_NVIDIA_SMI:-nvidia-smi}
+kit=${DEVICE_KIT_DIR:-$root/build-devkit}
+build=${DEVICE_CHECK_BUILD_DIR:-$root/build-gpu}
+test_target=${DEVICE_CHECK_TEST_TARGET:-test_cuda}
+budget=${DEVICE_CHECK_BUDGET_S:-450}
+read -ra extra_cmake <<<"${DEVICE_CHECK_CMAKE_ARGS:-}"
+read -ra extra_torch <<<"${DEVICE_CHECK_TORCH_ARGS:-}"
+deadline=$((SECONDS + budget))
+reserve=10 # seconds kept for summary.md
+
+# ---- preconditions: a GPU, then the kit -----------------------------------------------------------
+if ! command -v "$smi" >/dev/null 2>&1; then
+  echo "device_check: no NVIDIA GPU here: '$smi' not found (run this on the GPU machine)" >&2
+  exit 3
+fi
+if ! gpu_list=$("$smi" -L 2>&1) || [[ $gpu_list != *GPU* ]]; then
+  echo "device_check: no NVIDIA GPU here: '$smi -L' says: $gpu_list" >&2
+  exit 3
+fi
+if [[ ! -f $kit/kit.cmake ]]; then
+  echo "device_check: no device kit at $kit (kit.cmake missing): run tools/device_kit.sh on the" \
+    "build machine and carry build-devkit" >&2
+  exit 4
+fi
+kit=$(cd -- "$kit" && pwd)
+kitlib=$kit/lib/x86_64-linux-gnu
+
+# The Python that has PyTorch (the GPU image's plain python3 does).
+py=""
+for c in ${PYTHON:+"$PYTHON"} python3 /usr/bin/python3; do
+  if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import torch' >/dev/null 2>&1; then
+    py=$c
+    break
+  fi
+done
+any_py=${py:-$(command -v python3 || true)}
+
+# ---- phases -------------------------------------------------------------------------------------
+phases=()
+declare -A p_status p_secs p_limit p_log
+failed=0
+
+# phase_limit CAP: the time limit a phase starting now gets (0: no time left)
+phase_limit() {
+  local left=$((deadline - SECONDS - reserve))
+  ((left < $1)) && { echo $((left > 0 ? left : 0)); return; }
+  echo "$1"
+}
+# run_phase NAME LIMIT LOG CMD...: runs CMD under timeout, output appended to LOG; records status.
+run_phase() {
+  local name=$1 limit=$2 log=$3 rc=0 t0=$SECONDS
+  shift 3
+  phases+=("$name")
+  p_limit[$name]=$limit
+  p_log[$name]=$(basename -- "$log")
+  if ((limit < 5)); then
+    p_status[$name]="skipped: time budget spent"
+    p_secs[$name]=0
+    echo "== $name: skipped, time budget spent" | tee -a "$log"
+    failed=1
+    return 1
+  fi
+  echo "== $name (limit ${limit} s): $*" | tee -a "$log"
+  timeout -k 10 "$limit" "$@" >>"$log" 2>&1 || rc=$?
+  p_secs[$name]=$((SECONDS - t0))
+  if ((rc == 0)); then
+    p_status[$name]="ok"
+  elif ((rc == 124 || rc == 137)); then
+    p_status[$name]="TIMED OUT after ${limit} s"
+    failed=1
+  else
+    p_status[$name]="FAILED (exit $rc)"
+    failed=1
+  fi
+  echo "== $name: ${p_status[$name]} in ${p_secs[$name]} s" | tee -a "$log"
+  return "$rc"
+}
+note_phase() { # NAME STATUS LOG: a phase that was not run
+  phases+=("$1")
+  p_status[$1]=$2
+  p_secs[$1]=0
+  p_limit[$1]=""
+  p_log[$1]=$3
+}
+
+# ---- env ----------------------------------------------------------------------------------------
+nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+cc=$("$smi" --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' ' || true)
+arch=${DEVICE_CHECK_CUDA_ARCH:-${cc//./}}
+arch=${arch:-90}
+[[ $arch =~ ^[0-9]+$ ]] || arch=90
+gpu_name=$("$smi" --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
+gpu_name=${gpu_name:-$(head -1 <<<"$gpu_list")}
+
+# cuDNN and NCCL: the toolkit folder or the system first, else PyTorch's pip wheels (nvidia.*).
+cuda_args=()
+ld_extra=""
+pip_nvidia=""
+[[ -n $py ]] && pip_nvidia=$("$py" -c 'import nvidia; print("\n".join(nvidia.__path__))' 2>/dev/null || true)
+locate_cuda_lib() { # WHAT HEADER LIBNAME INCVAR LIBVAR
+  local inc="" lib="" d
+  for d in /usr/local/cuda/include /usr/local/cuda/targets/x86_64-linux/include /usr/include \
+    /usr/include/x86_64-linux-gnu; do
+    [[ -f $d/$2 ]] && { inc=$d; break; }
+  done
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
+    if [[ -e $d/lib$3.so ]]; then lib=$d/lib$3.so; break; fi
+    lib=$(find "$d" -maxdepth 1 -name "lib$3.so.[0-9]*" 2>/dev/null | sort -V | head -1)
+    [[ -n $lib ]] && break
+  done
+  if [[ -z $inc || -z $lib ]] && [[ -n $pip_nvidia ]]; then
+    local h l
+    # shellcheck disable=SC2086  # one folder a line
+    h=$(find $pip_nvidia -maxdepth 4 -name "$2" 2>/dev/null | head -1)
+    # shellcheck disable=SC2086
+    l=$(find $pip_nvidia -maxdepth 4 -name "lib$3.so*" 2>/dev/null | sort -V | head -1)
+    if [[ -n $h && -n $l ]]; then
+      inc=$(dirname -- "$h")
+      lib=$l
+    fi
+  fi
+  if [[ -n $inc && -n $lib ]]; then
+    cuda_args+=("-D$4=$inc" "-D$5=$lib")
+    [[ :$ld_extra: == *":$(dirname -- "$lib"):"* ]] || ld_extra+=":$(dirname -- "$lib")"
+    echo "$1: $inc/$2, $lib"
+  else
+    echo "$1: NOT FOUND ($2 / lib$3.so) in the CUDA toolkit, the system or PyTorch's wheels"
+  fi
+}
+
+{
+  echo "# device_check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname 2>/dev/null || echo '?')"
+  echo "tree: $root ($(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo 'no git'))"
+  echo
+  echo "\$ $smi -L"
+  echo "$gpu_list"
+  echo
+  "$smi" --query-gpu=name,compute_cap,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || true
+  echo "CUDA architecture for the build: $arch"
+  echo
+  echo "\$ nvcc --version"
+  "$nvcc" --version 2>&1 || echo "nvcc: not found"
+  echo
+  echo "cmake: $(cmake --version 2>&1 | head -1)"
+  echo "c++: $(c++ --version 2>&1 | head -1)"
+  echo "glibc: $(ldd --version 2>&1 | head -1)"
+  echo "os: $(sed -n 's/^PRETTY_NAME=//p' /etc/os-release 2>/dev/null | tr -d '"')"
+  echo "cpus: $(nproc)"
+  if [[ -n $py ]]; then
+    echo "python: $py: $("$py" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1)"
+  else
+    echo "python: no Python with PyTorch found (PYTHON, python3, /usr/bin/python3)"
+  fi
+  locate_cuda_lib cuDNN cudnn.h cudnn WIN_CUDNN_INCLUDE WIN_CUDNN_LIB
+  locate_cuda_lib NCCL nccl.h nccl WIN_NCCL_INCLUDE WIN_NCCL_LIB
+  echo
+  echo "kit: $kit"
+  sed -n '1,/^Files:/p' "$kit/MANIFEST.txt" 2>/dev/null | sed '$d' || echo "(no MANIFEST.txt)"
+} >"$out/env.txt" 2>&1
+# locate_cuda_lib ran in the { } above, in this shell: cuda_args and ld_extra are set.
+kenv=(env "LD_LIBRARY_PATH=$kitlib$ld_extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+
+# ---- configure and build ------------------------------------------------------------------------
+: >"$out/build.log"
+gen=()
+[[ ! -f $build/CMakeCache.txt ]] && command -v ninja >/dev/null && gen=(-G Ninja)
+built=0
+if run_phase configure "$(phase_limit "${DEVICE_CHECK_CONFIGURE_S:-60}")" "$out/build.log" \
+  "${kenv[@]}" cmake -S "$root" -B "$build" "${gen[@]}" -C "$kit/kit.cmake" \
+  -DCMAKE_BUILD_TYPE=Release -DWIN_CUDA=ON -DWIN_MPI=OFF -DWIN_TESTS=ON \
+  -DCMAKE_CUDA_ARCHITECTURES="$arch" "${cuda_args[@]}" "${extra_cmake[@]}"; then
+  if run_phase build "$(phase_limit "${DEVICE_CHECK_BUILD_S:-210}")" "$out/build.log" \
+    "${kenv[@]}" cmake --build "$build" -j "$(nproc)" --target win "$test_target"; then
+    built=1
+  fi
+else
+  note_phase build "not run: configure failed" build.log
+fi
+missing_libs=""
+if [[ -x $build/bin/win ]]; then
+  missing_libs=$("${kenv[@]}" ldd "$build/bin/win" 2>&1 | grep 'not found' || true)
+fi
+
+# ---- tests --------------------------------------------------------------------------------------
+xml=$out/$test_target.xml
+rm -f -- "$xml"
+test_bin=$build/tests/$test_target
+if ((built)) && [[ -x $test_bin ]]; then
+  run_phase tests "$(phase_limit "${DEVICE_CHECK_TEST_S:-60}")" "$out/$test_target.log" \
+    "${kenv[@]}" "$test_bin" --gtest_output="xml:$xml" || true
+else
+  note_phase tests "not run: $test_target not built" "$test_target.log"
+fi
+
+# ---- win bench on the GPU -----------------------------------------------------------------------
+: >"$out/bench.txt"
+if [[ -x $build/bin/win ]]; then
+  help=$("${kenv[@]}" "$build/bin/win" bench --help 2>&1 || true)
+  bench_cap=${DEVICE_CHECK_BENCH_S:-60}
+  for w in resnet50 bert-base; do
+    if ! grep -qw -- "$w" <<<"$help"; then
+      echo "win bench --workload $w: not built yet (win bench --help does not list it)" >>"$out/bench.txt"
+      note_phase "win bench $w" "not built yet" bench.txt
+    elif [[ -n ${DEVICE_CHECK_SKIP_WIN_BENCH:-} ]]; then
+      echo "win bench --workload $w: skipped (DEVICE_CHECK_SKIP_WIN_BENCH)" >>"$out/bench.txt"
+      note_phase "win bench $w" "skipped (DEVICE_CHECK_SKIP_WIN_BENCH)" bench.txt
+    else
+      run_phase "win bench $w" "$(phase_limit $((bench_cap / 2)))" "$out/bench.txt" \
+        "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda || true
+    fi
+  done
+else
+  echo "win was not built: no win benchmarks" >>"$out/bench.txt"
+  note_phase "win bench" "not run: win not built" bench.txt
+fi
+
+# ---- the PyTorch peer ---------------------------------------------------------------------------
+: >"$out/torch_gpu.log"
+if [[ -n $py ]]; then
+  lim=$(phase_limit 100000)
+  rm -f -- "$out/torch_gpu.txt"
+  run_phase torch "$lim" "$out/torch_gpu.log" \
+    "$py" tools/bench/torch_gpu_bench.py --device cuda --out "$out/torch_gpu.txt" \
+    --budget-s $((lim > 20 ? lim - 15 : 5)) "${extra_torch[@]}" || true
+else
+  echo "no Python with PyTorch found: no PyTorch peer" >"$out/torch_gpu.txt"
+  note_phase torch "not run: no PyTorch" torch_gpu.log
+  failed=1
+fi
+
+# ---- summary ------------------------------------------------------------------------------------
+tests_line="not run"
+if [[ -f $xml && -n $any_py ]]; then
+  tests_line=$("$any_py" - "$xml" <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+passed = failed = skipped = disabled = 0
+bad = []
+for tc in root.iter("testcase"):
+    name = "%s.%s" % (tc.get("classname"), tc.get("name"))
+    if tc.find("failure") is not None or tc.find("error") is not None:
+        failed += 1
+        bad.append(name)
+    elif tc.get("result") == "skipped" or tc.find("skipped") is not None:
+        skipped += 1
+    elif tc.get("status") == "notrun" or tc.get("result") == "suppressed":
+        disabled += 1
+    else:
+        passed += 1
+print("%d tests: %d passed, %d failed, %d skipped, %d disabled%s" % (
+    passed + failed + skipped + disabled, passed, failed, skipped, disabled,
+    ("; failed: " + ", ".join(bad)) if bad else ""))
+EOF
+  ) || tests_line="the XML could not be read"
+  [[ $tests_line == *", 0 failed"* ]] || failed=1
+elif [[ ${p_status[tests]:-} == ok || ${p_status[tests]:-} == FAILED* || ${p_status[tests]:-} == TIMED* ]]; then
+  tests_line="no XML written (the test binary crashed or was stopped)"
+  failed=1
+fi
+
+{
+  echo "# win device check: $( ((failed)) && echo FAIL || echo PASS)"
+  echo
+  echo "- GPU: $gpu_name (compute capability ${cc:-?}; built for sm_$arch)"
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); $((SECONDS)) s in all, budget $budget s"
+  echo "- tree: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo 'no git')"
+  echo "- build: $( ((built)) && echo "ok ($build)" || echo "FAILED or not run (build.log)")"
+  if [[ -n $missing_libs ]]; then
+    echo "- win's libraries not found at run time:"
+    while read -r line; do echo "    $line"; done <<<"$missing_libs"
+  fi
+  echo "- $test_target: $tests_line"
+  echo
+  echo "| phase | status | seconds | limit (s) | log |"
+  echo "| --- | --- | --- | --- | --- |"
+  for ph in "${phases[@]}"; do
+    echo "| $ph | ${p_status[$ph]} | ${p_secs[$ph]} | ${p_limit[$ph]} | ${p_log[$ph]} |"
+  done
+  echo
+  echo "## win bench (GPU)"
+  echo
+  echo '```'
+  cat "$out/bench.txt"
+  echo '```'
+  echo
+  echo "## PyTorch peer"
+  echo
+  if [[ -s $out/torch_gpu.txt ]]; then cat "$out/torch_gpu.txt"; else echo "(no table: see torch_gpu.log)"; fi
+  if [[ ${p_status[build]:-ok} != ok ]]; then
+    echo
+    echo "## Build log (last 40 lines)"
+    echo
+    echo '```'
+    tail -n 40 "$out/build.log"
+    echo '```'
+  fi
+} >"$out/summary.md"
+
+cat "$out/summary.md"
+exit "$failed"
