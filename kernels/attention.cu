@@ -7,6 +7,7 @@
 // one per query tile (dQ), each recomputing P = exp(S - lse); no atomics, so results are
 // deterministic.
 #include <cmath>
+#include "device_common.cuh"
 
 #include "attention.cuh"
 
@@ -14,38 +15,15 @@ namespace win::kernels {
 
 namespace {
 
+using device::from_f;
+using device::to_f;
+using device::warp_max;
+using device::warp_sum;
+
 constexpr int kThreads = 256;   // 16 x 16
 constexpr int kTile = 64;       // query and key rows per tile
 constexpr int kLs = kTile + 1;  // padded row of a score tile
 constexpr int kMaxBlocks = 65535;
-
-__device__ __forceinline__ float to_f(float v) {
-  return v;
-}
-__device__ __forceinline__ float to_f(__nv_bfloat16 v) {
-  return __bfloat162float(v);
-}
-template <class T>
-__device__ __forceinline__ T from_f(float v);
-template <>
-__device__ __forceinline__ float from_f<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
 
 template <class T>
 struct Args {

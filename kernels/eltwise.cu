@@ -3,6 +3,7 @@
 // is 16-byte aligned (4 floats or 8 bf16 per load) and single elements otherwise; all arithmetic
 // is f32. The column sums of bias_grad / relu_bias_backward are a fixed two-level reduction
 // (chunks of at least 256 rows, then chunk partials in order), so they are reproducible.
+#include "device_common.cuh"
 #include "eltwise.cuh"
 
 namespace win::kernels {
@@ -21,23 +22,8 @@ bool aligned16(const void* p) {
   return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
 }
 
-__device__ __forceinline__ float to_f(float v) {
-  return v;
-}
-__device__ __forceinline__ float to_f(__nv_bfloat16 v) {
-  return __bfloat162float(v);
-}
-
-template <class T>
-__device__ __forceinline__ T from_f(float v);
-template <>
-__device__ __forceinline__ float from_f<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
+using device::from_f;
+using device::to_f;
 
 template <class T, int N>
 struct alignas(sizeof(T) * N) Pack {

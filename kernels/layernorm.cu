@@ -7,6 +7,7 @@
 // the same chunk sums from a separate column kernel. A final kernel adds the chunks in order
 // into dgamma and dbeta. No atomics anywhere.
 #include <cmath>
+#include "device_common.cuh"
 
 #include "layernorm.cuh"
 
@@ -14,35 +15,17 @@ namespace win::kernels {
 
 namespace {
 
+using device::from_f;
+using device::to_f;
+using device::warp_max;
+using device::warp_sum;
+
 constexpr int kThreads = 256;  // 8 warps
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxBlocks = 65535;
 constexpr int kMaxWarpD = 1024;        // widest row of the warp path
 constexpr int64_t kMinChunkRows = 16;  // rows per backward chunk, at least
 constexpr int64_t kMaxChunks = 512;    // backward chunks, at most
-
-__device__ __forceinline__ float to_f(float v) {
-  return v;
-}
-__device__ __forceinline__ float to_f(__nv_bfloat16 v) {
-  return __bfloat162float(v);
-}
-template <class T>
-__device__ __forceinline__ T from_f(float v);
-template <>
-__device__ __forceinline__ float from_f<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 // Block-wide sum; every thread gets the result. red: 32 floats of shared memory.
 __device__ float block_sum(float v, float* red) {

@@ -7,6 +7,7 @@
 // reduction left in device memory.
 #include <climits>
 #include <cmath>
+#include "device_common.cuh"
 
 #include "loss.cuh"
 
@@ -14,37 +15,20 @@ namespace win::kernels {
 
 namespace {
 
+using device::from_f;
+using device::to_f;
+using device::warp_max;
+using device::warp_sum;
+
 constexpr int kThreads = 256;  // 8 warps
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxBlocks = 65535;
 constexpr int64_t kMaxWarpRow = 1024;  // widest row handled by one warp
 
-__device__ __forceinline__ float to_f(float v) {
-  return v;
-}
-__device__ __forceinline__ float to_f(__nv_bfloat16 v) {
-  return __bfloat162float(v);
-}
-template <class T>
-__device__ __forceinline__ T from_f(float v);
-template <>
-__device__ __forceinline__ float from_f<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-
 template <class V>
 __device__ __forceinline__ V warp_sum(V v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
 // (value, index) pairs: the larger value wins, the smaller index on ties; NaN never wins, so the

@@ -3,6 +3,7 @@
 // written once; wider rows take one block per row and re-read the row (from L1/L2) per pass.
 // Outputs may alias inputs: every pass reads an element before the same thread writes it.
 #include <cmath>
+#include "device_common.cuh"
 
 #include "softmax.cuh"
 
@@ -10,36 +11,13 @@ namespace win::kernels {
 
 namespace {
 
+using device::from_f;
+using device::to_f;
+using device::warp_max;
+using device::warp_sum;
+
 constexpr int kThreads = 256;  // 8 warps: 8 rows per block on the warp path
 constexpr int kMaxBlocks = 65535;
-
-__device__ __forceinline__ float to_f(float v) {
-  return v;
-}
-__device__ __forceinline__ float to_f(__nv_bfloat16 v) {
-  return __bfloat162float(v);
-}
-template <class T>
-__device__ __forceinline__ T from_f(float v);
-template <>
-__device__ __forceinline__ float from_f<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
 
 // Block-wide reductions; every thread gets the result. red: 32 floats of shared memory.
 __device__ float block_sum(float v, float* red) {

@@ -159,4 +159,24 @@ void copy_params(nn::Module& src, nn::Module& dst) {
   });
 }
 
+Tensor channels_last(const Tensor& x) {
+  Tensor t = empty_channels_last(x.shape(), x.dtype());
+  t.copy_from(x);
+  return t;
+}
+
+ChannelsLastInput::ChannelsLastInput(std::unique_ptr<nn::Module> m)
+    : nn::Module("ChannelsLastInput", m->dtype()), child_(add_child("m", std::move(m))) {}
+
+Tensor ChannelsLastInput::forward(const Tensor& x, nn::Context& ctx) {
+  x_ = channels_last(x);
+  return child_.forward(x_, ctx);
+}
+
+Tensor ChannelsLastInput::backward(const Tensor& dy, nn::Context& ctx) {
+  Tensor dx = child_.backward(dy, ctx);
+  EXPECT_EQ(dx.strides(), x_.strides()) << "dx must keep the input's layout";
+  return dx;
+}
+
 }  // namespace win::testing_nn

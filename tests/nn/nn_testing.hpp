@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "core/tensor.hpp"
@@ -39,6 +40,23 @@ void copy_params(nn::Module& src, nn::Module& dst);
 
 // A tensor of normal(0, std) values (contiguous, f32 or f64) from a fixed seed.
 Tensor randn(const Dims& shape, DType dtype, uint64_t seed, double std = 1.0);
+
+// A channels-last copy of a 4-d tensor.
+Tensor channels_last(const Tensor& x);
+
+// check_gradients clones its input into a contiguous tensor; this wrapper hands its child a
+// channels-last copy instead, so that layout's index arithmetic is what gets differentiated, and
+// checks that dx keeps the input's layout.
+class ChannelsLastInput final : public nn::Module {
+ public:
+  explicit ChannelsLastInput(std::unique_ptr<nn::Module> m);
+  Tensor forward(const Tensor& x, nn::Context& ctx) override;
+  Tensor backward(const Tensor& dy, nn::Context& ctx) override;
+
+ private:
+  nn::Module& child_;
+  Tensor x_;
+};
 
 // The element at logical row-major position flat (any strides).
 double get_flat(const Tensor& t, int64_t flat);

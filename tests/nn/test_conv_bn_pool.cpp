@@ -23,33 +23,6 @@ using namespace win::testing_nn;
 
 namespace {
 
-Tensor channels_last(const Tensor& x) {
-  Tensor t = empty_channels_last(x.shape(), x.dtype());
-  t.copy_from(x);
-  return t;
-}
-
-// check_gradients clones its input into a contiguous tensor; this wrapper hands its child a
-// channels-last copy instead, so that layout's index arithmetic is what gets differentiated.
-class ChannelsLastInput final : public Module {
- public:
-  explicit ChannelsLastInput(std::unique_ptr<Module> m)
-      : Module("ChannelsLastInput", m->dtype()), child_(add_child("m", std::move(m))) {}
-  Tensor forward(const Tensor& x, Context& ctx) override {
-    x_ = channels_last(x);
-    return child_.forward(x_, ctx);
-  }
-  Tensor backward(const Tensor& dy, Context& ctx) override {
-    Tensor dx = child_.backward(dy, ctx);
-    EXPECT_EQ(dx.strides(), x_.strides()) << "dx must keep the input's layout";
-    return dx;
-  }
-
- private:
-  Module& child_;
-  Tensor x_;
-};
-
 struct ConvCfg {
   int64_t in, out, kernel, stride, pad;
   bool bias;

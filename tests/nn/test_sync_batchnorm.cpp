@@ -28,12 +28,6 @@ using namespace win::testing_nn;
 
 namespace {
 
-Tensor channels_last(const Tensor& x) {
-  Tensor t = empty_channels_last(x.shape(), x.dtype());
-  t.copy_from(x);
-  return t;
-}
-
 Tensor in_layout(const Tensor& x, bool cl) {
   return cl ? channels_last(x) : x.contiguous();
 }
@@ -160,23 +154,6 @@ Tensor plus(const Tensor& a, const Tensor& b) {
   for (int64_t i = 0; i < s.numel(); ++i) set_flat(s, i, get_flat(s, i) + get_flat(b, i));
   return s;
 }
-
-// check_gradients clones its input into a contiguous tensor; this wrapper hands its child a
-// channels-last copy, so that layout's index arithmetic is what gets differentiated.
-class ChannelsLastInput final : public Module {
- public:
-  explicit ChannelsLastInput(std::unique_ptr<Module> m)
-      : Module("ChannelsLastInput", m->dtype()), child_(add_child("m", std::move(m))) {}
-  Tensor forward(const Tensor& x, Context& ctx) override {
-    x_ = channels_last(x);
-    return child_.forward(x_, ctx);
-  }
-  Tensor backward(const Tensor& dy, Context& ctx) override { return child_.backward(dy, ctx); }
-
- private:
-  Module& child_;
-  Tensor x_;
-};
 
 }  // namespace
 
