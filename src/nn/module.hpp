@@ -41,6 +41,10 @@ struct Context {
   ReplicaSum* replicas = nullptr;
   // Told by models' backward after each stem, block and head; null when nobody listens.
   GradientsReady* grads_ready = nullptr;
+  // Data parallel with a loss averaged over a varying number of labelled rows per replica (BERT's
+  // masked tokens): this replica's share, W * c_r / C, by which it scales that loss and its
+  // gradient so that averaging over replicas gives the mean over all C labelled rows.
+  double label_weight = 1.0;
 };
 
 // What weight-decay rules and reports need to know about a parameter.

@@ -103,9 +103,22 @@ void Trainer::checkpoint() {
   });
 }
 
+std::optional<io::Checkpoint> load_newest_everywhere(const dist::Comm& comm,
+                                                     const io::CheckpointDir& dir,
+                                                     std::string* file) {
+  std::optional<io::Checkpoint> c;
+  *file = dist::from_root(comm, [&] {
+    std::string f;
+    c = dir.load_newest(&f);
+    return c ? f : std::string();
+  });
+  if (!file->empty() && !c) c = io::load_checkpoint(*file);
+  return c;
+}
+
 void Trainer::resume() {
   std::string file;
-  const auto c = dir_.load_newest(&file);
+  const auto c = load_newest_everywhere(comm(), dir_, &file);
   if (!c) return;
   WIN_CHECK(c->get_string("stage", file) == opt_.stage, ErrorKind::Checkpoint, "checkpoint ", file,
             " belongs to stage '", c->get_string("stage", file), "', not '", opt_.stage, "'");
@@ -177,6 +190,11 @@ const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
     ctx.step = static_cast<uint64_t>(step_);
     ctx.training = true;
     store_.zero_grad();
+    if (count_ && group.size() > 1) {
+      const auto mine = static_cast<double>(count_(batch));
+      const double all = group.allreduce_value(mine);
+      ctx.label_weight = all > 0 ? world * mine / all : 1.0;
+    }
     sync.begin();
     const StepStats s = step_fn(batch, ctx);
     if (test_hook("WIN_TEST_SIGNAL_AT", opt_.stage, step_ + 1)) std::raise(SIGUSR1);

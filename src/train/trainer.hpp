@@ -16,6 +16,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,13 @@ struct StepStats {
   int64_t counted = 0;  // rows that counted
 };
 
+// The newest complete checkpoint of dir as rank 0 of comm finds it: rank 0 picks the file (trying
+// older ones when the newest is damaged) and every rank loads that same file, so all resume at
+// the same step even when a shared file system shows them different listings. nullopt: none.
+std::optional<io::Checkpoint> load_newest_everywhere(const dist::Comm& comm,
+                                                     const io::CheckpointDir& dir,
+                                                     std::string* file);
+
 class Trainer {
  public:
   using StepFn = std::function<StepStats(const data::Batch&, nn::Context&)>;
@@ -67,6 +75,11 @@ class Trainer {
 
   Trainer(TrainerOptions opt, nn::Module& model, nn::ParamStore& store, Optimizer& optimizer,
           const LrSchedule& schedule, data::Loader& loader);
+
+  // Rows of a batch that its loss averages over (labels not ignored), for losses whose count varies
+  // between replicas (BERT's masked tokens): with it, each step weights the replicas by their
+  // share of the global count (nn::Context::label_weight). Without it, every replica weighs 1/W.
+  void set_label_counter(std::function<int64_t(const data::Batch&)> f) { count_ = std::move(f); }
 
   // Stage state beyond the loop's own (e.g. the narrow stage's block and restart).
   void set_hooks(SaveHook save, LoadHook load) {
@@ -101,6 +114,7 @@ class Trainer {
   int64_t step_ = 0;
   Throughput throughput_;
   SaveHook save_;
+  std::function<int64_t(const data::Batch&)> count_;
   LoadHook load_;
 };
 

@@ -38,7 +38,7 @@ EvalResult downstream_score(const RunContext& rc, const std::string& name,
   auto model = models::build_model(c, DType::F32);
   const std::string dir = (fs::path(rc.stage_dir("eval")) / "downstream" / name).string();
   const std::string out = (fs::path(dir) / "final.h5").string();
-  if (fs::exists(out)) {
+  if (rc.exists(out)) {
     io::load_weights(out, *model);
   } else {
     rc.write([&] { fs::create_directories(dir); });

@@ -8,14 +8,15 @@
 namespace win::method {
 
 train::StepStats Objective::operator()(const Tensor& logits, const Tensor& labels,
-                                       const Tensor& teacher, const LossSpec& spec) {
+                                       const Tensor& teacher, const LossSpec& spec,
+                                       double label_weight) {
   auto& ops = backend::ops_for(logits);
   nn::ensure(grad_, logits.shape(), logits.dtype());
   train::StepStats s;
   const bool ce = spec.kind == "ce" || spec.kind == "ce+kd";
   const bool kd = spec.kind == "kd" || spec.kind == "ce+kd";
   WIN_CHECK(ce || kd, ErrorKind::Config, "unknown loss '", spec.kind, "' (ce, kd, ce+kd)");
-  const double w_ce = kd && ce ? 1.0 - spec.alpha : 1.0;
+  const double w_ce = (kd && ce ? 1.0 - spec.alpha : 1.0) * label_weight;
   const double w_kd = kd && ce ? spec.alpha : 1.0;
   // Always count accuracy, also for pure KD.
   nn::ensure(tmp_, logits.shape(), logits.dtype());

@@ -21,8 +21,9 @@ struct LossSpec {
 class Objective {
  public:
   // teacher may be undefined for `ce`. Returns loss, and correct/counted of the argmax.
+  // label_weight scales the cross-entropy term and its gradient (nn::Context::label_weight).
   train::StepStats operator()(const Tensor& logits, const Tensor& labels, const Tensor& teacher,
-                              const LossSpec& spec);
+                              const LossSpec& spec, double label_weight = 1.0);
   const Tensor& grad() const { return grad_; }
 
  private:

@@ -37,7 +37,7 @@ void run_pipeline(const RunContext& rc) {
       log_info("wide: skipped, the teacher is ", d.teacher.checkpoint, " (teacher.checkpoint)");
       continue;
     }
-    if (fs::exists(stage_output(rc, s))) {
+    if (rc.exists(stage_output(rc, s))) {
       log_info(s, ": skipped, its output ", stage_output(rc, s), " exists");
       continue;
     }

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -109,6 +111,21 @@ void RunContext::write(const std::function<void()>& fn) const {
   dist::on_root(dist::world(), fn);
 }
 
+bool RunContext::exists(const std::string& path) const {
+  return dist::from_root(dist::world(),
+                         [&] { return std::string(fs::exists(path) ? "1" : "0"); }) == "1";
+}
+
+std::string RunContext::read_text(const std::string& path) const {
+  return dist::from_root(dist::world(), [&] {
+    std::ifstream in(path);
+    WIN_CHECK(in, ErrorKind::Checkpoint, path, ": cannot read");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  });
+}
+
 std::string RunContext::dir() const {
   return (fs::path(deck_.run.dir) / deck_.run.name).string();
 }
@@ -119,7 +136,7 @@ std::string RunContext::final_weights(const std::string& s) const {
   return (fs::path(stage_dir(s)) / "final.h5").string();
 }
 bool RunContext::stage_done(const std::string& s) const {
-  return fs::exists(final_weights(s));
+  return exists(final_weights(s));
 }
 
 std::vector<int64_t> RunContext::split(bool validation) const {

@@ -29,6 +29,11 @@ class RunContext {
   // Files of the run directory are written by rank 0 alone: fn runs there, the other ranks wait
   // for it, and a failure is the same error on every rank (dist::on_root).
   void write(const std::function<void()>& fn) const;
+  // Whether a file of the run directory exists, and a small text file's contents, as rank 0 sees
+  // them: decisions that lead into collectives must be the same on every rank, and a shared file
+  // system may show another rank a stale view for a while.
+  bool exists(const std::string& path) const;
+  std::string read_text(const std::string& path) const;
 
   // Sample sources of the deck's data. `augment` applies to images only.
   std::unique_ptr<data::SampleSource> train_source(bool augment) const;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <sstream>
 
 #include "backend/ops.hpp"
 #include "core/error.hpp"
@@ -79,7 +80,7 @@ void run_narrow(const RunContext& rc) {
     const std::string bdir = (fs::path(dir) / cat("block", i)).string();
     const std::string best_file = (fs::path(bdir) / "best.h5").string();
     const int64_t steps = nc.steps_per_block * (nc.budget == "linear" ? i + 1 : 1);
-    if (fs::exists(best_file)) {
+    if (rc.exists(best_file)) {
       io::load_weights(best_file, *sbar);
       log_info("narrow: block ", i + 1, " of ", n, " already done");
     } else {
@@ -95,8 +96,8 @@ void run_narrow(const RunContext& rc) {
         const std::string out = (fs::path(rdir) / "final.h5").string();
         const std::string score = (fs::path(rdir) / "result.txt").string();
         double train_loss = 0, val = 0;
-        if (fs::exists(out) && fs::exists(score)) {
-          std::ifstream(score) >> train_loss >> val;
+        if (rc.exists(out) && rc.exists(score)) {
+          std::istringstream(rc.read_text(score)) >> train_loss >> val;
         } else {
           io::load_weights(start, *sbar);
           if (r > 0) {  // a fresh draw of the newest block and its bridge
@@ -162,20 +163,20 @@ void run_narrow(const RunContext& rc) {
       });
     }
   }
-  // The per-block summary, from every block's restarts (also those of earlier invocations).
-  for (int i = 0; i < n; ++i) {
-    const fs::path bdir = fs::path(dir) / cat("block", i);
-    int kept = 0;
-    std::ifstream(bdir / "kept.txt") >> kept;
-    const int64_t steps = nc.steps_per_block * (nc.budget == "linear" ? i + 1 : 1);
-    for (int r = 0; r < nc.restarts; ++r) {
-      double train_loss = 0, val = 0;
-      std::ifstream in(bdir / cat("restart", r) / "result.txt");
-      if (!(in >> train_loss >> val)) continue;
-      blocks.add({double(i), double(r), double(steps), train_loss, val, double(r == kept)});
-    }
-  }
   rc.write([&] {
+    // The per-block summary, from every block's restarts (also those of earlier invocations).
+    for (int i = 0; i < n; ++i) {
+      const fs::path bdir = fs::path(dir) / cat("block", i);
+      int kept = 0;
+      std::ifstream(bdir / "kept.txt") >> kept;
+      const int64_t steps = nc.steps_per_block * (nc.budget == "linear" ? i + 1 : 1);
+      for (int r = 0; r < nc.restarts; ++r) {
+        double train_loss = 0, val = 0;
+        std::ifstream in(bdir / cat("restart", r) / "result.txt");
+        if (!(in >> train_loss >> val)) continue;
+        blocks.add({double(i), double(r), double(steps), train_loss, val, double(r == kept)});
+      }
+    }
     blocks.write_csv((fs::path(dir) / "blocks.csv").string());
     io::save_weights(rc.final_weights("narrow"), *sbar, "narrow", {{"config", rc.toml()}});
   });

@@ -21,9 +21,11 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <map>
 
+#include "backend/ops.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/progress.hpp"
@@ -205,7 +207,7 @@ void run_narrow_pipelined(const RunContext& rc) {
   io::CheckpointDir ckpts((fs::path(dir) / "pipelined").string(),
                           static_cast<int>(d.checkpoint.keep));
   int64_t step = 0;
-  if (std::string file; auto c = ckpts.load_newest(&file)) {
+  if (std::string file; auto c = train::load_newest_everywhere(world, ckpts, &file)) {
     WIN_CHECK(c->get_string("stage", file) == stage_name, ErrorKind::Checkpoint, "checkpoint ",
               file, " belongs to stage '", c->get_string("stage", file), "'");
     train::Trainer::get_model(*c, *sbar, file);
@@ -321,6 +323,15 @@ void run_narrow_pipelined(const RunContext& rc) {
       }
     }
     sync.average();
+    if (nc.optim.clip_grad_norm > 0) {
+      // The norm over every block's gradient: each stage holds only its own (the rest of its
+      // buffer is zero), the same on all its replicas; the pipeline ranks sum their shares.
+      double sq = backend::ops_for(store.grads()).sum_squares(store.grads());
+      g.pipe.allreduce(std::span<double>(&sq, 1));
+      const double norm = std::sqrt(sq), max_norm = nc.optim.clip_grad_norm;
+      if (std::isfinite(norm) && max_norm / (norm + 1e-6) < 1.0)
+        backend::ops_for(store.grads()).scale(max_norm / (norm + 1e-6), store.grads());
+    }
     red.back() = train::stop_requested() ? 1.0 : 0.0;
     world.allreduce(std::span<double>(red));
     double mean = 0;

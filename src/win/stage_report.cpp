@@ -191,7 +191,7 @@ void run_eval(const RunContext& rc) {
        rc.final_weights(map ? "finetune" : "merge")}};
   std::vector<Candidate> found;
   for (const auto& c : all)
-    if (fs::exists(c.weights)) found.push_back(c);
+    if (rc.exists(c.weights)) found.push_back(c);
   WIN_CHECK(!found.empty(), ErrorKind::Checkpoint, "eval: no trained model in ", rc.dir(),
             " (run the training stages first)");
 

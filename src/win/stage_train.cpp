@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -59,6 +60,12 @@ double train_model(const RunContext& rc, nn::Module& net, const config::ModelCon
   train::Trainer trainer(rc.trainer_options(stage, dir, total, cfg.optim, seed_offset), net, store,
                          *optimizer, schedule, loader);
   auto task = make_task(model);
+  trainer.set_label_counter([&](const data::Batch& b) {
+    const Tensor& l = task->labels_of(b);
+    int64_t n = 0;
+    for (int64_t i = 0; i < l.numel(); ++i) n += l.data<int32_t>()[i] != -100;
+    return n;
+  });
   const auto& metrics = trainer.run([&](const data::Batch& b, nn::Context& ctx) {
     return task->step(net, teacher, b, ctx, loss);
   });
@@ -84,7 +91,7 @@ void train_stage(const RunContext& rc, nn::Module& net, models::Model* teacher,
   }
   // Remember the start, so that every restart begins from it.
   const std::string start = (fs::path(dir) / "start.h5").string();
-  if (!fs::exists(start)) rc.write([&] { io::save_weights(start, net, stage + "-start"); });
+  if (!rc.exists(start)) rc.write([&] { io::save_weights(start, net, stage + "-start"); });
   double best = std::numeric_limits<double>::infinity();
   int best_r = 0;
   for (int r = 0; r < cfg.restarts; ++r) {
@@ -92,8 +99,8 @@ void train_stage(const RunContext& rc, nn::Module& net, models::Model* teacher,
     const std::string out = (fs::path(rdir) / "final.h5").string();
     const std::string score = (fs::path(rdir) / "train_loss.txt").string();
     double loss = 0;
-    if (fs::exists(out) && fs::exists(score)) {
-      std::ifstream(score) >> loss;
+    if (rc.exists(out) && rc.exists(score)) {
+      std::istringstream(rc.read_text(score)) >> loss;
     } else {
       io::load_weights(start, net);
       log_info(stage, ": restart ", r + 1, " of ", cfg.restarts);

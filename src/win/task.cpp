@@ -67,7 +67,7 @@ class BertTask final : public Task {
       net.backward(mlm_.grad(), ctx);
       return s;
     }
-    train::StepStats s = mlm_(logits, b.mlm_labels, tmain, loss);
+    train::StepStats s = mlm_(logits, b.mlm_labels, tmain, loss, ctx.label_weight);
     const train::StepStats n = nsp_(bert_of(net).nsp_logits(), b.nsp_labels, tnsp, loss);
     s.loss += n.loss;  // MLM accuracy stays the reported accuracy
     bert_of(net).set_nsp_grad(nsp_.grad());
