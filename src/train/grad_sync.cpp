@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.hpp"
@@ -82,17 +83,28 @@ void GradientSync::begin() {
   std::fill(entry_done_.begin(), entry_done_.end(), 0);
 }
 
-void GradientSync::start_bucket(int64_t k) {
-  started_[static_cast<size_t>(k)] = 1;
+void GradientSync::reduce_bucket(int64_t k, bool now) {
   Tensor& g = store_.grads();
   const int64_t begin = k * bucket_, len = bucket_size_[static_cast<size_t>(k)];
+  auto reduce = [&](auto* p) {
+    const std::span<std::remove_pointer_t<decltype(p)>> s(p + begin, static_cast<size_t>(len));
+    if (now)
+      comm_.allreduce(s);
+    else
+      comm_.start_allreduce(s);
+  };
   if (g.dtype() == DType::F32)
-    comm_.start_allreduce(std::span<float>(g.data<float>() + begin, static_cast<size_t>(len)));
+    reduce(g.data<float>());
   else if (g.dtype() == DType::F64)
-    comm_.start_allreduce(std::span<double>(g.data<double>() + begin, static_cast<size_t>(len)));
+    reduce(g.data<double>());
   else
     WIN_FAIL(ErrorKind::Internal, "GradientSync: gradients of dtype ", dtype_name(g.dtype()),
              " are not reduced yet");
+}
+
+void GradientSync::start_bucket(int64_t k) {
+  started_[static_cast<size_t>(k)] = 1;
+  reduce_bucket(k, false);
 }
 
 void GradientSync::ready(nn::Module& m) {
@@ -140,16 +152,7 @@ void GradientSync::finish() {
   // order, after the started ones.
   comm_.wait_all();
   for (size_t k = 0; k < started_.size(); ++k)
-    if (!started_[k]) {
-      const int64_t begin = static_cast<int64_t>(k) * bucket_, len = bucket_size_[k];
-      if (g.dtype() == DType::F32)
-        comm_.allreduce(std::span<float>(g.data<float>() + begin, static_cast<size_t>(len)));
-      else if (g.dtype() == DType::F64)
-        comm_.allreduce(std::span<double>(g.data<double>() + begin, static_cast<size_t>(len)));
-      else
-        WIN_FAIL(ErrorKind::Internal, "GradientSync: gradients of dtype ", dtype_name(g.dtype()),
-                 " are not reduced yet");
-    }
+    if (!started_[k]) reduce_bucket(static_cast<int64_t>(k), true);
   // Scaling after the sum (not before) keeps one rounding per element whatever the rank count.
   const int64_t n = g.numel();
   if (g.dtype() == DType::F32) {

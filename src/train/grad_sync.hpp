@@ -60,6 +60,7 @@ class GradientSync final : public nn::GradientsReady {
   std::map<const nn::Module*, std::vector<size_t>> module_entries_;
   int64_t early_ = 0;
   void start_bucket(int64_t k);
+  void reduce_bucket(int64_t k, bool now);  // allreduce now, or start it (non-blocking)
 };
 
 // The replicas of a data-parallel group for synchronised BatchNorm (nn::Context::replicas).
