@@ -5,7 +5,6 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -13,6 +12,7 @@
 #include "app/bench_workloads.hpp"
 #include "app/commands.hpp"
 #include "backend/cpu/dnnl_check.hpp"
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
@@ -23,10 +23,6 @@
 namespace win::app {
 
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -42,10 +38,10 @@ double sgemm_gflops(int64_t n, int reps) {
   fill_uniform(b, Philox(1, 2), -1, 1, 0);
   std::vector<double> t;
   for (int r = 0; r < reps + 1; ++r) {
-    const double t0 = now_s();
+    const double t0 = monotonic_seconds();
     WIN_DNNL_CHECK(dnnl_sgemm('N', 'N', n, n, n, 1.0f, a.data<float>(), n, b.data<float>(), n, 0.0f,
                               c.data<float>(), n));
-    if (r > 0) t.push_back(now_s() - t0);  // the first call JIT-compiles
+    if (r > 0) t.push_back(monotonic_seconds() - t0);  // the first call JIT-compiles
   }
   return 2.0 * static_cast<double>(n * n * n) / median(t) / 1e9;
 }
@@ -72,9 +68,9 @@ void bench_loader(const std::string& spec, int steps, int warmup, int threads) {
   for (int i = 0; i < warmup; ++i) loader.next();
   std::vector<double> times;
   for (int i = 0; i < steps * 5; ++i) {
-    const double t0 = now_s();
+    const double t0 = monotonic_seconds();
     loader.next();
-    times.push_back(now_s() - t0);
+    times.push_back(monotonic_seconds() - t0);
   }
   const double loader_rate = 128.0 / median(times);
   auto w2 = make_workload("resnet", 0);
@@ -82,9 +78,9 @@ void bench_loader(const std::string& spec, int steps, int warmup, int threads) {
   w2->step(ctx);
   std::vector<double> t2;
   for (int i = 0; i < 3; ++i) {
-    const double t0 = now_s();
+    const double t0 = monotonic_seconds();
     w2->step(ctx);
-    t2.push_back(now_s() - t0);
+    t2.push_back(monotonic_seconds() - t0);
   }
   const double w2_rate = 128.0 / median(t2);
   std::printf("%-8s %6d %7d %12.2f %12.1f %11s %9s %8s\n", "loader", 128, 1, median(times) * 1e3,
@@ -111,14 +107,14 @@ int bench_data_parallel(const std::string& name, int steps, int warmup, int thre
   for (int i = 0; i < warmup + steps; ++i) {
     ctx.step = static_cast<uint64_t>(i);
     world.barrier();
-    const double t0 = now_s();
+    const double t0 = monotonic_seconds();
     sync.begin();
     const double loss = w->compute(ctx);  // starts buckets' allreduces as blocks finish backward
-    const double t1 = now_s();
+    const double t1 = monotonic_seconds();
     sync.finish();
-    const double t2 = now_s();
+    const double t2 = monotonic_seconds();
     w->update();
-    std::array<double, 2> t = {now_s() - t0, t2 - t1};
+    std::array<double, 2> t = {monotonic_seconds() - t0, t2 - t1};
     world.allreduce(std::span<double>(t), dist::ReduceOp::Max);
     WIN_CHECK(std::isfinite(loss), ErrorKind::Numerics, "win bench ", name, ": loss is ", loss);
     if (i >= warmup) {
@@ -185,9 +181,9 @@ int run_bench(const Args& args) {
     for (int i = 0; i < steps; ++i) {
       ctx.step = static_cast<uint64_t>(warmup + i);
       ctx.macs = 0;
-      const double t0 = now_s();
+      const double t0 = monotonic_seconds();
       const double loss = w->step(ctx);
-      times.push_back(now_s() - t0);
+      times.push_back(monotonic_seconds() - t0);
       WIN_CHECK(std::isfinite(loss), ErrorKind::Numerics, "win bench ", name, ": loss is ", loss,
                 " at step ", warmup + i);
       flops = 3.0 * 2.0 * static_cast<double>(ctx.macs);

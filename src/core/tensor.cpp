@@ -151,6 +151,11 @@ bool Tensor::is_contiguous() const {
   return strides_ == contiguous_strides(shape_) || numel() <= 1;
 }
 
+bool Tensor::is_channels_last() const {
+  return dim() == 4 && stride(1) == 1 && stride(3) == size(1) && stride(2) == size(1) * size(3) &&
+         stride(0) == size(1) * size(2) * size(3);
+}
+
 Tensor Tensor::slice(int d, int64_t begin, int64_t end, int64_t step) const {
   d = norm_dim(d);
   WIN_CHECK(step >= 1, ErrorKind::Internal, "slice step must be positive");

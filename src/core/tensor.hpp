@@ -42,6 +42,8 @@ class Tensor {
   int64_t numel() const { return shape_.product(); }
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
   bool is_contiguous() const;
+  // A 4-d (N, C, H, W) tensor laid out densely channels-last: strides (HWC, 1, WC, C).
+  bool is_channels_last() const;
   // True when this tensor and o may share memory (same storage).
   bool shares_storage(const Tensor& o) const { return storage_ && storage_ == o.storage_; }
 

@@ -12,17 +12,21 @@ namespace win::train {
 
 namespace {
 
+// Sums over ranks become means. Scaling after the sum (not before) keeps one rounding per element
+// whatever the rank count.
 template <class T>
-void average_buckets(const dist::Comm& comm, Tensor& grads, int64_t bucket) {
-  T* g = grads.data<T>();
-  const int64_t n = grads.numel();
+void divide(T* g, int64_t n, int ranks) {
+  const T scale = static_cast<T>(1) / static_cast<T>(ranks);
+  for (int64_t i = 0; i < n; ++i) g[i] *= scale;
+}
+
+template <class T>
+void average_buckets(const dist::Comm& comm, T* g, int64_t n, int64_t bucket) {
   for (int64_t begin = 0; begin < n; begin += bucket) {
     const int64_t len = std::min(bucket, n - begin);
     comm.allreduce(std::span<T>(g + begin, static_cast<size_t>(len)));
   }
-  // Scaling after the sum (not before) keeps one rounding per element whatever the rank count.
-  const T scale = static_cast<T>(1) / static_cast<T>(comm.size());
-  for (int64_t i = 0; i < n; ++i) g[i] *= scale;
+  divide(g, n, comm.size());
 }
 
 }  // namespace
@@ -138,9 +142,8 @@ void GradientSync::finish() {
     float* flat = g.data<float>();
     packed_.clear();
     for (const auto& [off, n] : ranges_) packed_.insert(packed_.end(), flat + off, flat + off + n);
-    Tensor t = Tensor::from(packed_, {static_cast<int64_t>(packed_.size())});
-    average_buckets<float>(comm_, t, bucket_);
-    const float* p = t.data<float>();
+    average_buckets(comm_, packed_.data(), static_cast<int64_t>(packed_.size()), bucket_);
+    const float* p = packed_.data();
     for (const auto& [off, n] : ranges_) {
       std::copy(p, p + n, flat + off);
       p += n;
@@ -153,17 +156,10 @@ void GradientSync::finish() {
   comm_.wait_all();
   for (size_t k = 0; k < started_.size(); ++k)
     if (!started_[k]) reduce_bucket(static_cast<int64_t>(k), true);
-  // Scaling after the sum (not before) keeps one rounding per element whatever the rank count.
-  const int64_t n = g.numel();
-  if (g.dtype() == DType::F32) {
-    const float s = 1.0f / static_cast<float>(comm_.size());
-    float* p = g.data<float>();
-    for (int64_t i = 0; i < n; ++i) p[i] *= s;
-  } else {
-    const double s = 1.0 / static_cast<double>(comm_.size());
-    double* p = g.data<double>();
-    for (int64_t i = 0; i < n; ++i) p[i] *= s;
-  }
+  if (g.dtype() == DType::F32)
+    divide(g.data<float>(), g.numel(), comm_.size());
+  else
+    divide(g.data<double>(), g.numel(), comm_.size());
 }
 
 void GradientSync::average() {

@@ -2,12 +2,12 @@
 #include "train/trainer.hpp"
 
 #include <array>
-#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
 
 #include "core/build_info.hpp"
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/progress.hpp"
@@ -34,9 +34,6 @@ bool test_hook(const char* var, const std::string& stage, int64_t step) {
   const auto at = spec.rfind('@');
   if (at == std::string::npos) return false;
   return stage.rfind(spec.substr(0, at), 0) == 0 && spec.substr(at + 1) == std::to_string(step);
-}
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 }  // namespace
 
@@ -185,7 +182,7 @@ const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
   const auto world = static_cast<double>(group.size());
   while (step_ < opt_.total_steps) {
     const int64_t epoch = loader_.epoch();
-    const double t0 = now_s();
+    const double t0 = monotonic_seconds();
     const data::Batch& batch = loader_.next();
     ctx.step = static_cast<uint64_t>(step_);
     ctx.training = true;
@@ -198,9 +195,9 @@ const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
     sync.begin();
     const StepStats s = step_fn(batch, ctx);
     if (test_hook("WIN_TEST_SIGNAL_AT", opt_.stage, step_ + 1)) std::raise(SIGUSR1);
-    const double t1 = now_s();
+    const double t1 = monotonic_seconds();
     sync.finish();  // every started reduction completes before anything else is decided
-    allreduce_s += now_s() - t1;
+    allreduce_s += monotonic_seconds() - t1;
     // One small reduction carries the step's statistics and the stop request: every rank then
     // takes the same decisions below.
     std::array<double, 4> red = {s.loss, static_cast<double>(s.correct),
@@ -219,7 +216,7 @@ const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
     const double lr = schedule_.lr_at(step_);
     opt_state_.step(lr);
     ++step_;
-    const double dt = now_s() - t0;
+    const double dt = monotonic_seconds() - t0;
     busy_s += dt;
     samples += static_cast<double>(loader_.local_batch());
     const auto correct = static_cast<int64_t>(red[1]), counted = static_cast<int64_t>(red[2]);

@@ -9,11 +9,6 @@ namespace win::method {
 
 namespace {
 
-bool channels_last_4d(const Tensor& t) {
-  return t.dim() == 4 && t.stride(1) == 1 && t.stride(3) == t.size(1) &&
-         t.stride(2) == t.size(1) * t.size(3) && t.stride(0) == t.size(1) * t.size(2) * t.size(3);
-}
-
 // A tensor shaped like h with `channels` channels, in h's layout family.
 void ensure_like_with_channels(Tensor& t, const Tensor& h, int64_t channels, DType dtype) {
   Dims s = h.shape();
@@ -30,7 +25,7 @@ void ensure_like_with_channels(Tensor& t, const Tensor& h, int64_t channels, DTy
 
 Tensor channel_rows(const Tensor& t) {
   if (t.dim() == 4) {
-    WIN_CHECK(channels_last_4d(t), ErrorKind::Internal, "bridge: conv activation ", t.shape(),
+    WIN_CHECK(t.is_channels_last(), ErrorKind::Internal, "bridge: conv activation ", t.shape(),
               " is not channels-last (strides ", t.strides(), ")");
     return t.permute({0, 2, 3, 1}).reshape({-1, t.size(1)});
   }
@@ -59,7 +54,7 @@ const Tensor& Bridge::lift(const Tensor& h0, nn::Context& ctx) {
   WIN_CHECK(c == thin_, ErrorKind::Internal, "bridge (", thin_, " -> ", wide_, "): input ",
             h0.shape());
   Tensor h = h0;
-  if (h0.dim() == 4 && !channels_last_4d(h0)) {
+  if (h0.dim() == 4 && !h0.is_channels_last()) {
     h = empty_channels_last(h0.shape(), dtype());
     h.copy_from(h0);
   } else if (h0.dim() != 4 && !h0.is_contiguous()) {
@@ -96,7 +91,7 @@ Tensor Bridge::backward(const Tensor& dy, nn::Context&) {
     ensure_like_with_channels(dz_, z_, wide_, dtype());
     dz_rows = channel_rows(dz_);
     Tensor dyc = dy;
-    if (dy.dim() == 4 && !channels_last_4d(dy)) {
+    if (dy.dim() == 4 && !dy.is_channels_last()) {
       dyc = empty_channels_last(dy.shape(), dtype());
       dyc.copy_from(dy);
     }
@@ -122,7 +117,7 @@ Tensor Bridge::backward(const Tensor& dy, nn::Context&) {
   // Tied: the path itself is the identity, so the output gradient passes straight through.
   if (mode_ == BridgeMode::Tied && dy.defined()) {
     Tensor dyc = dy;
-    if (dy.dim() == 4 && !channels_last_4d(dy)) {
+    if (dy.dim() == 4 && !dy.is_channels_last()) {
       dyc = empty_channels_last(dy.shape(), dtype());
       dyc.copy_from(dy);
     }
@@ -138,7 +133,7 @@ Tensor Bridge::lower(const Tensor& w0, nn::Context& ctx) {
   WIN_CHECK(c == wide_, ErrorKind::Internal, "bridge (", thin_, " -> ", wide_, "): lower of ",
             w0.shape());
   Tensor w = w0;
-  if (w0.dim() == 4 && !channels_last_4d(w0)) {
+  if (w0.dim() == 4 && !w0.is_channels_last()) {
     w = empty_channels_last(w0.shape(), dtype());
     w.copy_from(w0);
   } else if (w0.dim() != 4 && !w0.is_contiguous()) {
@@ -155,7 +150,7 @@ Tensor Bridge::lower(const Tensor& w0, nn::Context& ctx) {
 void Bridge::lower_backward(const Tensor& dy) {
   WIN_CHECK(w_rows_.defined(), ErrorKind::Internal, "bridge: lower_backward before lower");
   Tensor dyc = dy;
-  if (dy.dim() == 4 && !channels_last_4d(dy)) {
+  if (dy.dim() == 4 && !dy.is_channels_last()) {
     dyc = empty_channels_last(dy.shape(), dtype());
     dyc.copy_from(dy);
   }

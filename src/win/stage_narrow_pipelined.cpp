@@ -20,12 +20,12 @@
 // so a run resumes on any grid.
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <map>
 
 #include "backend/ops.hpp"
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/progress.hpp"
@@ -49,10 +49,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 // The P x D grid of the job: `pipe` links the stages of one data rank, `data` the replicas of
 // one stage.
 struct Grid {
@@ -72,17 +68,12 @@ Grid make_grid(int P) {
   return g;
 }
 
-bool dense_channels_last(const Tensor& t) {
-  return t.dim() == 4 && t.stride(1) == 1 && t.stride(3) == t.size(1) &&
-         t.stride(2) == t.size(1) * t.size(3) && t.stride(0) == t.size(1) * t.size(2) * t.size(3);
-}
-
 // An activation between stages: a fixed header (rank, channels-last flag, up to 4 extents), then
 // the values in memory order, so the receiver needs no knowledge of the shapes.
 void send_activation(const dist::Comm& c, const Tensor& t0, int dest, int tag) {
   WIN_CHECK(t0.dtype() == DType::F32 && t0.dim() >= 1 && t0.dim() <= 4, ErrorKind::Internal,
             "pipeline: cannot send an activation ", t0.shape(), " of ", dtype_name(t0.dtype()));
-  const bool cl = dense_channels_last(t0);
+  const bool cl = t0.is_channels_last();
   const Tensor t = cl || t0.is_contiguous() ? t0 : t0.contiguous();
   std::array<int64_t, 6> h = {t.dim(), cl ? 1 : 0, 1, 1, 1, 1};
   for (int64_t i = 0; i < t.dim(); ++i) h[static_cast<size_t>(2 + i)] = t.size(i);
@@ -90,16 +81,19 @@ void send_activation(const dist::Comm& c, const Tensor& t0, int dest, int tag) {
   c.send(std::span<const float>(t.data<float>(), static_cast<size_t>(t.numel())), dest, tag + 1);
 }
 
-Tensor recv_activation(const dist::Comm& c, int source, int tag) {
+// Into `t`, reusing its memory when shape and layout match (every micro-batch after the first):
+// the previous contents are no longer needed, since a micro-batch's backward ends before the next
+// is received.
+void recv_activation(const dist::Comm& c, int source, int tag, Tensor& t) {
   std::array<int64_t, 6> h{};
   c.recv(std::span<int64_t>(h), source, tag);
   WIN_CHECK(h[0] >= 1 && h[0] <= 4, ErrorKind::Comm,
             "pipeline: a malformed activation header from ", "stage ", source);
   Dims shape;
   for (int64_t i = 0; i < h[0]; ++i) shape.push_back(h[static_cast<size_t>(2 + i)]);
-  Tensor t = h[1] ? empty_channels_last(shape, DType::F32) : Tensor::empty(shape, DType::F32);
+  if (!t.defined() || t.shape() != shape || t.is_channels_last() != (h[1] != 0))
+    t = h[1] ? empty_channels_last(shape, DType::F32) : Tensor::empty(shape, DType::F32);
   c.recv(std::span<float>(t.data<float>(), static_cast<size_t>(t.numel())), source, tag + 1);
-  return t;
 }
 
 // Which block (unit) trains each parameter and owns each buffer; -1: none (the head, the last M2).
@@ -270,12 +264,13 @@ void run_narrow_pipelined(const RunContext& rc) {
   ctx.replicas = d.dist.sync_bn ? &replicas : nullptr;
   tctx.training = false;
   std::vector<Tensor> a(static_cast<size_t>(n)), dz(static_cast<size_t>(n));
+  Tensor t_in, s_in;  // activations received from the previous stage (reused buffers)
   Progress progress(stage_name, total, "step");
   progress.set_interval(d.run.progress_interval_s);
   int64_t last_saved = step;
   double busy = 0, samples = 0;
   while (step < total) {
-    const double t0 = now_s();
+    const double t0 = monotonic_seconds();
     store.zero_grad();
     std::vector<double> red(static_cast<size_t>(n) + 1, 0.0);  // block losses, stop request
     for (int m = 0; m < M; ++m) {
@@ -286,8 +281,12 @@ void run_narrow_pipelined(const RunContext& rc) {
       const int tag = (m % 1024) * 4;
       Tensor t_prev, s_prev;  // teacher and student activations at the current boundary
       if (g.p > 0) {
-        t_prev = recv_activation(g.pipe, g.p - 1, tag);
-        if (!teacher_forced) s_prev = recv_activation(g.pipe, g.p - 1, tag + 2);
+        recv_activation(g.pipe, g.p - 1, tag, t_in);
+        t_prev = t_in;
+        if (!teacher_forced) {
+          recv_activation(g.pipe, g.p - 1, tag + 2, s_in);
+          s_prev = s_in;
+        }
       } else {
         t_prev = teacher->stem().forward(xt, tctx);
       }
@@ -349,7 +348,7 @@ void run_narrow_pipelined(const RunContext& rc) {
     const double lr = schedule.lr_at(step);
     optimizer->step(lr);
     ++step;
-    const double dt = now_s() - t0;
+    const double dt = monotonic_seconds() - t0;
     busy += dt;
     samples += static_cast<double>(B / g.D);
     std::vector<double> row = {static_cast<double>(step), lr, mean};

@@ -60,12 +60,15 @@ double train_model(const RunContext& rc, nn::Module& net, const config::ModelCon
   train::Trainer trainer(rc.trainer_options(stage, dir, total, cfg.optim, seed_offset), net, store,
                          *optimizer, schedule, loader);
   auto task = make_task(model);
-  trainer.set_label_counter([&](const data::Batch& b) {
-    const Tensor& l = task->labels_of(b);
-    int64_t n = 0;
-    for (int64_t i = 0; i < l.numel(); ++i) n += l.data<int32_t>()[i] != -100;
-    return n;
-  });
+  // Only masked-token losses count a varying number of rows per replica; elsewhere every replica
+  // weighs 1/W already and the count's allreduce would be a wasted collective per step.
+  if (model.family == "bert" && model.bert.head == "pretrain")
+    trainer.set_label_counter([&](const data::Batch& b) {
+      const Tensor& l = task->labels_of(b);
+      int64_t n = 0;
+      for (int64_t i = 0; i < l.numel(); ++i) n += l.data<int32_t>()[i] != -100;
+      return n;
+    });
   const auto& metrics = trainer.run([&](const data::Batch& b, nn::Context& ctx) {
     return task->step(net, teacher, b, ctx, loss);
   });

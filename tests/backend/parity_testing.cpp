@@ -18,11 +18,6 @@ namespace win::parity {
 
 namespace {
 
-bool dense_channels_last(const Tensor& t) {
-  return t.dim() == 4 && t.stride(1) == 1 && t.stride(3) == t.size(1) &&
-         t.stride(2) == t.size(1) * t.size(3) && t.stride(0) == t.size(1) * t.size(2) * t.size(3);
-}
-
 // The contiguous NHWC view of a dense channels-last tensor (so plain copies move it whole).
 Tensor nhwc(const Tensor& t) {
   return t.permute({0, 2, 3, 1});
@@ -61,7 +56,7 @@ backend::Ops& OpParity::ref() {
 
 Tensor OpParity::like(const Tensor& host) {
   Allocator& a = GetParam().alloc();
-  if (dense_channels_last(host)) return empty_channels_last(host.shape(), host.dtype(), a);
+  if (host.is_channels_last()) return empty_channels_last(host.shape(), host.dtype(), a);
   return Tensor::empty(host.shape(), host.dtype(), a);
 }
 
@@ -72,7 +67,7 @@ Tensor OpParity::put(const Tensor& host) {
     return t;
   }
 #if WIN_HAVE_CUDA
-  if (dense_channels_last(host)) {
+  if (host.is_channels_last()) {
     Tensor view = nhwc(t);
     backend::copy_to_device(nhwc(host).contiguous(), view);
   } else {
@@ -84,11 +79,11 @@ Tensor OpParity::put(const Tensor& host) {
 
 Tensor OpParity::get(const Tensor& t) {
   if (t.device() == Device::CPU) return t.clone();
-  Tensor h = dense_channels_last(t) ? empty_channels_last(t.shape(), t.dtype())
-                                    : Tensor::empty(t.shape(), t.dtype());
+  Tensor h = t.is_channels_last() ? empty_channels_last(t.shape(), t.dtype())
+                                  : Tensor::empty(t.shape(), t.dtype());
 #if WIN_HAVE_CUDA
   sync();
-  if (dense_channels_last(t)) {
+  if (t.is_channels_last()) {
     Tensor view = nhwc(h);
     backend::copy_to_host(nhwc(t), view);
   } else {

@@ -21,13 +21,10 @@ namespace win::backend {
 
 namespace cuda_detail {
 
+// Dense: the elements fill numel() consecutive slots (contiguous, or channels-last), which is all
+// the element-wise kernels need when every operand shares the layout.
 bool dense(const Tensor& t) {
-  // Dense: the elements fill numel() consecutive slots (contiguous, or a permutation of it such
-  // as channels-last), which is all the element-wise kernels need when every operand shares it.
-  if (t.is_contiguous()) return true;
-  if (t.dim() != 4) return false;
-  return t.stride(1) == 1 && t.stride(3) == t.size(1) && t.stride(2) == t.size(1) * t.size(3) &&
-         t.stride(0) == t.size(1) * t.size(2) * t.size(3);
+  return t.is_contiguous() || t.is_channels_last();
 }
 
 template <class T>
