@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,11 @@ struct BackendCase {
   std::function<Allocator&()> alloc;
   std::function<std::string()> unavailable;  // "" when the backend can run here
 };
+
+// How gtest and CTest name a case (its name, not the struct's bytes).
+inline void PrintTo(const BackendCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
 // The cases of this build: "cpu" always (CpuOps against the plain loops of RefOps<float>, so
 // oneDNN's ops are held to the same tests), "cuda" when the CUDA backend is compiled.
