@@ -1,6 +1,7 @@
-// W1-W3 of BENCHMARKS.md (see bench_workloads.hpp).
+// W1-W3 and G1-G2 of BENCHMARKS.md (see bench_workloads.hpp).
 #include "app/bench_workloads.hpp"
 
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "models/bert.hpp"
@@ -27,14 +28,15 @@ Tensor random_ints(const Dims& shape, int64_t n, uint64_t seed) {
 class ImageWorkload final : public Workload {
  public:
   ImageWorkload(const char* name, std::unique_ptr<models::Model> m, const Dims& x_shape,
-                int64_t classes, const config::OptimConfig& opt, uint64_t seed)
+                int64_t classes, const config::OptimConfig& opt, uint64_t seed, Device device)
       : name_(name), model_(std::move(m)) {
     nn::init_params(*model_, seed);
     store_ = nn::ParamStore(*model_);
     opt_ = train::make_optimizer(opt, store_);
-    x_ = Tensor::empty(x_shape, DType::F32);
-    fill_normal(x_, Philox(seed, 5), 0.0, 1.0, 0);
-    labels_ = random_ints({x_shape[0]}, classes, seed);
+    Tensor x = Tensor::empty(x_shape, DType::F32);
+    fill_normal(x, Philox(seed, 5), 0.0, 1.0, 0);
+    x_ = backend::to_device(x, device);
+    labels_ = backend::to_device(random_ints({x_shape[0]}, classes, seed), device);
     lr_ = opt.lr;
   }
   const char* name() const override { return name_; }
@@ -63,8 +65,9 @@ class ImageWorkload final : public Workload {
 // W3: BERT pretraining step, MLM over 20 masked positions per sequence plus NSP.
 class BertWorkload final : public Workload {
  public:
-  BertWorkload(const config::BertConfig& c, int64_t batch, int64_t predictions, uint64_t seed)
-      : model_(models::build_bert(c, 2, DType::F32)) {
+  BertWorkload(const char* name, const config::BertConfig& c, int64_t batch, int64_t predictions,
+               uint64_t seed, Device device)
+      : name_(name), model_(models::build_bert(c, 2, DType::F32)) {
     nn::init_params(*model_, seed);
     store_ = nn::ParamStore(*model_);
     config::OptimConfig opt;
@@ -84,10 +87,15 @@ class BertWorkload final : public Workload {
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t j = 0; j < predictions; ++j)
         positions_.at<int32_t>({b, j}) = static_cast<int32_t>(1 + j * (t - 2) / predictions);
-    mlm_labels_ = random_ints({batch * predictions}, c.vocab_size, seed + 1);
-    nsp_labels_ = random_ints({batch}, 2, seed + 2);
+    // On the model's device (the loader's host batch would be moved once per step); the masked
+    // positions and the mask stay on the host, where the model reads them.
+    ids_ = backend::to_device(ids_, device);
+    segments_ = backend::to_device(segments_, device);
+    mlm_labels_ =
+        backend::to_device(random_ints({batch * predictions}, c.vocab_size, seed + 1), device);
+    nsp_labels_ = backend::to_device(random_ints({batch}, 2, seed + 2), device);
   }
-  const char* name() const override { return "bert"; }
+  const char* name() const override { return name_; }
   int64_t batch() const override { return ids_.size(0); }
   models::Model& model() override { return *model_; }
   double compute(nn::Context& ctx) override {
@@ -104,6 +112,7 @@ class BertWorkload final : public Workload {
   nn::ParamStore& store() override { return store_; }
 
  private:
+  const char* name_;
   std::unique_ptr<models::BertModel> model_;
   nn::ParamStore store_;
   std::unique_ptr<train::Optimizer> opt_;
@@ -114,7 +123,14 @@ class BertWorkload final : public Workload {
 
 }  // namespace
 
-std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed, int slices) {
+bool is_gpu_workload(const std::string& name) {
+  return name == "resnet50" || name == "bert-base";
+}
+
+std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed, int slices,
+                                        Device device) {
+  // Every module made below lives on `device`.
+  const nn::DeviceScope on_device(device);
   auto share = [&](int64_t batch) {
     WIN_CHECK(slices >= 1 && batch % slices == 0, ErrorKind::Usage, "win bench ", name,
               ": the batch of ", batch, " does not split into ", slices, " equal slices");
@@ -134,7 +150,7 @@ std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed, 
     c.activation = "relu";
     sgd.weight_decay = 0;
     return std::make_unique<ImageWorkload>("mlp", models::build_mlp(c, 10, DType::F32),
-                                           Dims{share(256), 784}, 10, sgd, seed);
+                                           Dims{share(256), 784}, 10, sgd, seed, device);
   }
   if (name == "resnet") {
     // W2: 3x3 stem 1 -> 32 + BN + ReLU; bottleneck stages [2,2,2,2], inner 16..128, expansion 4;
@@ -149,7 +165,7 @@ std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed, 
     c.image_size = 28;
     sgd.weight_decay = 1e-4;
     return std::make_unique<ImageWorkload>("resnet", models::build_resnet(c, 10, DType::F32),
-                                           Dims{share(128), 1, 28, 28}, 10, sgd, seed);
+                                           Dims{share(128), 1, 28, 28}, 10, sgd, seed, device);
   }
   if (name == "bert") {
     // W3: post-LN BERT, 4 layers, hidden 256, 4 heads, FFN 1024, dropout 0.1, vocab 30522,
@@ -164,9 +180,26 @@ std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed, 
     c.max_positions = 512;
     c.dropout = 0.1;
     c.attention_dropout = 0.1;
-    return std::make_unique<BertWorkload>(c, share(32), 20, seed);
+    return std::make_unique<BertWorkload>("bert", c, share(32), 20, seed, device);
   }
-  WIN_FAIL(ErrorKind::Usage, "win bench: unknown workload '", name, "' (mlp, resnet, bert, sgemm)");
+  if (name == "resnet50") {
+    // G1: torchvision ResNet-50 (7x7 stem, bottlenecks [3,4,6,3], width 64), 1000 classes, batch
+    // 256 of 3x224x224, SGD momentum 0.9, wd 1e-4, CE.
+    config::ResNetConfig c;
+    sgd.lr = 0.1;
+    sgd.weight_decay = 1e-4;
+    return std::make_unique<ImageWorkload>("resnet50", models::build_resnet(c, 1000, DType::F32),
+                                           Dims{share(256), 3, 224, 224}, 1000, sgd, seed, device);
+  }
+  if (name == "bert-base") {
+    // G2: BERT-base (12 layers, hidden 768, 12 heads, FFN 3072, vocab 30522), seq 128, batch 64
+    // with 20 masked positions, AdamW, MLM CE + NSP CE.
+    config::BertConfig c;
+    c.seq_length = 128;
+    return std::make_unique<BertWorkload>("bert-base", c, share(64), 20, seed, device);
+  }
+  WIN_FAIL(ErrorKind::Usage, "win bench: unknown workload '", name,
+           "' (mlp, resnet, bert, resnet50, bert-base, loader, sgemm)");
 }
 
 }  // namespace win::app

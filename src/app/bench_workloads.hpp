@@ -32,8 +32,12 @@ class Workload {
   }
 };
 
-// "mlp" | "resnet" | "bert"; a usage error for anything else. With slices = W, the batch is one
-// of W equal slices of the workload's batch (a data-parallel rank's share).
-std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed, int slices = 1);
+// "mlp" | "resnet" | "bert" (W1-W3) | "resnet50" | "bert-base" (G1, G2); a usage error for
+// anything else. With slices = W, the batch is one of W equal slices of the workload's batch (a
+// data-parallel rank's share). The model, its optimizer state and the batch live on `device`.
+std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed, int slices = 1,
+                                        Device device = Device::CPU);
+// Whether a workload is one of the GPU ones (G1, G2), which only --device cuda runs.
+bool is_gpu_workload(const std::string& name);
 
 }  // namespace win::app

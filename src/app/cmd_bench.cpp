@@ -1,7 +1,9 @@
 // `win bench`: the speed benchmarks of BENCHMARKS.md. --workload mlp|resnet|bert times training
 // steps (median ms/step over timed steps after warm-up), reports samples/s and MFU (model FLOPs =
 // 3 x forward FLOPs, divided by the measured sgemm limit of this machine); --workload sgemm
-// measures that limit (oneDNN sgemm, 2048^3). Speed is reported, never asserted.
+// measures that limit (oneDNN sgemm, 2048^3). --device cuda runs a workload on the GPU (G1
+// resnet50, G2 bert-base, or W1-W3) with MFU against the GPU's nominal dense bf16 peak. Speed is
+// reported, never asserted.
 #include <oneapi/dnnl/dnnl.h>
 #include <algorithm>
 #include <array>
@@ -12,6 +14,8 @@
 #include "app/bench_workloads.hpp"
 #include "app/commands.hpp"
 #include "backend/cpu/dnnl_check.hpp"
+#include "backend/info.hpp"
+#include "backend/transfer.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
@@ -137,6 +141,59 @@ int bench_data_parallel(const std::string& name, int steps, int warmup, int thre
   return 0;
 }
 
+// Nominal dense bf16 tensor-core peak (TFLOP/s) of the GPU `win version` names, 0 if unknown.
+double nominal_bf16_peak_tflops(const std::string& devices) {
+  struct Known {
+    const char* name;
+    double tflops;
+  };
+  static constexpr std::array<Known, 4> kKnown{
+      {{"H200", 989.4}, {"H100", 989.4}, {"A100", 312.0}, {"L40S", 362.1}}};
+  for (const Known& k : kKnown)
+    if (devices.find(k.name) != std::string::npos) return k.tflops;
+  return 0;
+}
+
+// One workload on the GPU: steps are timed from launch to the device finishing its queue.
+int bench_gpu(const std::string& name, int steps, int warmup) {
+  const std::string why = backend::device_unavailable(Device::CUDA);
+  WIN_CHECK(why.empty(), ErrorKind::Usage, "win bench --device cuda: ", why);
+  const std::string devices = backend::cuda_devices();
+  const double peak = nominal_bf16_peak_tflops(devices);
+  auto w = make_workload(name, 0, 1, Device::CUDA);
+  nn::Context ctx;
+  ctx.rng = Philox(0, 0xD0);
+  for (int i = 0; i < warmup; ++i) {
+    ctx.step = static_cast<uint64_t>(i);
+    w->step(ctx);
+  }
+  backend::synchronize(Device::CUDA);
+  std::vector<double> times;
+  double flops = 0, loss = 0;
+  for (int i = 0; i < steps; ++i) {
+    ctx.step = static_cast<uint64_t>(warmup + i);
+    ctx.macs = 0;
+    const double t0 = monotonic_seconds();
+    loss = w->step(ctx);
+    backend::synchronize(Device::CUDA);
+    times.push_back(monotonic_seconds() - t0);
+    WIN_CHECK(std::isfinite(loss), ErrorKind::Numerics, "win bench ", name, ": loss is ", loss,
+              " at step ", warmup + i);
+    flops = 3.0 * 2.0 * static_cast<double>(ctx.macs);
+  }
+  const double med = median(times);
+  const double tflops = flops / med / 1e12;
+  const std::string mfu = peak > 0 ? cat(tflops / peak) : std::string("-");
+  std::printf("%-9s %6lld %7s %12.2f %12.1f %11.1f %9.1f %8s\n", name.c_str(),
+              static_cast<long long>(w->batch()), "cuda", med * 1e3,
+              static_cast<double>(w->batch()) / med, flops / 1e9, tflops * 1e3, mfu.c_str());
+  std::printf("# %s, fp32 (no TF32); loss %.4f after %d steps; MFU against %s\n", devices.c_str(),
+              loss, warmup + steps,
+              peak > 0 ? cat("the nominal dense bf16 peak ", peak, " TFLOP/s").c_str()
+                       : "nothing (GPU not in the table)");
+  return 0;
+}
+
 int run_bench(const Args& args) {
   const std::string name = args.get("--workload").value_or("");
   WIN_CHECK(!name.empty(), ErrorKind::Usage,
@@ -146,6 +203,20 @@ int run_bench(const Args& args) {
   WIN_CHECK(steps >= 1 && warmup >= 0, ErrorKind::Usage, "win bench: --steps >= 1, --warmup >= 0");
   const std::vector<int> threads =
       parse_threads(args.get("--threads").value_or(std::to_string(num_threads())));
+  const std::string device = args.get("--device").value_or("cpu");
+  WIN_CHECK(device == "cpu" || device == "cuda", ErrorKind::Usage,
+            "win bench: --device cpu|cuda, got '", device, "'");
+  WIN_CHECK(device == "cuda" || !is_gpu_workload(name), ErrorKind::Usage, "win bench: ", name,
+            " is a GPU workload: add --device cuda");
+  if (device == "cuda") {
+    WIN_CHECK(!dist::multi_rank(), ErrorKind::Usage,
+              "win bench --device cuda runs on one rank (one GPU)");
+    WIN_CHECK(name != "loader" && name != "sgemm", ErrorKind::Usage,
+              "win bench --device cuda: ", name, " is a CPU measurement");
+    std::printf("%-9s %6s %7s %12s %12s %11s %9s %8s\n", "workload", "batch", "device", "median_ms",
+                "samples/s", "GFLOP/step", "GFLOP/s", "MFU");
+    return bench_gpu(name, steps, warmup);
+  }
 
   if (dist::world().is_root())
     std::printf("%-8s %6s %7s %12s %12s %11s %9s %8s\n", "workload", "batch", "threads",
@@ -203,12 +274,16 @@ int run_bench(const Args& args) {
 Command bench_command() {
   return {
       {.name = "bench",
-       .synopsis =
-           "--workload mlp|resnet|bert|loader|sgemm [--steps N] [--warmup N] [--threads LIST]",
+       .synopsis = "--workload mlp|resnet|bert|resnet50|bert-base|loader|sgemm [--device cpu|cuda] "
+                   "[--steps N] [--warmup N] [--threads LIST]",
        .summary = "time training steps of the benchmark workloads (BENCHMARKS.md)",
        .details = "Prints median ms/step, samples/s, model GFLOP/step (3 x forward) and MFU\n"
                   "against this machine's sgemm limit, measured in the same run.",
-       .options = {{"--workload", "NAME", "mlp (W1), resnet (W2), bert (W3) or sgemm", false},
+       .options = {{"--workload", "NAME",
+                    "mlp (W1), resnet (W2), bert (W3), resnet50 (G1), bert-base (G2), loader or "
+                    "sgemm",
+                    false},
+                   {"--device", "DEV", "cpu (default) or cuda (one GPU)", false},
                    {"--steps", "N", "timed steps (default 20)", false},
                    {"--warmup", "N", "untimed steps first (default 3)", false},
                    {"--threads", "LIST", "thread counts to run, e.g. 1,2 (default: all)", false},

@@ -78,6 +78,24 @@ HeapAllocator& cpu_allocator() {
   return a;
 }
 
+namespace {
+std::atomic<Allocator*> g_cuda_allocator{nullptr};
+}
+
+void register_device_allocator(Allocator& a) {
+  WIN_CHECK(a.device() == Device::CUDA, ErrorKind::Internal,
+            "register_device_allocator: only device allocators are registered");
+  g_cuda_allocator.store(&a);
+}
+
+Allocator& allocator_for(Device device) {
+  if (device == Device::CPU) return cpu_allocator();
+  Allocator* a = g_cuda_allocator.load();
+  WIN_CHECK(a != nullptr, ErrorKind::Internal, "no allocator registered for device ",
+            device_name(device), " (this build has no such backend, or it was never used)");
+  return *a;
+}
+
 Arena::Arena(size_t initial_bytes) {
   add_chunk(initial_bytes);
 }

@@ -66,6 +66,12 @@ class HeapAllocator final : public Allocator {
 // The process-wide CPU heap allocator used when none is named.
 HeapAllocator& cpu_allocator();
 
+// The allocator for new tensors that must live where an existing one does (empty_like): CPU ->
+// cpu_allocator(); another device -> the allocator its backend registered when it was first used
+// (a device tensor exists only once its backend made one, so this cannot be asked too early).
+Allocator& allocator_for(Device device);
+void register_device_allocator(Allocator& a);
+
 // Bump allocator for per-step scratch. reset() rewinds it; when a step needed more than one
 // chunk, reset() replaces them with one chunk of the combined size, so from the second step on a
 // step of the same shape takes nothing from the system. Not thread-safe: one arena per thread.

@@ -29,6 +29,10 @@ Dims stride_order(const Tensor& t) {
 }
 }  // namespace
 
+Tensor empty_like(const Tensor& x) {
+  return empty_like(x, allocator_for(x.device()));
+}
+
 Tensor empty_like(const Tensor& x, Allocator& alloc) {
   if (x.is_contiguous()) return Tensor::empty(x.shape(), x.dtype(), alloc);
   const Dims order = stride_order(x);

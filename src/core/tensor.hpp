@@ -93,7 +93,9 @@ Dims contiguous_strides(const Dims& shape);
 
 // A new tensor with x's shape and dtype whose memory order follows x's strides (a channels-last
 // x gives a channels-last result), so element-wise outputs keep their input's layout.
-Tensor empty_like(const Tensor& x, Allocator& alloc = cpu_allocator());
+Tensor empty_like(const Tensor& x, Allocator& alloc);
+// On x's device (allocator_for(x.device())).
+Tensor empty_like(const Tensor& x);
 // (N, C, H, W) stored as (N, H, W, C): the layout of win's convolution activations.
 Tensor empty_channels_last(const Dims& nchw, DType dtype, Allocator& alloc = cpu_allocator());
 // True when t's dims, taken in decreasing stride order, are dense (no gaps, no overlap): then t

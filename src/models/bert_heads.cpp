@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 #include "models/bert_layers.hpp"
 
@@ -19,7 +20,7 @@ BertPooler::BertPooler(int64_t hidden, DType dtype) : nn::Module("BertPooler", d
 }
 
 Tensor BertPooler::forward(const Tensor& h, nn::Context& ctx) {
-  nn::ensure(first_, {h.size(0), h.size(2)}, dtype());
+  ensure(first_, {h.size(0), h.size(2)}, dtype());
   ops().copy(h.select(1, 0), first_);
   return tanh_->forward(dense_->forward(first_, ctx), ctx);
 }
@@ -57,21 +58,24 @@ Tensor BertPretrainHead::forward(const Tensor& h, nn::Context& ctx) {
             "masked positions ", positions_.shape(), " for a batch of ", b);
   h_shape_ = h.shape();
   // Rows of h to predict: b * T + position, each position checked against the sequence length.
-  nn::ensure(flat_idx_, {b * p}, DType::I32);
+  Tensor& idx = flat_idx_host_;  // made on the host, then moved to the model's device
+  nn::ensure(idx, {b * p}, DType::I32);
   WIN_CHECK(positions_.dtype() == DType::I32, ErrorKind::Internal, "masked positions must be i32");
-  const Tensor& pos = positions_;
+  const Tensor pos = backend::to_device(positions_, Device::CPU);
   for (int64_t i = 0; i < b; ++i)
     for (int64_t j = 0; j < p; ++j) {
       const int32_t v = pos.at<int32_t>({i, j});
       WIN_CHECK(v >= 0 && v < t, ErrorKind::Data, "masked_lm_positions[", i, "][", j, "] = ", v,
                 " is outside the sequence length ", t);
-      flat_idx_.at<int32_t>({i * p + j}) = static_cast<int32_t>(i * t + v);
+      idx.at<int32_t>({i * p + j}) = static_cast<int32_t>(i * t + v);
     }
+  ensure(flat_idx_, {b * p}, DType::I32);
+  backend::copy_across(idx, flat_idx_);
   const Tensor rows = h.contiguous().reshape({b * t, d});
-  nn::ensure(gathered_, {b * p, d}, dtype());
+  ensure(gathered_, {b * p, d}, dtype());
   ops().embedding(rows, flat_idx_, gathered_);
   t_ = ln_->forward(gelu_->forward(transform_->forward(gathered_, ctx), ctx), ctx);
-  nn::ensure(logits_, {b * p, word_.value.size(0)}, dtype());
+  ensure(logits_, {b * p, word_.value.size(0)}, dtype());
   ops().gemm(false, true, 1.0, t_, word_.value, 0.0, logits_);
   ops().add_bias(bias_->value, logits_);
   ctx.macs += b * p * word_.value.size(1) * word_.value.size(0);
@@ -84,11 +88,11 @@ Tensor BertPretrainHead::backward(const Tensor& dmlm, nn::Context& ctx) {
             "BERT pretraining backward needs the NSP gradient");
   ops().gemm(true, false, 1.0, dmlm, t_, 1.0, word_.grad);  // tied decoder: dW += dlogits^T t
   ops().bias_grad(dmlm, bias_->grad);
-  nn::ensure(dt_, t_.shape(), dtype());
+  ensure(dt_, t_.shape(), dtype());
   ops().gemm(false, false, 1.0, dmlm, word_.value, 0.0, dt_);
   const Tensor dg = transform_->backward(gelu_->backward(ln_->backward(dt_, ctx), ctx), ctx);
-  nn::ensure(dh_, h_shape_, dtype());
-  dh_.zero();
+  ensure(dh_, h_shape_, dtype());
+  backend::zero(dh_);
   Tensor dh_rows = dh_.reshape({h_shape_[0] * h_shape_[1], h_shape_[2]});
   ops().embedding_backward(dg, flat_idx_, dh_rows);
   pooler_->set_dh(&dh_);
@@ -112,8 +116,8 @@ Tensor BertClassifierHead::forward(const Tensor& h, nn::Context& ctx) {
 }
 
 Tensor BertClassifierHead::backward(const Tensor& dlogits, nn::Context& ctx) {
-  nn::ensure(dh_, h_shape_, dtype());
-  dh_.zero();
+  ensure(dh_, h_shape_, dtype());
+  backend::zero(dh_);
   pooler_->set_dh(&dh_);
   return pooler_->backward(drop_->backward(classifier_->backward(dlogits, ctx), ctx), ctx);
 }

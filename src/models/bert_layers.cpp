@@ -1,6 +1,8 @@
 // BertEmbeddings and BertLayer forward/backward (see bert_layers.hpp).
 #include "models/bert_layers.hpp"
 
+#include "backend/transfer.hpp"
+
 #include "core/error.hpp"
 
 namespace win::models {
@@ -37,16 +39,17 @@ Tensor BertEmbeddings::forward(const Tensor& ids, nn::Context& ctx) {
   WIN_CHECK(t <= position_->vocab(), ErrorKind::Data, "sequence length ", t,
             " exceeds the model's max_positions ", position_->vocab());
   if (!positions_.defined() || positions_.shape() != ids.shape()) {
-    positions_ = Tensor::empty({b, t}, DType::I32);
-    zeros_ = Tensor::zeros({b, t}, DType::I32);
+    Tensor positions = Tensor::empty({b, t}, DType::I32);
     for (int64_t i = 0; i < b; ++i)
-      for (int64_t j = 0; j < t; ++j) positions_.at<int32_t>({i, j}) = static_cast<int32_t>(j);
+      for (int64_t j = 0; j < t; ++j) positions.at<int32_t>({i, j}) = static_cast<int32_t>(j);
+    positions_ = backend::to_device(positions, device());
+    zeros_ = Tensor::zeros({b, t}, DType::I32, alloc());
   }
   const Tensor& seg = segments_.defined() ? segments_ : zeros_;
   WIN_CHECK(seg.shape() == ids.shape(), ErrorKind::Internal, "segment ids ", seg.shape(),
             " for ids ", ids.shape());
   const Tensor w = word_->forward(ids, ctx);
-  nn::ensure(sum_, w.shape(), dtype());
+  ensure(sum_, w.shape(), dtype());
   ops().add(w, position_->forward(positions_, ctx), sum_);
   ops().add(sum_, type_->forward(seg, ctx), sum_);
   const Tensor out = drop_->forward(ln_->forward(sum_, ctx), ctx);
@@ -88,12 +91,12 @@ BertLayer::BertLayer(const config::BertConfig& c, int index, DType dtype)
 
 Tensor BertLayer::forward(const Tensor& x, nn::Context& ctx) {
   const Tensor a = attn_drop_->forward(attn_dense_->forward(self_->forward(x, ctx), ctx), ctx);
-  nn::ensure(sum1_, x.shape(), dtype());
+  ensure(sum1_, x.shape(), dtype());
   ops().add(a, x, sum1_);
   const Tensor h = attn_ln_->forward(sum1_, ctx);
   const Tensor o = out_drop_->forward(
       out_dense_->forward(gelu_->forward(inter_dense_->forward(h, ctx), ctx), ctx), ctx);
-  nn::ensure(sum2_, x.shape(), dtype());
+  ensure(sum2_, x.shape(), dtype());
   ops().add(o, h, sum2_);
   return out_ln_->forward(sum2_, ctx);
 }
@@ -102,12 +105,12 @@ Tensor BertLayer::backward(const Tensor& dy, nn::Context& ctx) {
   const Tensor dsum2 = out_ln_->backward(dy, ctx);
   const Tensor dinter = inter_dense_->backward(
       gelu_->backward(out_dense_->backward(out_drop_->backward(dsum2, ctx), ctx), ctx), ctx);
-  nn::ensure(dh_, dy.shape(), dtype());
+  ensure(dh_, dy.shape(), dtype());
   ops().add(dinter, dsum2, dh_);  // the residual carries dsum2 to h
   const Tensor dsum1 = attn_ln_->backward(dh_, ctx);
   const Tensor dself =
       self_->backward(attn_dense_->backward(attn_drop_->backward(dsum1, ctx), ctx), ctx);
-  nn::ensure(dx_, dy.shape(), dtype());
+  ensure(dx_, dy.shape(), dtype());
   ops().add(dself, dsum1, dx_);
   return dx_;
 }

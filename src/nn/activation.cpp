@@ -22,7 +22,7 @@ Tensor Activation::backward(const Tensor& dy, Context&) {
   // oneDNN's eltwise backward wants x and dy in one layout.
   const Tensor x = x_.strides() == dy.strides() ? x_ : [&] {
     Tensor t = empty_like(dy);
-    t.copy_from(x_);
+    ops().copy(x_, t);
     return t;
   }();
   op_->backward(x, dy, dx_);

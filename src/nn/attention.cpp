@@ -9,6 +9,8 @@
 #include <cmath>
 #include <vector>
 
+#include "backend/transfer.hpp"
+
 #include "core/error.hpp"
 
 namespace win::nn {
@@ -45,21 +47,26 @@ void SelfAttention::set_mask(const Tensor& mask) {
             ErrorKind::Internal, "SelfAttention: mask must be (B, T) i32 or i8, got ",
             dtype_name(mask.dtype()), " ", mask.shape());
   const int64_t b = mask.size(0), n = mask.size(1);
-  std::vector<double> bias = mask.to_vector();
+  std::vector<double> bias = backend::to_device(mask, Device::CPU).to_vector();
   for (size_t i = 0; i < bias.size(); ++i) {
     WIN_CHECK(bias[i] == 0.0 || bias[i] == 1.0, ErrorKind::Data, "attention mask value ", bias[i],
               " at sample ", static_cast<int64_t>(i) / n, ", position ",
               static_cast<int64_t>(i) % n, " is neither 0 nor 1");
     bias[i] = bias[i] == 0.0 ? kMaskedLogit : 0.0;
   }
+  // Written in place (no tensor allocated per step): directly on the host, through a host
+  // staging tensor onto a device.
   ensure(mask_bias_, {b, 1, n}, dtype());
-  dispatch_dtype(dtype(), [&](auto tag) {  // written in place: no tensor allocated per step
+  Tensor& host = device() == Device::CPU ? mask_bias_ : mask_bias_host_;
+  nn::ensure(host, {b, 1, n}, dtype());
+  dispatch_dtype(dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_floating_point_v<T>) {
-      T* p = mask_bias_.data<T>();
+      T* p = host.data<T>();
       for (size_t i = 0; i < bias.size(); ++i) p[i] = static_cast<T>(bias[i]);
     }
   });
+  if (device() != Device::CPU) backend::copy_across(host, mask_bias_);
 }
 
 Tensor SelfAttention::forward(const Tensor& x, Context& ctx) {
@@ -79,8 +86,8 @@ Tensor SelfAttention::forward(const Tensor& x, Context& ctx) {
               "SelfAttention: mask (", mask_bias_.size(0), ", ", mask_bias_.size(2), ") for input ",
               x.shape());
     if (!ones_.defined() || ones_.shape() != Dims{b, h * n, 1}) {
-      ones_ = Tensor::empty({b, h * n, 1}, dtype());
-      ones_.fill(1.0);
+      ones_ = Tensor::empty({b, h * n, 1}, dtype(), alloc());
+      backend::fill(ones_, 1.0);
     }
     Tensor scores = probs_.reshape({b, h * n, n});  // scores[b, (h, i), j] += 1 * bias[b, j]
     ops().gemm(false, false, 1.0, ones_, mask_bias_, 1.0, scores);

@@ -44,8 +44,9 @@ class SelfAttention final : public Module {
   Linear* v_;
   Dropout* drop_;
   std::unique_ptr<backend::SoftmaxOp> softmax_;
-  Tensor mask_bias_;  // (B, 1, T): 0 or -10000 per key, undefined when no mask is set
-  Tensor ones_;       // (B, heads * T, 1) of ones: the rank-1 product broadcasting mask_bias_
+  Tensor mask_bias_;       // (B, 1, T): 0 or -10000 per key, undefined when no mask is set
+  Tensor mask_bias_host_;  // its host staging copy when the layer is on a device
+  Tensor ones_;            // (B, heads * T, 1) of ones: the rank-1 product broadcasting mask_bias_
   Dims x_shape_;
   Tensor qh_, kh_, vh_;       // (B, H, T, dh) views of the Linear outputs
   Tensor probs_;              // softmax output (B, H, T, T), also the scores before it

@@ -27,9 +27,9 @@ BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum, DType dt
   beta_ = &add_param("bias", {channels}, ParamKind::BatchNorm, Init::zeros());
   running_mean_ = &add_buffer("running_mean", {channels}, 0.0);
   running_var_ = &add_buffer("running_var", {channels}, 1.0);
-  mean_ = Tensor::zeros({channels}, dtype);
-  var_ = Tensor::zeros({channels}, dtype);
-  zeros_ = Tensor::zeros({channels}, dtype);
+  mean_ = Tensor::zeros({channels}, dtype, alloc());
+  var_ = Tensor::zeros({channels}, dtype, alloc());
+  zeros_ = Tensor::zeros({channels}, dtype, alloc());
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x, Context& ctx) {
@@ -38,6 +38,10 @@ Tensor BatchNorm2d::forward(const Tensor& x, Context& ctx) {
   x_ = x;
   trained_ = ctx.training;
   synced_ = ctx.training && ctx.replicas != nullptr;
+  WIN_CHECK(!synced_ || device() == Device::CPU, ErrorKind::Config,
+            "dist.sync_bn: synchronised BatchNorm runs on the CPU only; set dist.sync_bn = false "
+            "with run.device = \"",
+            device_name(device()), "\"");
   ensure_like(y_, x, dtype());
   if (synced_) {
     sync_batchnorm_forward(x, gamma_->value, beta_->value, eps_, momentum_, fuse_relu_,

@@ -1,6 +1,7 @@
 // Embedding lookup and its scatter-add backward on the op table (see embedding.hpp).
 #include "nn/embedding.hpp"
 
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 
 namespace win::nn {
@@ -17,7 +18,8 @@ Tensor Embedding::forward(const Tensor& ids, Context&) {
   ids_shape_ = ids.shape();
   const int64_t n = ids.numel();
   ensure(ids_, {n}, DType::I32);
-  ids_.reshape(ids_shape_).copy_from(ids);
+  Tensor ids_view = ids_.reshape(ids_shape_);
+  backend::copy_across(ids, ids_view);  // the loader's host ids onto this layer's device
   Dims out_shape = ids_shape_;
   out_shape.push_back(dim_);
   ensure(y_, out_shape, dtype());

@@ -26,6 +26,7 @@ class CrossEntropyLoss {
  private:
   int64_t ignore_index_;
   Tensor grad_;
+  Tensor labels_;  // the labels on the logits' device when they arrive elsewhere
 };
 
 // Mean squared error over all elements (the imitation loss of WIN's narrow stage).

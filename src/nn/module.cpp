@@ -1,9 +1,36 @@
 // Module registration, traversal, output reuse and name-keyed initialisation (see module.hpp).
 #include "nn/module.hpp"
 
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 
 namespace win::nn {
+
+namespace {
+thread_local Device t_default_device = Device::CPU;
+}
+
+Device default_device() {
+  return t_default_device;
+}
+DeviceScope::DeviceScope(Device device) : previous_(t_default_device) {
+  if (device != Device::CPU) backend::device_allocator(device);  // fails here if unusable
+  t_default_device = device;
+}
+DeviceScope::~DeviceScope() {
+  t_default_device = previous_;
+}
+
+Allocator& Module::alloc() const {
+  return backend::device_allocator(device_);
+}
+
+void Module::ensure(Tensor& t, const Dims& shape, DType dtype, const Tensor* like) const {
+  nn::ensure(t, shape, dtype, like, &alloc());
+}
+void Module::ensure_channels_last(Tensor& t, const Dims& nchw, DType dtype) const {
+  nn::ensure_channels_last(t, nchw, dtype, &alloc());
+}
 
 const char* param_kind_name(ParamKind k) {
   switch (k) {
@@ -32,16 +59,16 @@ Param& Module::add_param(std::string name, const Dims& shape, ParamKind kind, In
     WIN_ASSERT(p.name != name, "parameter '", name, "' registered twice in ", type_);
   Param& p = params_.emplace_back();
   p.name = std::move(name);
-  p.value = Tensor::zeros(shape, dtype_);
-  p.grad = Tensor::zeros(shape, dtype_);
+  p.value = Tensor::zeros(shape, dtype_, alloc());
+  p.grad = Tensor::zeros(shape, dtype_, alloc());
   p.kind = kind;
   p.init = init;
   return p;
 }
 
 Tensor& Module::add_buffer(std::string name, const Dims& shape, double value) {
-  Tensor t = Tensor::empty(shape, dtype_);
-  t.fill(value);
+  Tensor t = Tensor::empty(shape, dtype_, alloc());
+  backend::fill(t, value);
   return buffers_.emplace_back(std::move(name), std::move(t)).second;
 }
 
@@ -69,19 +96,18 @@ int64_t Module::num_params() {
   return n;
 }
 
-void ensure(Tensor& t, const Dims& shape, DType dtype, const Tensor* like) {
+void ensure(Tensor& t, const Dims& shape, DType dtype, const Tensor* like, Allocator* alloc) {
   if (t.defined() && t.shape() == shape && t.dtype() == dtype) return;
-  if (like && like->shape() == shape) {
-    t = empty_like(*like);
-    if (t.dtype() != dtype) t = Tensor::empty(shape, dtype);
-  } else {
-    t = Tensor::empty(shape, dtype);
-  }
+  Allocator& a = alloc ? *alloc : like ? allocator_for(like->device()) : cpu_allocator();
+  if (like && like->shape() == shape && like->dtype() == dtype)
+    t = empty_like(*like, a);
+  else
+    t = Tensor::empty(shape, dtype, a);
 }
 
-void ensure_channels_last(Tensor& t, const Dims& nchw, DType dtype) {
+void ensure_channels_last(Tensor& t, const Dims& nchw, DType dtype, Allocator* alloc) {
   if (t.defined() && t.shape() == nchw && t.dtype() == dtype) return;
-  t = empty_channels_last(nchw, dtype);
+  t = empty_channels_last(nchw, dtype, alloc ? *alloc : cpu_allocator());
 }
 
 namespace {
@@ -100,20 +126,24 @@ void init_params(Module& m, uint64_t seed) {
   const Philox rng(seed, kInitStream);
   m.for_each_param([&](const std::string& name, Param& p) {
     const uint64_t key = fnv1a64(name);
+    // Drawn on the host (the same values on every device), then moved where the parameter lives.
+    Tensor v =
+        p.value.device() == Device::CPU ? p.value : Tensor::empty(p.value.shape(), p.value.dtype());
     switch (p.init.kind) {
       case Init::Kind::Zeros:
-        p.value.fill(0.0);
+        v.fill(0.0);
         break;
       case Init::Kind::Ones:
-        p.value.fill(1.0);
+        v.fill(1.0);
         break;
       case Init::Kind::Uniform:
-        fill_uniform(p.value, rng, -p.init.a, p.init.a, key);
+        fill_uniform(v, rng, -p.init.a, p.init.a, key);
         break;
       case Init::Kind::Normal:
-        fill_normal(p.value, rng, 0.0, p.init.a, key);
+        fill_normal(v, rng, 0.0, p.init.a, key);
         break;
     }
+    if (p.value.device() != Device::CPU) backend::copy_across(v, p.value);
   });
 }
 

@@ -47,6 +47,22 @@ struct Context {
   double label_weight = 1.0;
 };
 
+// Where modules put their parameters, buffers and outputs: the device of the innermost
+// DeviceScope alive on this thread when the module is constructed (CPU when none). A placement
+// chosen by the run (run.device), not by the architecture, so builders keep taking only a dtype
+// and a whole model lands on one device by building it inside one scope.
+Device default_device();
+class DeviceScope {
+ public:
+  explicit DeviceScope(Device device);
+  ~DeviceScope();
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  Device previous_;
+};
+
 // What weight-decay rules and reports need to know about a parameter.
 enum class ParamKind { Weight, Bias, BatchNorm, LayerNorm, Embedding, Bridge };
 const char* param_kind_name(ParamKind k);
@@ -81,7 +97,10 @@ class Module {
 
   const std::string& type() const { return type_; }
   DType dtype() const { return dtype_; }
-  backend::Ops& ops() const { return backend::ops_for(Device::CPU, dtype_); }
+  Device device() const { return device_; }
+  backend::Ops& ops() const { return backend::ops_for(device_, dtype_); }
+  // New tensors of this module go here (its device's allocator).
+  Allocator& alloc() const;
 
   // Depth-first over this module and its children in registration order, with dotted names.
   void for_each_param(const std::function<void(const std::string&, Param&)>& f,
@@ -97,6 +116,10 @@ class Module {
   Param& add_param(std::string name, const Dims& shape, ParamKind kind, Init init);
   // State that is saved and loaded but not trained (BatchNorm running statistics).
   Tensor& add_buffer(std::string name, const Dims& shape, double value);
+  // nn::ensure / ensure_channels_last on this module's device: inside a module's members these
+  // hide the free functions, so outputs are made where the module computes.
+  void ensure(Tensor& t, const Dims& shape, DType dtype, const Tensor* like = nullptr) const;
+  void ensure_channels_last(Tensor& t, const Dims& nchw, DType dtype) const;
   // A child named "" is transparent: its parameters are named as if they were this module's
   // (so a ResNet's stem can be one module while its weights keep torchvision's names).
   template <class M>
@@ -111,6 +134,7 @@ class Module {
   static std::string child_prefix(const std::string& prefix, const std::string& name);
   std::string type_;
   DType dtype_;
+  Device device_ = default_device();
   std::deque<Param> params_;  // deque: Param& handed to layers stays valid
   std::deque<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, Module*>> children_;
@@ -118,9 +142,11 @@ class Module {
 };
 
 // Makes t a tensor of this shape and dtype, reusing its memory when it already is one; when it
-// must allocate, the new tensor follows like's layout (or is contiguous without like).
-void ensure(Tensor& t, const Dims& shape, DType dtype, const Tensor* like = nullptr);
-void ensure_channels_last(Tensor& t, const Dims& nchw, DType dtype);
+// must allocate, the new tensor follows like's layout (or is contiguous without like), from
+// alloc, else on like's device, else on the CPU.
+void ensure(Tensor& t, const Dims& shape, DType dtype, const Tensor* like = nullptr,
+            Allocator* alloc = nullptr);
+void ensure_channels_last(Tensor& t, const Dims& nchw, DType dtype, Allocator* alloc = nullptr);
 
 // Initialises every parameter from its Init, with draws keyed by (seed, the parameter's dotted
 // name): the same name gets the same values whatever else the model contains.

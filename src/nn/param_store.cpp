@@ -1,6 +1,8 @@
 // Packing parameters into flat buffers (see param_store.hpp).
 #include "nn/param_store.hpp"
 
+#include "backend/transfer.hpp"
+
 #include "core/error.hpp"
 
 namespace win::nn {
@@ -16,12 +18,18 @@ ParamStore::ParamStore(Module& root) {
     count_ += p.value.numel();
     total += (p.value.numel() + kAlignElems - 1) / kAlignElems * kAlignElems;
   });
-  values_ = Tensor::zeros({total}, dtype);
-  grads_ = Tensor::zeros({total}, dtype);
+  // On the parameters' device (a model lives on one: nn::DeviceScope).
+  Device device = Device::CPU;
+  if (!entries_.empty()) device = entries_.front().param->value.device();
+  for (const auto& e : entries_)
+    WIN_ASSERT(e.param->value.device() == device, "parameter ", e.name, " is on ",
+               device_name(e.param->value.device()), ", the first on ", device_name(device));
+  values_ = Tensor::zeros({total}, dtype, backend::device_allocator(device));
+  grads_ = Tensor::zeros({total}, dtype, backend::device_allocator(device));
   for (auto& e : entries_) {
     const Dims shape = e.param->value.shape();
     Tensor v = values_.slice(0, e.offset, e.offset + e.numel).reshape(shape);
-    v.copy_from(e.param->value);
+    backend::copy_across(e.param->value, v);
     e.param->value = v;
     e.param->grad = grads_.slice(0, e.offset, e.offset + e.numel).reshape(shape);
   }
@@ -34,7 +42,7 @@ const ParamEntry* ParamStore::find(const std::string& name) const {
 }
 
 void ParamStore::zero_grad() {
-  if (grads_.defined()) grads_.zero();
+  if (grads_.defined()) backend::zero(grads_);
 }
 
 }  // namespace win::nn

@@ -15,12 +15,13 @@ bool is_channels_last(const Tensor& t) {
 // otherwise, so that a pooling's input and output share one memory order (oneDNN's jit pooling
 // needs that).
 void ensure_layout_of(Tensor& t, const Dims& shape, DType dtype, const Tensor& like) {
+  Allocator& a = allocator_for(like.device());
   if (is_channels_last(like)) {
-    ensure_channels_last(t, shape, dtype);
-    if (!is_channels_last(t)) t = empty_channels_last(shape, dtype);
+    ensure_channels_last(t, shape, dtype, &a);
+    if (!is_channels_last(t)) t = empty_channels_last(shape, dtype, a);
   } else {
-    ensure(t, shape, dtype);
-    if (!t.is_contiguous()) t = Tensor::empty(shape, dtype);
+    ensure(t, shape, dtype, nullptr, &a);
+    if (!t.is_contiguous()) t = Tensor::empty(shape, dtype, a);
   }
 }
 }  // namespace

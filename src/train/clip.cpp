@@ -35,6 +35,9 @@ bool finite_values(const Tensor& t) {
 bool all_finite(const Tensor& t) {
   if (!t.defined() || t.numel() == 0) return true;
   WIN_CHECK(t.is_contiguous(), ErrorKind::Internal, "all_finite of a non-contiguous tensor");
+  // On a device: one reduction, no copy to the host; a NaN or an infinity makes the sum of
+  // squares non-finite (so can a finite value above ~1e154, which no training survives anyway).
+  if (t.device() != Device::CPU) return std::isfinite(backend::ops_for(t).sum_squares(t));
   if (t.dtype() == DType::F32) return finite_values<float>(t);
   if (t.dtype() == DType::F64) return finite_values<double>(t);
   WIN_FAIL(ErrorKind::Internal, "all_finite of a ", dtype_name(t.dtype()), " tensor");

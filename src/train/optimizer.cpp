@@ -3,6 +3,7 @@
 #include "train/optimizer.hpp"
 
 #include "backend/ops.hpp"
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 
 namespace win::train {
@@ -67,13 +68,15 @@ void Optimizer::set_step_count(int64_t steps) {
 }
 
 void Optimizer::reset_state() {
-  for (auto& s : state_) s.tensor.zero();
+  for (auto& s : state_) backend::zero(s.tensor);
   steps_ = 0;
 }
 
 Tensor Optimizer::add_state(const std::string& name) {
   const Tensor& v = store_.values();
-  Tensor t = v.defined() ? Tensor::zeros(v.shape(), v.dtype()) : Tensor::zeros({0}, DType::F32);
+  Tensor t = v.defined()
+                 ? Tensor::zeros(v.shape(), v.dtype(), backend::device_allocator(v.device()))
+                 : Tensor::zeros({0}, DType::F32);
   state_.push_back({name, t});
   return t;
 }

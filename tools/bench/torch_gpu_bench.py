@@ -212,8 +212,9 @@ def bert_base(dev, tiny):
 WORKLOADS = {"resnet50": resnet50, "bert-base": bert_base}
 
 
-def measure(name, dev, args, compiled):
-    """One (workload, mode): returns (batch, median ms, notes)."""
+def measure(name, dev, args, compiled, fp32=False):
+    """One (workload, mode): returns (batch, median ms, notes). fp32: no autocast and no TF32
+    (matmul or cuDNN), the like-for-like peer of win's fp32 GPU path."""
     torch.manual_seed(0)
     model, opt, loss_fn, batch, notes = WORKLOADS[name](dev, args.tiny)
     model.train()
@@ -226,7 +227,7 @@ def measure(name, dev, args, compiled):
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=not fp32):
             loss = loss_fn(run)
         loss.backward()
         opt.step()
@@ -279,6 +280,8 @@ def main():
                     help="a compiled run starts only with this much budget left")
     ap.add_argument("--out", help="also write the table here, row by row")
     ap.add_argument("--tiny", action="store_true", help="small shapes, for a CPU check in seconds")
+    ap.add_argument("--fp32", action="store_true",
+                    help="also eager in fp32 without TF32 (mode eager-fp32): win's fp32 GPU path's peer")
     args = ap.parse_args()
     steps_ok = args.steps >= 1 and args.warmup >= 0
     if not steps_ok:
@@ -301,7 +304,7 @@ def main():
             out.write(line + "\n")
             out.flush()
 
-    emit("PyTorch peer (tools/bench/torch_gpu_bench.py%s): %s, torch %s, %s; bf16 autocast, random data; "
+    emit("PyTorch peer (tools/bench/torch_gpu_bench.py%s): %s, torch %s, %s; bf16 autocast (eager-fp32: none), random data; "
          "median of %d steps after %d warm-up" %
          (" --tiny" if args.tiny else "", device_name(dev), torch.__version__,
           datetime.date.today().isoformat(), args.steps, args.warmup))
@@ -313,7 +316,7 @@ def main():
         return math.inf if args.budget_s <= 0 else args.budget_s - (time.monotonic() - T0)
 
     failures = 0
-    modes = ["eager"] + (["compile"] if compiled_too else [])
+    modes = ["eager"] + (["eager-fp32"] if args.fp32 else []) + (["compile"] if compiled_too else [])
     # Eager for every workload first (the numbers that matter most), then the compiled runs.
     for mode in modes:
         for w in names:
@@ -327,7 +330,12 @@ def main():
             if args.budget_s > 0:  # a run still going when the budget ends is stopped and reported
                 signal.alarm(max(1, int(left())))
             try:
-                batch, ms, notes = measure(w, dev, args, mode == "compile")
+                fp32 = mode == "eager-fp32"
+                torch.backends.cuda.matmul.allow_tf32 = False
+                torch.backends.cudnn.allow_tf32 = not fp32
+                batch, ms, notes = measure(w, dev, args, mode == "compile", fp32)
+                if fp32:
+                    notes.append("fp32, TF32 off")
                 emit("| %s | %d | %s | %.2f | %.1f | %s |" % (w, batch, mode, ms, batch / ms * 1e3, "; ".join(notes)))
             except Exception as e:  # noqa: BLE001  (report, go on with the next)
                 msg = " ".join(("%s: %s" % (type(e).__name__, e)).split())[:300].replace("|", "/")

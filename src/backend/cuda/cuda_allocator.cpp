@@ -46,6 +46,8 @@ AllocStats CudaAllocator::stats() const {
 
 CudaAllocator& cuda_allocator() {
   static CudaAllocator a;
+  static const bool registered = (register_device_allocator(a), true);
+  (void)registered;
   return a;
 }
 

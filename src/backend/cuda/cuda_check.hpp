@@ -13,9 +13,12 @@
 #define WIN_CUDA_CHECK(call)                                                                       \
   do {                                                                                             \
     const cudaError_t win_cuda_e_ = (call);                                                        \
-    if (win_cuda_e_ != cudaSuccess) [[unlikely]]                                                   \
+    if (win_cuda_e_ != cudaSuccess) [[unlikely]] {                                                 \
+      /* reported here: reset the runtime's last error, else the next launch check sees it */      \
+      (void)cudaGetLastError();                                                                    \
       WIN_FAIL(::win::ErrorKind::Internal, "CUDA: ", #call,                                        \
                " failed: ", cudaGetErrorName(win_cuda_e_), ": ", cudaGetErrorString(win_cuda_e_)); \
+    }                                                                                              \
   } while (0)
 
 #define WIN_CUBLAS_CHECK(call)                                        \
