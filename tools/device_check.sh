@@ -15,10 +15,17 @@
 #   build      nvidia-smi's compute capability; build targets win and test_cuda on all cores
 #              (OUTDIR/build.log)
 #   tests      build-gpu/tests/test_cuda --gtest_output=xml:OUTDIR/test_cuda.xml (OUTDIR/test_cuda.log)
-#   win bench  win bench --workload resnet50|bert-base --device cuda, for each workload that
-#              `win bench --help` lists, else "not built yet" (OUTDIR/bench.txt)
-#   torch      tools/bench/torch_gpu_bench.py, the PyTorch peer of G1/G2 on the same GPU, eager and
-#              torch.compile (OUTDIR/torch_gpu.txt, a markdown table; OUTDIR/torch_gpu.log)
+#   win bench  win bench --workload resnet50|bert-base --device cuda --precision P for P in
+#              DEVICE_CHECK_PRECISIONS (bf16 fp32), for each workload that `win bench --help`
+#              lists, else "not built yet" (OUTDIR/bench.txt)
+#   runs       win run of the small decks (MLP, ResNet, BERT) with run.device = "cuda", then the
+#              same on this machine's CPU; both must finish (OUTDIR/runs.md: their reports;
+#              OUTDIR/runs.log). Needs data/*_small carried; DEVICE_CHECK_SKIP_RUNS=1 skips them,
+#              DEVICE_CHECK_RUN_DEVICES (cuda cpu) picks the devices.
+#   torch      tools/bench/torch_gpu_bench.py, the PyTorch peer of G1/G2 on the same GPU: eager
+#              bf16 autocast and eager fp32 without TF32 (torch.compile with
+#              DEVICE_CHECK_TORCH_ARGS="--compile on"); OUTDIR/torch_gpu.txt, a markdown table;
+#              OUTDIR/torch_gpu.log. DEVICE_CHECK_SKIP_TORCH=1 skips it.
 # and OUTDIR/summary.md: GPU, date, phase table (status, seconds, time limit), test counts from the
 # gtest XML, the benchmark tables.
 #
@@ -32,7 +39,8 @@
 # arguments, split at spaces; they come last, so -DWIN_CUDA=OFF wins), DEVICE_CHECK_TEST_TARGET
 # (test_cuda), DEVICE_CHECK_TORCH_ARGS (more torch_gpu_bench.py arguments, e.g. --tiny),
 # DEVICE_CHECK_BUDGET_S (450) and the phase caps DEVICE_CHECK_CONFIGURE_S (60), _BUILD_S (210),
-# _TEST_S (60), _BENCH_S (60); the PyTorch phase gets what is left. PYTHON: the Python with torch.
+# _TEST_S (60), _BENCH_S (160, all win benches), _RUNS_S (150, all runs); the PyTorch phase gets
+# what is left. PYTHON: the Python with torch.
 # DEVICE_CHECK_SKIP_WIN_BENCH=1 skips the win benchmarks that exist (a CPU rehearsal cannot run them).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -243,7 +251,7 @@ fi
 : >"$out/bench.txt"
 if [[ -x $build/bin/win ]]; then
   help=$("${kenv[@]}" "$build/bin/win" bench --help 2>&1 || true)
-  bench_cap=${DEVICE_CHECK_BENCH_S:-60}
+  bench_cap=${DEVICE_CHECK_BENCH_S:-160}
   for w in resnet50 bert-base; do
     if ! grep -qw -- "$w" <<<"$help"; then
       echo "win bench --workload $w: not built yet (win bench --help does not list it)" >>"$out/bench.txt"
@@ -252,8 +260,11 @@ if [[ -x $build/bin/win ]]; then
       echo "win bench --workload $w: skipped (DEVICE_CHECK_SKIP_WIN_BENCH)" >>"$out/bench.txt"
       note_phase "win bench $w" "skipped (DEVICE_CHECK_SKIP_WIN_BENCH)" bench.txt
     else
-      run_phase "win bench $w" "$(phase_limit $((bench_cap / 2)))" "$out/bench.txt" \
-        "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda || true
+      for prec in ${DEVICE_CHECK_PRECISIONS:-bf16 fp32}; do
+        run_phase "win bench $w $prec" "$(phase_limit $((bench_cap / 4)))" "$out/bench.txt" \
+          "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda --precision "$prec" \
+          || true
+      done
     fi
   done
 else
@@ -261,13 +272,52 @@ else
   note_phase "win bench" "not run: win not built" bench.txt
 fi
 
+# ---- whole runs on the GPU ----------------------------------------------------------------------
+# The small decks end to end with run.device = "cuda", each then on this machine's CPU for
+# comparison (same deck, same seed): both must finish; their reports go to OUTDIR/runs.md. The
+# datasets are the ones tools/fetch_data.sh small makes (carry data/*_small).
+: >"$out/runs.md"
+if [[ -x $build/bin/win && -z ${DEVICE_CHECK_SKIP_RUNS:-} ]]; then
+  runs_cap=${DEVICE_CHECK_RUNS_S:-150}
+  runs_t0=$SECONDS
+  for deck in fashion_mnist_mlp_small fashion_mnist_resnet_small sotu_bert_small; do
+    data_dir=data/fashion_mnist_small
+    [[ $deck == sotu* ]] && data_dir=data/sotu_small
+    if [[ ! -d $data_dir ]]; then
+      echo "## $deck: not run ($data_dir missing: carry it)" >>"$out/runs.md"
+      note_phase "run $deck" "not run: $data_dir missing" runs.md
+      continue
+    fi
+    for dev in ${DEVICE_CHECK_RUN_DEVICES:-cuda cpu}; do
+      left_runs=$((runs_cap - (SECONDS - runs_t0)))
+      ((left_runs < 5)) && left_runs=0
+      rdir=$build/runs-$dev
+      rm -rf -- "${rdir:?}/$deck"
+      run_phase "run $deck $dev" "$(phase_limit "$left_runs")" "$out/runs.log" \
+        "${kenv[@]}" "$build/bin/win" run "inputs/$deck.toml" --set "run.dir=$rdir" \
+        --set "run.device=$dev" || true
+      {
+        echo "## $deck on $dev: ${p_status["run $deck $dev"]} in ${p_secs["run $deck $dev"]} s"
+        echo
+        if [[ -f $rdir/$deck/report.md ]]; then cat "$rdir/$deck/report.md"; else echo "(no report.md)"; fi
+        echo
+      } >>"$out/runs.md"
+    done
+  done
+else
+  echo "whole runs skipped (win not built, or DEVICE_CHECK_SKIP_RUNS)" >>"$out/runs.md"
+fi
+
 # ---- the PyTorch peer ---------------------------------------------------------------------------
 : >"$out/torch_gpu.log"
-if [[ -n $py ]]; then
+if [[ -n ${DEVICE_CHECK_SKIP_TORCH:-} ]]; then
+  echo "skipped (DEVICE_CHECK_SKIP_TORCH)" >"$out/torch_gpu.txt"
+  note_phase torch "skipped (DEVICE_CHECK_SKIP_TORCH)" torch_gpu.log
+elif [[ -n $py ]]; then
   lim=$(phase_limit 100000)
   rm -f -- "$out/torch_gpu.txt"
   run_phase torch "$lim" "$out/torch_gpu.log" \
-    "$py" tools/bench/torch_gpu_bench.py --device cuda --out "$out/torch_gpu.txt" \
+    "$py" tools/bench/torch_gpu_bench.py --device cuda --fp32 --compile off --out "$out/torch_gpu.txt" \
     --budget-s $((lim > 20 ? lim - 15 : 5)) "${extra_torch[@]}" || true
 else
   echo "no Python with PyTorch found: no PyTorch peer" >"$out/torch_gpu.txt"
@@ -330,6 +380,10 @@ fi
   echo '```'
   cat "$out/bench.txt"
   echo '```'
+  echo
+  echo "## Whole runs (GPU, then CPU)"
+  echo
+  grep -E '^## ' "$out/runs.md" 2>/dev/null || echo "(none)"
   echo
   echo "## PyTorch peer"
   echo

@@ -15,6 +15,7 @@
 #include "app/commands.hpp"
 #include "backend/cpu/dnnl_check.hpp"
 #include "backend/info.hpp"
+#include "backend/precision.hpp"
 #include "backend/transfer.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
@@ -155,9 +156,10 @@ double nominal_bf16_peak_tflops(const std::string& devices) {
 }
 
 // One workload on the GPU: steps are timed from launch to the device finishing its queue.
-int bench_gpu(const std::string& name, int steps, int warmup) {
+int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision precision) {
   const std::string why = backend::device_unavailable(Device::CUDA);
   WIN_CHECK(why.empty(), ErrorKind::Usage, "win bench --device cuda: ", why);
+  backend::set_precision(precision);
   const std::string devices = backend::cuda_devices();
   const double peak = nominal_bf16_peak_tflops(devices);
   auto w = make_workload(name, 0, 1, Device::CUDA);
@@ -187,8 +189,8 @@ int bench_gpu(const std::string& name, int steps, int warmup) {
   std::printf("%-9s %6lld %7s %12.2f %12.1f %11.1f %9.1f %8s\n", name.c_str(),
               static_cast<long long>(w->batch()), "cuda", med * 1e3,
               static_cast<double>(w->batch()) / med, flops / 1e9, tflops * 1e3, mfu.c_str());
-  std::printf("# %s, fp32 (no TF32); loss %.4f after %d steps; MFU against %s\n", devices.c_str(),
-              loss, warmup + steps,
+  std::printf("# %s, precision %s (precision.hpp); loss %.4f after %d steps; MFU against %s\n",
+              devices.c_str(), backend::precision_name(precision), loss, warmup + steps,
               peak > 0 ? cat("the nominal dense bf16 peak ", peak, " TFLOP/s").c_str()
                        : "nothing (GPU not in the table)");
   return 0;
@@ -208,6 +210,8 @@ int run_bench(const Args& args) {
             "win bench: --device cpu|cuda, got '", device, "'");
   WIN_CHECK(device == "cuda" || !is_gpu_workload(name), ErrorKind::Usage, "win bench: ", name,
             " is a GPU workload: add --device cuda");
+  WIN_CHECK(device == "cuda" || !args.has("--precision"), ErrorKind::Usage,
+            "win bench: --precision applies to --device cuda (the CPU computes fp32)");
   if (device == "cuda") {
     WIN_CHECK(!dist::multi_rank(), ErrorKind::Usage,
               "win bench --device cuda runs on one rank (one GPU)");
@@ -215,7 +219,9 @@ int run_bench(const Args& args) {
               "win bench --device cuda: ", name, " is a CPU measurement");
     std::printf("%-9s %6s %7s %12s %12s %11s %9s %8s\n", "workload", "batch", "device", "median_ms",
                 "samples/s", "GFLOP/step", "GFLOP/s", "MFU");
-    return bench_gpu(name, steps, warmup);
+    return bench_gpu(
+        name, steps, warmup,
+        backend::parse_precision(args.get("--precision").value_or("fp32"), "--precision"));
   }
 
   if (dist::world().is_root())
@@ -275,6 +281,7 @@ Command bench_command() {
   return {
       {.name = "bench",
        .synopsis = "--workload mlp|resnet|bert|resnet50|bert-base|loader|sgemm [--device cpu|cuda] "
+                   "[--precision P] "
                    "[--steps N] [--warmup N] [--threads LIST]",
        .summary = "time training steps of the benchmark workloads (BENCHMARKS.md)",
        .details = "Prints median ms/step, samples/s, model GFLOP/step (3 x forward) and MFU\n"
@@ -284,6 +291,7 @@ Command bench_command() {
                     "sgemm",
                     false},
                    {"--device", "DEV", "cpu (default) or cuda (one GPU)", false},
+                   {"--precision", "P", "GPU products: fp32 (default), tf32 or bf16", false},
                    {"--steps", "N", "timed steps (default 20)", false},
                    {"--warmup", "N", "untimed steps first (default 3)", false},
                    {"--threads", "LIST", "thread counts to run, e.g. 1,2 (default: all)", false},

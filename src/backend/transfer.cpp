@@ -114,6 +114,21 @@ Tensor to_device(const Tensor& t, Device device) {
   return out;
 }
 
+const Tensor& on_device(const Tensor& t, Device device, Tensor& staging) {
+  if (t.device() == device) return t;
+  if (!staging.defined() || staging.shape() != t.shape() || staging.dtype() != t.dtype() ||
+      staging.device() != device || !staging.is_contiguous())
+    staging = Tensor::empty(t.shape(), t.dtype(), device_allocator(device));
+  copy_across(t, staging);
+  return staging;
+}
+
+Tensor clone(const Tensor& t) {
+  Tensor out = empty_like(t);
+  copy_across(t, out);
+  return out;
+}
+
 void fill(Tensor& t, double value) {
   if (t.device() == Device::CPU) {
     t.fill(value);
@@ -154,6 +169,20 @@ void synchronize(Device device) {
   cuda_context().synchronize();
 #else
   no_cuda("synchronize");
+#endif
+}
+
+int select_gpu(int index) {
+#if WIN_HAVE_CUDA
+  int n = 0;
+  WIN_CUDA_CHECK(cudaGetDeviceCount(&n));
+  WIN_CHECK(n > 0, ErrorKind::Usage, "no CUDA device");
+  const int d = (index % n + n) % n;
+  WIN_CUDA_CHECK(cudaSetDevice(d));
+  return d;
+#else
+  (void)index;
+  no_cuda("select_gpu");
 #endif
 }
 

@@ -27,6 +27,11 @@ void copy_across(const Tensor& src, Tensor& dst);
 
 // t on `device`: t itself when it already is there, else a contiguous copy.
 Tensor to_device(const Tensor& t, Device device);
+// The same for per-step inputs: t itself when on `device`, else copied into `staging` (made or
+// reused there), so that a steady-state step allocates nothing.
+const Tensor& on_device(const Tensor& t, Device device, Tensor& staging);
+// A copy of t on its own device.
+Tensor clone(const Tensor& t);
 
 // Whole-tensor writes on any device.
 void fill(Tensor& t, double value);
@@ -34,5 +39,9 @@ void zero(Tensor& t);
 
 // Waits until the device has done the work queued so far (for timings); nothing on the CPU.
 void synchronize(Device device);
+
+// Makes GPU `index` modulo the GPUs this process sees the calling thread's device (a rank's own
+// GPU, from its local rank); returns the device number chosen. Call before the first GPU work.
+int select_gpu(int index);
 
 }  // namespace win::backend

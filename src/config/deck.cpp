@@ -57,7 +57,11 @@ void describe(Section& root, Deck& d) {
     s.add("seed", r.seed, "seed of every random draw (weights, data order, dropout)").min(0);
     s.add("threads", r.threads, "CPU threads per rank; 0 = all cores").min(0);
     s.add("stages", r.stages, "stages to run, in this order").one_of(kStages).non_empty();
-    s.add("backend", r.backend, "compute backend").one_of({"cpu", "cuda"});
+    s.add("device", r.device, "where models compute: cpu, or cuda (one GPU per rank)")
+        .one_of({"cpu", "cuda"});
+    s.add("precision", r.precision,
+          "GPU matrix products: fp32 (exact), tf32, or bf16 (fp32 storage and master weights)")
+        .one_of({"fp32", "tf32", "bf16"});
     s.add("log_level", r.log_level, "log verbosity").one_of({"error", "warn", "info", "debug"});
     s.add("progress_interval_s", r.progress_interval_s,
           "seconds between progress lines when output is not a terminal")

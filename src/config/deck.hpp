@@ -16,7 +16,8 @@ struct RunConfig {
   int64_t threads = 0;  // 0 = all cores
   std::vector<std::string> stages = {"wide",    "narrow", "finetune", "merge",
                                      "vanilla", "kd",     "eval"};
-  std::string backend = "cpu";
+  std::string device = "cpu";      // where models compute: "cpu" | "cuda" (one GPU per rank)
+  std::string precision = "fp32";  // GPU matrix products: "fp32" | "tf32" | "bf16"
   std::string log_level = "info";
   double progress_interval_s = 10.0;
   bool operator==(const RunConfig&) const = default;

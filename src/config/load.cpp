@@ -70,6 +70,18 @@ void check_deck(const Deck& d, const SourceMap& srcs) {
   if (d.narrow.input == "teacher" && d.narrow.schedule != "pipelined")
     config_error(srcs, "narrow.input",
                  "\"teacher\" (teacher-forced) needs narrow.schedule = \"pipelined\"");
+  if (d.run.precision != "fp32" && d.run.device != "cuda")
+    config_error(
+        srcs, "run.precision",
+        "\"" + d.run.precision + "\" applies to GPU products: it needs run.device = \"cuda\"");
+  if (d.run.device == "cuda" && d.narrow.schedule == "pipelined")
+    config_error(srcs, "narrow.schedule",
+                 "\"pipelined\" sends activations between ranks through host MPI buffers and "
+                 "does not run with run.device = \"cuda\" yet: use \"sequential\"");
+  if (d.run.device == "cuda" && d.dist.sync_bn)
+    config_error(srcs, "dist.sync_bn",
+                 "synchronised BatchNorm runs on the CPU only: set it false with run.device = "
+                 "\"cuda\"");
   if (d.narrow.input == "teacher" && d.narrow.bridge_mode != "free")
     config_error(srcs, "narrow.input",
                  "\"teacher\" needs narrow.bridge_mode = \"free\" (a block reads M2 of the "

@@ -299,9 +299,26 @@ To convert(From v) {
 
 }  // namespace
 
+namespace {
+DeviceHooks g_hooks;
+const DeviceHooks& hooks(const char* what) {
+  WIN_CHECK(g_hooks.copy != nullptr, ErrorKind::Internal, what,
+            " of a device tensor: no device backend registered its copies");
+  return g_hooks;
+}
+}  // namespace
+
+void register_device_hooks(const DeviceHooks& h) {
+  g_hooks = h;
+}
+
 void Tensor::copy_from(const Tensor& src) {
-  check_cpu("copy_from");
-  src.check_cpu("copy_from");
+  if (device() != Device::CPU || src.device() != Device::CPU) {
+    WIN_CHECK(shape_ == src.shape_, ErrorKind::Internal, "copy_from: shape ", src.shape_, " into ",
+              shape_);
+    hooks("copy_from").copy(src, *this);
+    return;
+  }
   WIN_CHECK(shape_ == src.shape_, ErrorKind::Internal, "copy_from: shape ", src.shape_, " into ",
             shape_);
   if (dtype_ == src.dtype_ && is_contiguous() && src.is_contiguous()) {
@@ -320,9 +337,17 @@ void Tensor::copy_from(const Tensor& src) {
   });
 }
 
+Tensor Tensor::contiguous() const {
+  return contiguous(allocator_for(device()));
+}
+
 Tensor Tensor::contiguous(Allocator& alloc) const {
-  if (is_contiguous()) return *this;
+  if (is_contiguous() && alloc.device() == device()) return *this;
   return clone(alloc);
+}
+
+Tensor Tensor::clone() const {
+  return clone(allocator_for(device()));
 }
 
 Tensor Tensor::clone(Allocator& alloc) const {
@@ -338,7 +363,10 @@ Tensor Tensor::to(DType dtype, Allocator& alloc) const {
 }
 
 void Tensor::fill(double value) {
-  check_cpu("fill");
+  if (device() != Device::CPU) {
+    hooks("fill").fill(*this, value);
+    return;
+  }
   dispatch_dtype(dtype_, [&](auto tag) {
     using T = decltype(tag);
     T* p = static_cast<T*>(raw());
@@ -348,6 +376,10 @@ void Tensor::fill(double value) {
 }
 
 void Tensor::zero() {
+  if (device() != Device::CPU) {
+    hooks("zero").fill(*this, 0.0);
+    return;
+  }
   if (is_contiguous()) {
     check_cpu("zero");
     std::memset(raw(), 0, nbytes());
@@ -357,7 +389,7 @@ void Tensor::zero() {
 }
 
 std::vector<double> Tensor::to_vector() const {
-  check_cpu("to_vector");
+  if (device() != Device::CPU) return clone(cpu_allocator()).to_vector();
   std::vector<double> out(static_cast<size_t>(numel()));
   dispatch_dtype(dtype_, [&](auto tag) {
     using T = decltype(tag);

@@ -66,8 +66,13 @@ class Tensor {
   Tensor unsqueeze(int d) const;
 
   // ---- copies ----
-  Tensor contiguous(Allocator& alloc = cpu_allocator()) const;  // self when already contiguous
-  Tensor clone(Allocator& alloc = cpu_allocator()) const;       // always a fresh copy
+  // Copies stay on this tensor's device unless an allocator says otherwise. Copies, fills and
+  // to_vector work on device tensors through the hooks their backend registers (below); only
+  // data<T>() / at<T>() insist on host memory.
+  Tensor contiguous() const;  // self when already contiguous
+  Tensor contiguous(Allocator& alloc) const;
+  Tensor clone() const;  // always a fresh copy
+  Tensor clone(Allocator& alloc) const;
   Tensor to(DType dtype, Allocator& alloc = cpu_allocator()) const;
   // Element-wise copy from src of the same shape (any strides, any CPU dtype: converts).
   void copy_from(const Tensor& src);
@@ -93,6 +98,15 @@ Dims contiguous_strides(const Dims& shape);
 
 // A new tensor with x's shape and dtype whose memory order follows x's strides (a channels-last
 // x gives a channels-last result), so element-wise outputs keep their input's layout.
+// How a backend that owns device memory copies and fills its tensors: registered by it when it
+// is first used (a device tensor cannot exist earlier), so core needs no device code.
+// copy(src, dst): same shape, any devices and layouts (dtypes may differ).
+struct DeviceHooks {
+  void (*copy)(const Tensor& src, Tensor& dst) = nullptr;
+  void (*fill)(Tensor& t, double value) = nullptr;
+};
+void register_device_hooks(const DeviceHooks& hooks);
+
 Tensor empty_like(const Tensor& x, Allocator& alloc);
 // On x's device (allocator_for(x.device())).
 Tensor empty_like(const Tensor& x);

@@ -5,14 +5,17 @@
 #include <filesystem>
 #include <set>
 
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 
 namespace win::io {
 
 void write_model(h5::Group& root, nn::Module& m) {
   h5::Group g = root.require_group("model");
-  m.for_each_param([&](const std::string& name, nn::Param& p) { g.write(name, p.value); });
-  m.for_each_buffer([&](const std::string& name, Tensor& t) { g.write(name, t); });
+  // Device tensors are written from a host copy.
+  auto host = [](const Tensor& t) { return backend::to_device(t, Device::CPU); };
+  m.for_each_param([&](const std::string& name, nn::Param& p) { g.write(name, host(p.value)); });
+  m.for_each_buffer([&](const std::string& name, Tensor& t) { g.write(name, host(t)); });
 }
 
 namespace {
@@ -36,7 +39,7 @@ void read_model(const h5::Group& root, nn::Module& m, const PartialLoad& partial
     const h5::Dataset d = g.dataset(name);
     WIN_CHECK(d.shape() == t.shape(), ErrorKind::Checkpoint, "weights file ", file, ": tensor '",
               name, "' has shape ", d.shape(), ", the model expects ", t.shape());
-    t.copy_from(d.read());
+    backend::copy_across(d.read(), t);  // onto the model's device
     used.insert(name);
   };
   m.for_each_param([&](const std::string& name, nn::Param& p) { load(name, p.value); });

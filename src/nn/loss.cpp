@@ -10,15 +10,10 @@ namespace win::nn {
 LossOutput CrossEntropyLoss::operator()(const Tensor& logits, const Tensor& labels,
                                         double grad_scale) {
   ensure(grad_, logits.shape(), logits.dtype(), &logits);
-  const Tensor* lab = &labels;
-  if (labels.device() != logits.device()) {  // host labels from the loader, logits on a device
-    ensure(labels_, labels.shape(), labels.dtype(), nullptr,
-           &backend::device_allocator(logits.device()));
-    backend::copy_across(labels, labels_);
-    lab = &labels_;
-  }
+  // Host labels from the loader go to the logits' device.
+  const Tensor& lab = backend::on_device(labels, logits.device(), labels_);
   const auto r =
-      backend::ops_for(logits).cross_entropy(logits, *lab, ignore_index_, grad_scale, grad_);
+      backend::ops_for(logits).cross_entropy(logits, lab, ignore_index_, grad_scale, grad_);
   return {r.loss, grad_, r.counted, r.correct};
 }
 

@@ -6,6 +6,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 
 namespace win::train {
@@ -36,6 +37,10 @@ GradientSync::GradientSync(const dist::Comm& comm, nn::ParamStore& store, double
     : comm_(comm), store_(store) {
   WIN_CHECK(bucket_mb > 0, ErrorKind::Config, "dist.bucket_mb must be > 0, not ", bucket_mb);
   const Tensor& g = store_.grads();
+  // Gradients on a GPU are reduced through a host copy (MPI needs host memory unless it is
+  // CUDA-aware, which nothing here may assume): one copy each way per step, no early buckets.
+  if (g.defined() && g.device() != Device::CPU && comm_.size() > 1)
+    host_ = Tensor::empty(g.shape(), g.dtype());
   const double bytes = bucket_mb * 1024.0 * 1024.0;
   bucket_ = std::max<int64_t>(
       1, static_cast<int64_t>(bytes / static_cast<double>(dtype_size(g.dtype()))));
@@ -87,8 +92,12 @@ void GradientSync::begin() {
   std::fill(entry_done_.begin(), entry_done_.end(), 0);
 }
 
+Tensor& GradientSync::flat() {
+  return host_.defined() ? host_ : store_.grads();
+}
+
 void GradientSync::reduce_bucket(int64_t k, bool now) {
-  Tensor& g = store_.grads();
+  Tensor& g = flat();
   const int64_t begin = k * bucket_, len = bucket_size_[static_cast<size_t>(k)];
   auto reduce = [&](auto* p) {
     const std::span<std::remove_pointer_t<decltype(p)>> s(p + begin, static_cast<size_t>(len));
@@ -112,7 +121,7 @@ void GradientSync::start_bucket(int64_t k) {
 }
 
 void GradientSync::ready(nn::Module& m) {
-  if (comm_.size() == 1 || selective_) return;
+  if (comm_.size() == 1 || selective_ || host_.defined()) return;
   auto it = module_entries_.find(&m);
   if (it == module_entries_.end()) {
     std::vector<size_t> idx;
@@ -135,7 +144,17 @@ void GradientSync::ready(nn::Module& m) {
 
 void GradientSync::finish() {
   if (comm_.size() == 1) return;
-  Tensor& g = store_.grads();
+  if (host_.defined()) {
+    backend::copy_across(store_.grads(), host_);
+    reduce_flat();
+    backend::copy_across(host_, store_.grads());
+    return;
+  }
+  reduce_flat();
+}
+
+void GradientSync::reduce_flat() {
+  Tensor& g = flat();
   WIN_CHECK(g.is_contiguous(), ErrorKind::Internal, "GradientSync: the gradient buffer is a view");
   if (selective_) {  // pack the selection, average it as one buffer, unpack
     if (ranges_.empty()) return;
@@ -179,7 +198,7 @@ void average_buffers(const dist::Comm& comm, nn::Module& m) {
   std::vector<double> v;
   v.reserve(static_cast<size_t>(total));
   for (Tensor* t : bufs) {
-    const Tensor c = t->contiguous();
+    const Tensor c = backend::to_device(*t, Device::CPU).contiguous();
     for (int64_t i = 0; i < c.numel(); ++i)
       v.push_back(c.dtype() == DType::F32 ? static_cast<double>(c.data<float>()[i])
                                           : c.data<double>()[i]);
@@ -196,7 +215,7 @@ void average_buffers(const dist::Comm& comm, nn::Module& m) {
       else
         c.data<double>()[i] = mean;
     }
-    t->copy_from(c);
+    backend::copy_across(c, *t);
   }
 }
 

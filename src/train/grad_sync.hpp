@@ -50,6 +50,7 @@ class GradientSync final : public nn::GradientsReady {
   int64_t bucket_ = 0;                               // elements per allreduce
   std::vector<std::pair<int64_t, int64_t>> ranges_;  // with `only`: [offset, numel) of entries
   std::vector<float> packed_;
+  Tensor host_;  // host copy of GPU gradients (defined only then)
   bool selective_ = false;
   // Overlap bookkeeping: per bucket, the parameter elements still waiting for their gradient and
   // whether its reduction started; per entry, its done flag and (bucket, elements) overlaps.
@@ -61,6 +62,8 @@ class GradientSync final : public nn::GradientsReady {
   int64_t early_ = 0;
   void start_bucket(int64_t k);
   void reduce_bucket(int64_t k, bool now);  // allreduce now, or start it (non-blocking)
+  void reduce_flat();                       // finish() on the buffer that MPI reduces
+  Tensor& flat();                           // that buffer: host_ when staged, else the grads
 };
 
 // The replicas of a data-parallel group for synchronised BatchNorm (nn::Context::replicas).

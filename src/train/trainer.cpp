@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdlib>
 
+#include "backend/transfer.hpp"
 #include "core/build_info.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
@@ -58,8 +59,11 @@ const dist::Comm& Trainer::comm() const {
 }
 
 void Trainer::put_model(io::Checkpoint& c, nn::Module& m) {
-  m.for_each_param([&](const std::string& n, nn::Param& p) { c.tensors["model/" + n] = p.value; });
-  m.for_each_buffer([&](const std::string& n, Tensor& t) { c.tensors["model/" + n] = t; });
+  // Host copies of device tensors (the file is written from the host).
+  auto host = [](const Tensor& t) { return backend::to_device(t, Device::CPU); };
+  m.for_each_param(
+      [&](const std::string& n, nn::Param& p) { c.tensors["model/" + n] = host(p.value); });
+  m.for_each_buffer([&](const std::string& n, Tensor& t) { c.tensors["model/" + n] = host(t); });
 }
 
 void Trainer::get_model(const io::Checkpoint& c, nn::Module& m, const std::string& file) {
@@ -67,7 +71,7 @@ void Trainer::get_model(const io::Checkpoint& c, nn::Module& m, const std::strin
     const Tensor& s = c.get_tensor("model/" + n, file);
     WIN_CHECK(s.shape() == t.shape(), ErrorKind::Checkpoint, "checkpoint ", file, ": ", n,
               " has shape ", s.shape(), ", the model expects ", t.shape());
-    t.copy_from(s);
+    backend::copy_across(s, t);
   };
   m.for_each_param([&](const std::string& n, nn::Param& p) { load(n, p.value); });
   m.for_each_buffer([&](const std::string& n, Tensor& t) { load(n, t); });
@@ -90,8 +94,9 @@ void Trainer::checkpoint() {
   put_model(c, model_);
   for (const auto& e : store_.entries())
     for (const auto& s : opt_state_.state())
-      c.tensors["optim/" + e.name + "/" + s.name] =
-          s.tensor.slice(0, e.offset, e.offset + e.numel).reshape(e.param->value.shape());
+      c.tensors["optim/" + e.name + "/" + s.name] = backend::to_device(
+          s.tensor.slice(0, e.offset, e.offset + e.numel).reshape(e.param->value.shape()),
+          Device::CPU);
   c.tensors["extra/metrics"] = metrics_.to_tensor();
   if (save_) save_(c);
   dist::on_root(comm(), [&] {
@@ -126,7 +131,7 @@ void Trainer::resume() {
       const Tensor& src = c->get_tensor("optim/" + e.name + "/" + s.name, file);
       WIN_CHECK(src.shape() == dst.shape(), ErrorKind::Checkpoint, "checkpoint ", file,
                 ": optimizer state of ", e.name, " has shape ", src.shape());
-      dst.copy_from(src);
+      backend::copy_across(src, dst);
     }
   opt_state_.set_step_count(c->get_int("optimizer_steps", file));
   step_ = c->get_int("step", file);

@@ -14,10 +14,10 @@ void ensure_like_with_channels(Tensor& t, const Tensor& h, int64_t channels, DTy
   Dims s = h.shape();
   if (h.dim() == 4) {
     s[1] = channels;
-    nn::ensure_channels_last(t, s, dtype);
+    nn::ensure_channels_last(t, s, dtype, &allocator_for(h.device()));
   } else {
     s[s.size() - 1] = channels;
-    nn::ensure(t, s, dtype);
+    nn::ensure(t, s, dtype, nullptr, &allocator_for(h.device()));
   }
 }
 
@@ -55,7 +55,7 @@ const Tensor& Bridge::lift(const Tensor& h0, nn::Context& ctx) {
             h0.shape());
   Tensor h = h0;
   if (h0.dim() == 4 && !h0.is_channels_last()) {
-    h = empty_channels_last(h0.shape(), dtype());
+    h = empty_channels_last(h0.shape(), dtype(), alloc());
     h.copy_from(h0);
   } else if (h0.dim() != 4 && !h0.is_contiguous()) {
     h = h0.contiguous();
@@ -92,7 +92,7 @@ Tensor Bridge::backward(const Tensor& dy, nn::Context&) {
     dz_rows = channel_rows(dz_);
     Tensor dyc = dy;
     if (dy.dim() == 4 && !dy.is_channels_last()) {
-      dyc = empty_channels_last(dy.shape(), dtype());
+      dyc = empty_channels_last(dy.shape(), dtype(), alloc());
       dyc.copy_from(dy);
     }
     const Tensor dy_rows = channel_rows(dyc.dim() == 4 ? dyc : dyc.contiguous());
@@ -104,9 +104,9 @@ Tensor Bridge::backward(const Tensor& dy, nn::Context&) {
   }
   Dims s = h_shape_;
   if (s.size() == 4)
-    nn::ensure_channels_last(dh_, s, dtype());
+    ensure_channels_last(dh_, s, dtype());
   else
-    nn::ensure(dh_, s, dtype());
+    ensure(dh_, s, dtype());
   Tensor dh_rows = channel_rows(dh_);
   if (dz_rows.defined()) {
     ops().gemm(true, false, 1.0, dz_rows, h_rows_, 1.0, m1_->grad);    // dM1 += dz^T h
@@ -118,7 +118,7 @@ Tensor Bridge::backward(const Tensor& dy, nn::Context&) {
   if (mode_ == BridgeMode::Tied && dy.defined()) {
     Tensor dyc = dy;
     if (dy.dim() == 4 && !dy.is_channels_last()) {
-      dyc = empty_channels_last(dy.shape(), dtype());
+      dyc = empty_channels_last(dy.shape(), dtype(), alloc());
       dyc.copy_from(dy);
     }
     ops().axpy(1.0, channel_rows(dyc.dim() == 4 ? dyc : dyc.contiguous()), dh_rows);
@@ -134,7 +134,7 @@ Tensor Bridge::lower(const Tensor& w0, nn::Context& ctx) {
             w0.shape());
   Tensor w = w0;
   if (w0.dim() == 4 && !w0.is_channels_last()) {
-    w = empty_channels_last(w0.shape(), dtype());
+    w = empty_channels_last(w0.shape(), dtype(), alloc());
     w.copy_from(w0);
   } else if (w0.dim() != 4 && !w0.is_contiguous()) {
     w = w0.contiguous();
@@ -151,7 +151,7 @@ void Bridge::lower_backward(const Tensor& dy) {
   WIN_CHECK(w_rows_.defined(), ErrorKind::Internal, "bridge: lower_backward before lower");
   Tensor dyc = dy;
   if (dy.dim() == 4 && !dy.is_channels_last()) {
-    dyc = empty_channels_last(dy.shape(), dtype());
+    dyc = empty_channels_last(dy.shape(), dtype(), alloc());
     dyc.copy_from(dy);
   }
   const Tensor dy_rows = channel_rows(dyc.dim() == 4 ? dyc : dyc.contiguous());
@@ -159,16 +159,16 @@ void Bridge::lower_backward(const Tensor& dy) {
 }
 
 Tensor Bridge::product() const {
-  Tensor p = Tensor::empty({thin_, thin_}, dtype());
-  if (mode_ == BridgeMode::Tied) {
-    p.zero();
+  if (mode_ == BridgeMode::Tied) {  // the identity, made on the host
+    Tensor p = Tensor::zeros({thin_, thin_}, dtype());
     for (int64_t i = 0; i < thin_; ++i)
       dispatch_dtype(dtype(), [&](auto tag) {
         using T = decltype(tag);
         if constexpr (std::is_floating_point_v<T>) p.at<T>({i, i}) = T(1);
       });
-    return p;
+    return p.clone(alloc());
   }
+  Tensor p = Tensor::empty({thin_, thin_}, dtype(), alloc());
   ops().gemm(false, false, 1.0, m2_->value, m1_->value, 0.0, p);
   return p;
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "backend/ops.hpp"
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 
 namespace win::method {
@@ -43,7 +44,7 @@ EvalResult evaluate(Task& task, nn::Module& model, data::SampleSource& source, i
   ctx.training = false;
   double loss_sum = 0;
   int64_t top1 = 0, top5 = 0, nsp_correct = 0;
-  Tensor dlogits;
+  Tensor dlogits, labels_dev;
   for_each_batch(
       source, batch, 0,
       [&](const data::Batch& b, int64_t count) {
@@ -51,12 +52,13 @@ EvalResult evaluate(Task& task, nn::Module& model, data::SampleSource& source, i
         const Tensor& labels = task.labels_of(b);
         WIN_CHECK(logits.size(0) == labels.numel(), ErrorKind::Internal, "eval batch of ", count,
                   " gave logits ", logits.shape(), " for ", labels.numel(), " labels");
-        nn::ensure(dlogits, logits.shape(), logits.dtype());
-        const auto ce = backend::ops_for(logits).cross_entropy(logits, labels, -100, 1.0, dlogits);
+        nn::ensure(dlogits, logits.shape(), logits.dtype(), &logits);
+        const auto ce = backend::ops_for(logits).cross_entropy(
+            logits, backend::on_device(labels, logits.device(), labels_dev), -100, 1.0, dlogits);
         loss_sum += ce.loss * static_cast<double>(ce.counted);
         top1 += ce.correct;
         r.predictions += ce.counted;
-        const Tensor lc = logits.contiguous();
+        const Tensor lc = backend::to_device(logits, Device::CPU).contiguous();
         const int64_t classes = logits.size(1);
         for (int64_t i = 0; i < logits.size(0);
              ++i) {  // top-5: fewer than 5 logits beat the label's
@@ -68,7 +70,7 @@ EvalResult evaluate(Task& task, nn::Module& model, data::SampleSource& source, i
           top5 += better < 5;
         }
         if (const Tensor* nsp = task.nsp_logits(model)) {
-          const Tensor nc = nsp->contiguous();
+          const Tensor nc = backend::to_device(*nsp, Device::CPU).contiguous();
           for (int64_t i = 0; i < count; ++i) {
             const float* row = nc.data<float>() + 2 * i;
             nsp_correct += (row[1] > row[0] ? 1 : 0) == b.nsp_labels.data<int32_t>()[i];
@@ -111,15 +113,16 @@ double max_relative_difference(Task& task, nn::Module& a, nn::Module& b, data::S
       ref = std::max(ref, std::abs(ya[i]));
     }
   };
-  for_each_batch(source, std::min<int64_t>(samples, 256), samples,
-                 [&](const data::Batch& x, int64_t) {
-                   const auto ya = a.forward(task.prepare(a, x), ctx).to_vector();
-                   std::vector<double> na;
-                   if (const Tensor* n = task.nsp_logits(a)) na = n->to_vector();
-                   const auto yb = b.forward(task.prepare(b, x), ctx).to_vector();
-                   compare(ya, yb);
-                   if (const Tensor* n = task.nsp_logits(b)) compare(na, n->to_vector());
-                 });
+  for_each_batch(
+      source, std::min<int64_t>(samples, 256), samples, [&](const data::Batch& x, int64_t) {
+        auto host = [](const Tensor& t) { return backend::to_device(t, Device::CPU).to_vector(); };
+        const auto ya = host(a.forward(task.prepare(a, x), ctx));
+        std::vector<double> na;
+        if (const Tensor* n = task.nsp_logits(a)) na = host(*n);
+        const auto yb = host(b.forward(task.prepare(b, x), ctx));
+        compare(ya, yb);
+        if (const Tensor* n = task.nsp_logits(b)) compare(na, host(*n));
+      });
   return ref > 0 ? diff / ref : diff;
 }
 

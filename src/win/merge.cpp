@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 #include "models/build.hpp"
 
@@ -15,14 +16,14 @@ void fold_input_map(Tensor& w, const Tensor& p) {
             ErrorKind::Internal, "fold: weight ", w.shape(), ", map ", p.shape());
   auto& ops = backend::ops_for(w);
   if (w.dim() == 2) {
-    Tensor out = Tensor::empty(w.shape(), w.dtype());
+    Tensor out = Tensor::empty(w.shape(), w.dtype(), allocator_for(w.device()));
     ops.gemm(false, false, 1.0, w.contiguous(), p, 0.0, out);
     w.copy_from(out);
     return;
   }
   // (K, C, r, s) -> rows (K r s, C) so that the product contracts the input channels.
   const Tensor rows = w.permute({0, 2, 3, 1}).contiguous().reshape({-1, w.size(1)});
-  Tensor out = Tensor::empty(rows.shape(), w.dtype());
+  Tensor out = Tensor::empty(rows.shape(), w.dtype(), allocator_for(w.device()));
   ops.gemm(false, false, 1.0, rows, p, 0.0, out);
   w.copy_from(out.reshape({w.size(0), w.size(2), w.size(3), w.size(1)}).permute({0, 3, 1, 2}));
 }
@@ -75,8 +76,10 @@ std::unique_ptr<models::Model> merge_bridges(BridgedModel& sbar, const config::M
 
 double merge_discrepancy(BridgedModel& sbar, models::Model& merged, const Tensor& x,
                          nn::Context ctx) {
-  const Tensor a = sbar.forward(x, ctx).clone();
-  const Tensor b = merged.forward(x, ctx);
+  Tensor staged;
+  const Tensor& xd = backend::on_device(x, sbar.device(), staged);
+  const Tensor a = sbar.forward(xd, ctx).clone();
+  const Tensor b = merged.forward(xd, ctx);
   const auto av = a.to_vector(), bv = b.to_vector();
   double diff = 0, ref = 0;
   for (size_t i = 0; i < av.size(); ++i) {

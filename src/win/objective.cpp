@@ -2,6 +2,7 @@
 #include "win/objective.hpp"
 
 #include "backend/ops.hpp"
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 #include "nn/module.hpp"
 
@@ -11,7 +12,8 @@ train::StepStats Objective::operator()(const Tensor& logits, const Tensor& label
                                        const Tensor& teacher, const LossSpec& spec,
                                        double label_weight) {
   auto& ops = backend::ops_for(logits);
-  nn::ensure(grad_, logits.shape(), logits.dtype());
+  nn::ensure(grad_, logits.shape(), logits.dtype(), &logits);
+  const Tensor& lab = backend::on_device(labels, logits.device(), labels_);
   train::StepStats s;
   const bool ce = spec.kind == "ce" || spec.kind == "ce+kd";
   const bool kd = spec.kind == "kd" || spec.kind == "ce+kd";
@@ -19,8 +21,8 @@ train::StepStats Objective::operator()(const Tensor& logits, const Tensor& label
   const double w_ce = (kd && ce ? 1.0 - spec.alpha : 1.0) * label_weight;
   const double w_kd = kd && ce ? spec.alpha : 1.0;
   // Always count accuracy, also for pure KD.
-  nn::ensure(tmp_, logits.shape(), logits.dtype());
-  const auto r = ops.cross_entropy(logits, labels, -100, w_ce, ce ? grad_ : tmp_);
+  nn::ensure(tmp_, logits.shape(), logits.dtype(), &logits);
+  const auto r = ops.cross_entropy(logits, lab, -100, w_ce, ce ? grad_ : tmp_);
   s.correct = r.correct;
   s.counted = r.counted;
   if (ce) s.loss += w_ce * r.loss;

@@ -28,6 +28,7 @@ class Objective {
 
  private:
   Tensor grad_, tmp_;
+  Tensor labels_;  // host labels staged on the logits' device
 };
 
 }  // namespace win::method

@@ -7,10 +7,16 @@
 #include <fstream>
 #include <sstream>
 
+#include "backend/info.hpp"
+#include "backend/precision.hpp"
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "data/bert_shard.hpp"
 #include "dist/collective.hpp"
+#if WIN_HAVE_CUDA
+#include "dist/nccl_comm.hpp"
+#endif
 #include "io/model_io.hpp"
 #include "win/teacher.hpp"
 
@@ -98,6 +104,25 @@ RunContext::RunContext(config::Deck deck, std::string deck_toml)
                  ": the global batch is cut into equal slices. Launch a rank count that divides "
                  "it (checkpoints resume at any such count)"));
   }
+  if (deck_.run.device == "cuda") {
+    // Every rank must have a GPU, or all stop together (a rank alone would leave the others
+    // waiting in a collective).
+    const std::string why = backend::device_unavailable(Device::CUDA);
+    const int lacking = dist::world().allreduce_value<int32_t>(why.empty() ? 0 : 1);
+    if (lacking > 0)
+      refuse(cat("run.device = \"cuda\": ", lacking, " of ", world,
+                 " rank(s) have no usable CUDA device",
+                 why.empty() ? std::string() : cat(" (this one: ", why, ")")));
+    int gpu = 0;
+#if WIN_HAVE_CUDA
+    if (world > 1) gpu = backend::select_gpu(dist::local_rank(dist::world()));
+#endif
+    device_ = Device::CUDA;
+    backend::set_precision(backend::parse_precision(deck_.run.precision, "run.precision"));
+    log_info("device: cuda (GPU ", gpu, " of this node, ", backend::cuda_devices(), "), precision ",
+             deck_.run.precision);
+  }
+  placement_ = std::make_unique<nn::DeviceScope>(device_);
   if (world > 1)
     log_info("ranks: ", world, " (data parallel: wide, finetune, vanilla, kd, ",
              deck_.narrow.schedule == "pipelined"

@@ -56,11 +56,17 @@ class RunContext {
   // The teacher: from teacher.checkpoint, or the wide stage's output (an error when neither).
   std::unique_ptr<models::Model> load_teacher() const;
   bool teacher_from_checkpoint() const { return !deck_.teacher.checkpoint.empty(); }
+  // Where models compute (run.device); the GPU precision is set process-wide (run.precision).
+  Device device() const { return device_; }
 
  private:
   std::vector<int64_t> split(bool validation) const;  // the train/val split of data.train
   config::Deck deck_;
   std::string toml_;
+  Device device_ = Device::CPU;
+  // run.device for every module built while this context lives (on its thread): the stages
+  // build models without naming a device.
+  std::unique_ptr<nn::DeviceScope> placement_;
 };
 
 // A subset of a source's samples, in the given order.

@@ -1,6 +1,7 @@
 // Image and BERT tasks (see task.hpp).
 #include "win/task.hpp"
 
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 #include "models/bert.hpp"
 #include "win/bridged_model.hpp"
@@ -16,13 +17,17 @@ namespace {
 
 class ImageTask final : public Task {
  public:
-  Tensor prepare(nn::Module&, const data::Batch& b) override { return b.x; }
+  // The loader's host batch on the network's device (staged: no allocation per step).
+  Tensor prepare(nn::Module& net, const data::Batch& b) override {
+    return backend::on_device(b.x, net.device(), x_);
+  }
   const Tensor& labels_of(const data::Batch& b) const override { return b.labels; }
   train::StepStats step(nn::Module& net, nn::Module* teacher, const data::Batch& b,
                         nn::Context& ctx, const LossSpec& loss) override {
-    const Tensor logits = net.forward(b.x, ctx);
+    const Tensor x = prepare(net, b);
+    const Tensor logits = net.forward(x, ctx);
     Tensor t;
-    if (loss.needs_teacher()) t = teacher->forward(b.x, eval_ctx_);
+    if (loss.needs_teacher()) t = teacher->forward(x, eval_ctx_);
     const train::StepStats s = objective_(logits, b.labels, t, loss);
     net.backward(objective_.grad(), ctx);
     return s;
@@ -31,6 +36,7 @@ class ImageTask final : public Task {
  private:
   Objective objective_;
   nn::Context eval_ctx_{.training = false};
+  Tensor x_;
 };
 
 models::BertModel& bert_of(nn::Module& net) {
@@ -58,8 +64,8 @@ class BertTask final : public Task {
                         nn::Context& ctx, const LossSpec& loss) override {
     Tensor tmain, tnsp;
     if (loss.needs_teacher()) {
-      tmain = teacher->forward(prepare(*teacher, b), eval_ctx_).clone();
-      if (pretrain_) tnsp = bert_of(*teacher).nsp_logits().clone();
+      tmain = backend::clone(teacher->forward(prepare(*teacher, b), eval_ctx_));
+      if (pretrain_) tnsp = backend::clone(bert_of(*teacher).nsp_logits());
     }
     const Tensor logits = net.forward(prepare(net, b), ctx);
     if (!pretrain_) {

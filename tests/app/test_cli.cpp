@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "backend/transfer.hpp"
 #include "run_command.hpp"
 
 namespace {
@@ -89,6 +90,40 @@ TEST(Cli, ConfigErrorFromADeckFile) {
       << r.err;
   const auto r2 = run_command(win_cmd("run " + deck + " --dry-run --set narrow.restarts=2"));
   EXPECT_EQ(r2.code, 0) << r2.err;
+}
+
+// run.device / run.precision: the combinations that cannot run are config errors naming the key,
+// before any work; a GPU run where this process has no usable GPU is refused the same way.
+TEST(Cli, DeviceAndPrecisionErrors) {
+  const std::string deck = std::string(WIN_SOURCE_DIR) + "/inputs/fashion_mnist_mlp_small.toml";
+  auto r = run_command(win_cmd("run " + deck + " --dry-run --set run.precision=bf16"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "run.precision: \"bf16\" applies to GPU products")) << r.err;
+  r = run_command(win_cmd("run " + deck + " --dry-run --set run.device=tpu"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "run.device")) << r.err;
+  r = run_command(
+      win_cmd("run " + deck + " --dry-run --set run.device=cuda --set narrow.schedule=pipelined"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "narrow.schedule: \"pipelined\"")) << r.err;
+  r = run_command(
+      win_cmd("run " + deck + " --dry-run --set run.device=cuda --set dist.sync_bn=true"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "dist.sync_bn: synchronised BatchNorm runs on the CPU only"))
+      << r.err;
+  if (!win::backend::device_unavailable(win::Device::CUDA).empty()) {
+    r = run_command(win_cmd("run " + deck + " --set run.device=cuda --set run.dir=" +
+                            testing::TempDir() + "win_nogpu"));
+    EXPECT_EQ(r.code, 2);
+    EXPECT_TRUE(contains(r.err, "run.device = \"cuda\": 1 of 1 rank(s) have no usable CUDA device"))
+        << r.err;
+  }
+  r = run_command(win_cmd("bench --workload resnet50"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "resnet50 is a GPU workload: add --device cuda")) << r.err;
+  r = run_command(win_cmd("bench --workload mlp --precision bf16"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "--precision applies to --device cuda")) << r.err;
 }
 
 TEST(Cli, DryRunPrintsResolvedDeckThatReparses) {

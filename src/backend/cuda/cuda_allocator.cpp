@@ -2,6 +2,7 @@
 #include "backend/cuda/cuda_allocator.hpp"
 
 #include "backend/cuda/cuda_check.hpp"
+#include "backend/transfer.hpp"
 
 namespace win::backend {
 
@@ -46,7 +47,13 @@ AllocStats CudaAllocator::stats() const {
 
 CudaAllocator& cuda_allocator() {
   static CudaAllocator a;
-  static const bool registered = (register_device_allocator(a), true);
+  // Core's device-agnostic tensor calls (empty_like, copy_from, fill, to_vector) reach CUDA
+  // memory through these, registered before the first CUDA tensor exists.
+  static const bool registered = [] {
+    register_device_allocator(a);
+    register_device_hooks({.copy = &copy_across, .fill = &fill});
+    return true;
+  }();
   (void)registered;
   return a;
 }

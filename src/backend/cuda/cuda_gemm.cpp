@@ -16,6 +16,7 @@
 
 #include "backend/cuda/cuda_context.hpp"
 #include "backend/gemm_shapes.hpp"
+#include "backend/precision.hpp"
 #include "core/log.hpp"
 
 namespace win::backend {
@@ -87,7 +88,7 @@ Key key_of(const Call& g, int device) {
           alignment(g.b.ptr),
           alignment(g.c),
           alignment(g.bias),
-          0};
+          static_cast<int64_t>(precision())};
 }
 
 template <class T>
@@ -129,7 +130,14 @@ cublasLtMatrixLayout_t make_layout(cudaDataType_t type, int64_t rows, int64_t co
 
 std::unique_ptr<Plan> make_plan(const Call& g, cublasLtHandle_t lt) {
   auto p = std::make_unique<Plan>();
-  WIN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  // fp32 operands: the run's precision picks the tensor-core path (precision.hpp); bf16
+  // operands always accumulate in fp32.
+  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+  if (g.type == CUDA_R_32F && precision() == Precision::Tf32)
+    compute = CUBLAS_COMPUTE_32F_FAST_TF32;
+  else if (g.type == CUDA_R_32F && precision() == Precision::Bf16)
+    compute = CUBLAS_COMPUTE_32F_FAST_16BF;
+  WIN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, compute, CUDA_R_32F));
   set<int32_t>(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, g.a.op);
   set<int32_t>(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, g.b.op);
   set<uint32_t>(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, g.epilogue);

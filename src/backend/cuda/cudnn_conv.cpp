@@ -12,7 +12,8 @@
 // picks the same), once per shape and direction, and are cached with their descriptors. Among
 // those that fit the workspace cap, the fastest deterministic one is preferred, so that a rerun
 // gives the same bits. f32 runs in true fp32 (CUDNN_FMA_MATH, no TF32), matching the CPU backend
-// to rounding; bf16 uses tensor cores with fp32 accumulation (PSEUDO_BFLOAT16 config).
+// to rounding, unless the run's precision (precision.hpp) is tf32 or bf16: then TF32 tensor
+// cores; bf16 tensors use tensor cores with fp32 accumulation (PSEUDO_BFLOAT16 config).
 #include "backend/cuda/cudnn_conv.hpp"
 
 #include <array>
@@ -20,6 +21,7 @@
 
 #include "backend/cuda/cuda_allocator.hpp"
 #include "backend/cuda/cuda_context.hpp"
+#include "backend/precision.hpp"
 #include "core/log.hpp"
 
 namespace win::backend {
@@ -133,7 +135,7 @@ class CudnnConv2d final : public Conv2dOp {
   // The plan for these tensors (x: x or dx; w: w or dw; y: y or dy; b: b, db or undefined).
   Plan& plan(Dir dir, const Tensor& x, const Tensor& w, const Tensor& y, const Tensor& b,
              CudaContext& ctx) {
-    std::vector<int64_t> key{ctx.device()};
+    std::vector<int64_t> key{ctx.device(), static_cast<int64_t>(precision())};
     for (const Tensor* t : {&x, &w, &y, &b}) append_key(key, *t);
     auto& cache = plans_[dir];
     for (auto& p : cache)
@@ -153,7 +155,9 @@ class CudnnConv2d final : public Conv2dOp {
     const bool nhwc = channels_last(x, channels_last(y, true));
     const cudnnTensorFormat_t format = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     const cudnnDataType_t type = cudnn_dtype(x.dtype(), what);
-    const bool fp32 = x.dtype() == DType::F32;
+    // True fp32 (no TF32) only when the run asks for it; tf32/bf16 runs let fp32 convolutions
+    // take TF32 tensor cores (precision.hpp).
+    const bool fp32 = x.dtype() == DType::F32 && precision() == Precision::Fp32;
     set_tensor_desc(p->x, x, nhwc);
     set_tensor_desc(p->y, y, nhwc);
     const int k = to_int(w.size(0), what), c = to_int(w.size(1), what);

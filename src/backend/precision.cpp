@@ -1,0 +1,41 @@
+// The process-wide GPU math precision (see precision.hpp).
+#include "backend/precision.hpp"
+
+#include <atomic>
+
+#include "core/error.hpp"
+
+namespace win::backend {
+
+namespace {
+std::atomic<Precision> g_precision{Precision::Fp32};
+}
+
+void set_precision(Precision p) {
+  g_precision.store(p);
+}
+
+Precision precision() {
+  return g_precision.load();
+}
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::Fp32:
+      return "fp32";
+    case Precision::Tf32:
+      return "tf32";
+    case Precision::Bf16:
+      return "bf16";
+  }
+  return "?";
+}
+
+Precision parse_precision(const std::string& s, const std::string& what) {
+  if (s == "fp32") return Precision::Fp32;
+  if (s == "tf32") return Precision::Tf32;
+  if (s == "bf16") return Precision::Bf16;
+  WIN_FAIL(ErrorKind::Config, what, " = \"", s, "\": expected \"fp32\", \"tf32\" or \"bf16\"");
+}
+
+}  // namespace win::backend

@@ -1,0 +1,25 @@
+// How fp32 tensors are multiplied on the GPU (run.precision, win bench --precision). Storage,
+// master weights, optimizer state, normalisations, softmax and losses stay fp32 in every mode;
+// only the tensor-core products change:
+//   fp32  true fp32 (no TF32): the GPU agrees with the CPU backend to rounding (the parity tests)
+//   tf32  TF32 tensor cores for matrix products and convolutions
+//   bf16  matrix products on bf16 tensor cores (cuBLASLt's 32F_FAST_16BF: operands rounded to
+//         bf16, fp32 accumulation), convolutions on TF32 (cuDNN cannot round fp32 operands to
+//         bf16 itself)
+// Process-wide, read when the GPU ops build a plan (the plan caches key on it). The CPU backend
+// computes fp32 in every mode.
+#pragma once
+
+#include <string>
+
+namespace win::backend {
+
+enum class Precision { Fp32, Tf32, Bf16 };
+
+void set_precision(Precision p);
+Precision precision();
+const char* precision_name(Precision p);
+// "fp32" | "tf32" | "bf16"; anything else is a config error naming `what` (the key or option).
+Precision parse_precision(const std::string& s, const std::string& what);
+
+}  // namespace win::backend

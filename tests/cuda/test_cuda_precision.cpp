@@ -1,0 +1,81 @@
+// run.precision on the GPU: the same product in fp32, tf32 and bf16 against the CPU's fp32.
+// fp32 must agree to rounding; tf32 and bf16 must differ by about their operand rounding (10 and 7
+// mantissa bits) and no more, which shows both that the mode reaches cuBLASLt / cuDNN and that it
+// is used safely (fp32 accumulation). Skipped, with CUDA's reason, where no GPU is usable.
+#include <gtest/gtest.h>
+
+#include "backend/ops.hpp"
+#include "backend/precision.hpp"
+#include "backend/transfer.hpp"
+#include "parity_testing.hpp"
+
+using namespace win;
+
+namespace {
+
+struct RestorePrecision {
+  ~RestorePrecision() { backend::set_precision(backend::Precision::Fp32); }
+};
+
+Tensor on_gpu(const Tensor& h) {
+  return backend::to_device(h, Device::CUDA);
+}
+
+}  // namespace
+
+TEST(CudaPrecision, ProductsFollowTheRunPrecision) {
+  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
+    GTEST_SKIP() << why;
+  const RestorePrecision restore;
+  const Tensor a = parity::host_randn({192, 320}, 1);
+  const Tensor b = parity::host_randn({320, 256}, 2);
+  Tensor want = Tensor::empty({192, 256}, DType::F32);
+  backend::ops_for(Device::CPU, DType::F32).gemm(false, false, 1.0, a, b, 0.0, want);
+  auto error_in = [&](backend::Precision p) {
+    backend::set_precision(p);
+    Tensor y = Tensor::empty({192, 256}, DType::F32, backend::device_allocator(Device::CUDA));
+    backend::ops_for(Device::CUDA, DType::F32)
+        .gemm(false, false, 1.0, on_gpu(a), on_gpu(b), 0.0, y);
+    return parity::normalised_error(backend::to_device(y, Device::CPU), want);
+  };
+  const double fp32 = error_in(backend::Precision::Fp32);
+  const double tf32 = error_in(backend::Precision::Tf32);
+  const double bf16 = error_in(backend::Precision::Bf16);
+  EXPECT_LT(fp32, 1e-6);
+  EXPECT_GT(tf32, 1e-5);  // operands rounded to 10 bits: 2^-11 relative, averaged down
+  EXPECT_LT(tf32, 3e-3);
+  EXPECT_GT(bf16, 1e-4);  // 7 bits: 2^-8
+  EXPECT_LT(bf16, 2e-2);
+  EXPECT_GT(bf16, tf32);
+  std::printf("normalised error against the CPU: fp32 %.2e, tf32 %.2e, bf16 %.2e\n", fp32, tf32,
+              bf16);
+}
+
+TEST(CudaPrecision, ConvolutionsTakeTf32OutsideFp32) {
+  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
+    GTEST_SKIP() << why;
+  const RestorePrecision restore;
+  const Tensor x = parity::host_randn({4, 32, 14, 14}, 3, 1.0, true);
+  const Tensor w = parity::host_randn({48, 32, 3, 3}, 4, 0.1);
+  backend::Conv2dDesc d;
+  d.kernel_h = d.kernel_w = 3;
+  d.padding = 1;
+  Tensor want = empty_channels_last({4, 48, 14, 14}, DType::F32);
+  backend::ops_for(Device::CPU, DType::F32).conv2d(d)->forward(x, w, Tensor(), want);
+  auto error_in = [&](backend::Precision p) {
+    backend::set_precision(p);
+    auto op = backend::ops_for(Device::CUDA, DType::F32).conv2d(d);
+    Tensor y =
+        empty_channels_last({4, 48, 14, 14}, DType::F32, backend::device_allocator(Device::CUDA));
+    op->forward(on_gpu(x), on_gpu(w), Tensor(), y);
+    return parity::normalised_error(backend::to_device(y, Device::CPU).contiguous(),
+                                    want.contiguous());
+  };
+  const double fp32 = error_in(backend::Precision::Fp32);
+  const double bf16 = error_in(backend::Precision::Bf16);
+  EXPECT_LT(fp32, 1e-5);
+  EXPECT_GT(bf16, 1e-5);  // TF32 tensor cores
+  EXPECT_LT(bf16, 3e-3);
+  std::printf("convolution, normalised error against the CPU: fp32 %.2e, bf16 run %.2e\n", fp32,
+              bf16);
+}
