@@ -167,9 +167,14 @@ int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision
   ctx.rng = Philox(0, 0xD0);
   for (int i = 0; i < warmup; ++i) {
     ctx.step = static_cast<uint64_t>(i);
+    const double t0 = monotonic_seconds();
     w->step(ctx);
+    backend::synchronize(Device::CUDA);
+    std::fprintf(stderr, "# warm-up step %d: %.1f ms\n", i + 1, (monotonic_seconds() - t0) * 1e3);
   }
   backend::synchronize(Device::CUDA);
+  const Allocator& gpu = allocator_for(Device::CUDA);
+  const AllocStats before = gpu.stats();
   std::vector<double> times;
   double flops = 0, loss = 0;
   for (int i = 0; i < steps; ++i) {
@@ -183,6 +188,7 @@ int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision
               " at step ", warmup + i);
     flops = 3.0 * 2.0 * static_cast<double>(ctx.macs);
   }
+  const AllocStats after = gpu.stats();
   const double med = median(times);
   const double tflops = flops / med / 1e12;
   const std::string mfu = peak > 0 ? cat(tflops / peak) : std::string("-");
@@ -193,6 +199,9 @@ int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision
               devices.c_str(), backend::precision_name(precision), loss, warmup + steps,
               peak > 0 ? cat("the nominal dense bf16 peak ", peak, " TFLOP/s").c_str()
                        : "nothing (GPU not in the table)");
+  std::printf("# device memory: %.2f GiB peak, %lld cudaMalloc during the %d timed steps\n",
+              static_cast<double>(after.peak_bytes) / (1 << 30),
+              static_cast<long long>(after.system_allocations - before.system_allocations), steps);
   return 0;
 }
 

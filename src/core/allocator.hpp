@@ -26,6 +26,15 @@ struct Storage {
   std::atomic<int64_t> refs{1};
 };
 
+// Counters every allocator keeps.
+struct AllocStats {
+  int64_t system_allocations = 0;  // blocks taken from the system so far
+  int64_t live_blocks = 0;         // storages handed out and not yet released
+  size_t bytes_in_use = 0;
+  size_t peak_bytes = 0;
+  size_t reserved_bytes = 0;  // memory held from the system
+};
+
 class Allocator {
  public:
   virtual ~Allocator() = default;
@@ -37,15 +46,7 @@ class Allocator {
   // Called when the last reference goes away.
   virtual void release(Storage* s) = 0;
   virtual Device device() const = 0;
-};
-
-// Counters shared by both allocators.
-struct AllocStats {
-  int64_t system_allocations = 0;  // blocks taken from the system so far
-  int64_t live_blocks = 0;         // storages handed out and not yet released
-  size_t bytes_in_use = 0;
-  size_t peak_bytes = 0;
-  size_t reserved_bytes = 0;  // memory held from the system
+  virtual AllocStats stats() const = 0;
 };
 
 // 64-byte aligned heap memory; one system allocation per storage (header and data together).
@@ -55,7 +56,7 @@ class HeapAllocator final : public Allocator {
   Storage* allocate_zeroed(size_t bytes) override;
   void release(Storage* s) override;
   Device device() const override { return Device::CPU; }
-  AllocStats stats() const;
+  AllocStats stats() const override;
 
  private:
   Storage* make(size_t bytes, bool zeroed);
@@ -85,11 +86,11 @@ class Arena final : public Allocator {
   Storage* allocate(size_t bytes) override;
   void release(Storage* s) override;
   Device device() const override { return Device::CPU; }
+  AllocStats stats() const override { return stats_; }
 
   // Rewinds the arena. Tensors allocated from it must all be gone (checked: a live one would
   // dangle), otherwise this throws an internal error.
   void reset();
-  AllocStats stats() const { return stats_; }
 
  private:
   struct Chunk {

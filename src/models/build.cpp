@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "models/bert.hpp"
@@ -88,7 +89,9 @@ ModelProfile profile_model(Model& m, const config::ModelConfig& c) {
   nn::Context ctx;
   ctx.training = false;
   int64_t last = 0;
-  forward_by_parts(m, example_input(c, 1, m.dtype(), 0), ctx, [&](int part, const Tensor& out) {
+  // On the model's device (the example is made on the host).
+  const Tensor x = backend::to_device(example_input(c, 1, m.dtype(), 0), m.device());
+  forward_by_parts(m, x, ctx, [&](int part, const Tensor& out) {
     p.parts[static_cast<size_t>(part)].out_elems = out.numel();
     p.parts[static_cast<size_t>(part)].macs = ctx.macs - last;
     last = ctx.macs;

@@ -80,6 +80,30 @@ TEST_P(OpParity, ElementwiseOps) {
   EXPECT_NEAR(ss, ss_ref, 1e-6 * ss_ref);
 }
 
+// Element-wise updates into and from strided views (BERT's pooler adds the first token's gradient
+// into a (B, T, H) buffer; weight surgery scales slices): the operands share no dense layout.
+TEST_P(OpParity, ElementwiseOnStridedViews) {
+  const Tensor x = host_randn({3, 8}, 11);
+  const Tensor big = host_randn({3, 2, 8}, 12);  // view [:, 0, :]: (3, 8) with row stride 16
+  Tensor big_ref = big.clone(), big_dev = put(big);
+  Tensor view_ref = big_ref.select(1, 0), view = big_dev.select(1, 0);
+  ref().axpy(0.5, x, view_ref);
+  ops().axpy(0.5, put(x), view);
+  EXPECT_PARITY(get(big_dev), big_ref, 1e-6);
+  Tensor col_ref = big_ref.select(2, 3), col = big_dev.select(2, 3);  // (3, 2), strides (16, 8)
+  ref().scale(-1.5, col_ref);
+  ops().scale(-1.5, col);
+  EXPECT_PARITY(get(big_dev), big_ref, 1e-6);
+  const Tensor a = host_randn({3, 8}, 13);
+  Tensor other_ref = big_ref.select(1, 1), other = big_dev.select(1, 1);
+  ref().add(a, x, other_ref);  // into a strided view
+  ops().add(put(a), put(x), other);
+  EXPECT_PARITY(get(big_dev), big_ref, 1e-6);
+  ref().add(other_ref, x, other_ref);  // in place on a strided view
+  ops().add(other, put(x), other);
+  EXPECT_PARITY(get(big_dev), big_ref, 1e-6);
+}
+
 TEST_P(OpParity, CopyBetweenLayoutsAndGlobalAveragePooling) {
   const Tensor x = host_randn({3, 5, 4, 6}, 1);  // contiguous NCHW
   Tensor cl_ref = empty_channels_last({3, 5, 4, 6}, DType::F32);

@@ -1,7 +1,9 @@
 // run.precision on the GPU: the same product in fp32, tf32 and bf16 against the CPU's fp32.
 // fp32 must agree to rounding; tf32 and bf16 must differ by about their operand rounding (10 and 7
-// mantissa bits) and no more, which shows both that the mode reaches cuBLASLt / cuDNN and that it
-// is used safely (fp32 accumulation). Skipped, with CUDA's reason, where no GPU is usable.
+// mantissa bits) and no more, which shows both that the mode reaches cuBLASLt and that it is used
+// safely (fp32 accumulation). (A first version asked cuBLASLt for 32F_FAST_16BF; on an H200 that
+// gave exactly the TF32 result, which this test caught: bf16 now rounds the operands itself.)
+// Skipped, with CUDA's reason, where no GPU is usable.
 #include <gtest/gtest.h>
 
 #include "backend/ops.hpp"
@@ -51,7 +53,10 @@ TEST(CudaPrecision, ProductsFollowTheRunPrecision) {
               bf16);
 }
 
-TEST(CudaPrecision, ConvolutionsTakeTf32OutsideFp32) {
+// Convolutions may take TF32 tensor cores outside fp32 (cuDNN's heuristics decide whether a TF32
+// algorithm is the fastest for a shape, so whether one is used is not asserted): either way the
+// result stays within TF32's operand rounding.
+TEST(CudaPrecision, ConvolutionsStayWithinTf32RoundingInEveryPrecision) {
   if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
     GTEST_SKIP() << why;
   const RestorePrecision restore;
@@ -74,7 +79,6 @@ TEST(CudaPrecision, ConvolutionsTakeTf32OutsideFp32) {
   const double fp32 = error_in(backend::Precision::Fp32);
   const double bf16 = error_in(backend::Precision::Bf16);
   EXPECT_LT(fp32, 1e-5);
-  EXPECT_GT(bf16, 1e-5);  // TF32 tensor cores
   EXPECT_LT(bf16, 3e-3);
   std::printf("convolution, normalised error against the CPU: fp32 %.2e, bf16 run %.2e\n", fp32,
               bf16);

@@ -17,7 +17,7 @@ class CudaAllocator final : public Allocator {
   Storage* allocate_zeroed(size_t bytes) override;  // cudaMemset, not a host memset
   void release(Storage* s) override;
   Device device() const override { return Device::CUDA; }
-  AllocStats stats() const;
+  AllocStats stats() const override;
 
  private:
   mutable std::mutex mu_;

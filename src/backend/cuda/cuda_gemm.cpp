@@ -14,9 +14,11 @@
 #include <map>
 #include <type_traits>
 
+#include "backend/cuda/cuda_allocator.hpp"
 #include "backend/cuda/cuda_context.hpp"
 #include "backend/gemm_shapes.hpp"
 #include "backend/precision.hpp"
+#include "cast.cuh"
 #include "core/log.hpp"
 
 namespace win::backend {
@@ -57,7 +59,8 @@ int64_t alignment(const void* p) {
 // One cuBLASLt call: D = C = alpha op(A) op(B) + beta C, all column-major, `batch` times with
 // the given element strides between matrices.
 struct Call {
-  cudaDataType_t type = CUDA_R_32F;
+  cudaDataType_t type = CUDA_R_32F;     // C (and D)
+  cudaDataType_t ab_type = CUDA_R_32F;  // A and B: bf16 copies under run.precision = "bf16"
   Operand a, b;
   void* c = nullptr;
   int64_t m = 0, n = 0, k = 0, ldc = 0;
@@ -88,7 +91,7 @@ Key key_of(const Call& g, int device) {
           alignment(g.b.ptr),
           alignment(g.c),
           alignment(g.bias),
-          static_cast<int64_t>(precision())};
+          static_cast<int64_t>(precision()) * 1000 + g.ab_type};
 }
 
 template <class T>
@@ -130,21 +133,22 @@ cublasLtMatrixLayout_t make_layout(cudaDataType_t type, int64_t rows, int64_t co
 
 std::unique_ptr<Plan> make_plan(const Call& g, cublasLtHandle_t lt) {
   auto p = std::make_unique<Plan>();
-  // fp32 operands: the run's precision picks the tensor-core path (precision.hpp); bf16
-  // operands always accumulate in fp32.
-  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
-  if (g.type == CUDA_R_32F && precision() == Precision::Tf32)
-    compute = CUBLAS_COMPUTE_32F_FAST_TF32;
-  else if (g.type == CUDA_R_32F && precision() == Precision::Bf16)
-    compute = CUBLAS_COMPUTE_32F_FAST_16BF;
+  // fp32 operands under tf32: TF32 tensor cores; bf16 operands (bf16 tensors, or fp32 ones
+  // rounded under run.precision = "bf16", see run()) accumulate in fp32.
+  const cublasComputeType_t compute = g.ab_type == CUDA_R_32F && precision() == Precision::Tf32
+                                          ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                          : CUBLAS_COMPUTE_32F;
   WIN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, compute, CUDA_R_32F));
   set<int32_t>(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, g.a.op);
   set<int32_t>(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, g.b.op);
   set<uint32_t>(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, g.epilogue);
   // The heuristic reads the bias pointer's alignment, so it is set before asking.
-  if (g.bias) set<const void*>(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
-  p->a = make_layout(g.type, g.a.rows, g.a.cols, g.a.ld, g.batch, g.stride_a);
-  p->b = make_layout(g.type, g.b.rows, g.b.cols, g.b.ld, g.batch, g.stride_b);
+  if (g.bias) {
+    set<const void*>(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
+    set<int32_t>(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, static_cast<int32_t>(g.type));
+  }
+  p->a = make_layout(g.ab_type, g.a.rows, g.a.cols, g.a.ld, g.batch, g.stride_a);
+  p->b = make_layout(g.ab_type, g.b.rows, g.b.cols, g.b.ld, g.batch, g.stride_b);
   p->c = make_layout(g.type, g.m, g.n, g.ldc, g.batch, g.stride_c);
 
   cublasLtMatmulPreference_t pref = nullptr;
@@ -193,11 +197,41 @@ void scale_only(const Call& g, float alpha, float beta, CudaContext& ctx) {
       CUBLAS_GEMM_DEFAULT));
 }
 
-void run(const Call& g, float alpha, float beta) {
-  if (g.m == 0 || g.n == 0 || g.batch == 0) return;
+// Elements an operand's matrices span in memory: from its first element to the last of its
+// last matrix, gaps between columns and matrices included (they are converted too, and never read
+// by the product), so the bf16 copy keeps the same ld and batch stride.
+int64_t span_of(const Operand& o, int64_t batch, int64_t stride) {
+  return (batch > 1 ? (batch - 1) * stride : 0) + (o.cols - 1) * o.ld + o.rows;
+}
+
+// o rounded to bf16 into buf (a u8 device tensor grown as needed; growing waits for the stream,
+// as the workspace does, so no queued product loses its operand).
+Operand to_bf16(const Operand& o, int64_t batch, int64_t stride, Tensor& buf, CudaContext& ctx) {
+  const int64_t n = span_of(o, batch, stride);
+  const auto bytes = static_cast<size_t>(n) * 2;
+  if (!buf.defined() || buf.nbytes() < bytes) {
+    WIN_CUDA_CHECK(cudaStreamSynchronize(ctx.stream()));
+    buf = Tensor::empty({static_cast<int64_t>(bytes)}, DType::U8, cuda_allocator());
+  }
+  WIN_CUDA_CHECK(kernels::launch_cast_f32_to_bf16(
+      static_cast<const float*>(o.ptr), static_cast<__nv_bfloat16*>(buf.raw()), n, ctx.stream()));
+  Operand r = o;
+  r.ptr = buf.raw();
+  return r;
+}
+
+void run(const Call& g0, float alpha, float beta) {
+  if (g0.m == 0 || g0.n == 0 || g0.batch == 0) return;
   CudaContext& ctx = cuda_context();
-  if (g.k == 0) return scale_only(g, alpha, beta, ctx);
-  WIN_CHECK(g.batch <= INT32_MAX, ErrorKind::Internal, "gemm: batch of ", g.batch);
+  if (g0.k == 0) return scale_only(g0, alpha, beta, ctx);
+  WIN_CHECK(g0.batch <= INT32_MAX, ErrorKind::Internal, "gemm: batch of ", g0.batch);
+  Call g = g0;
+  if (g.type == CUDA_R_32F && precision() == Precision::Bf16) {
+    thread_local Tensor buf_a, buf_b;
+    g.a = to_bf16(g.a, g.batch, g.stride_a, buf_a, ctx);
+    g.b = to_bf16(g.b, g.batch, g.stride_b, buf_b, ctx);
+    g.ab_type = CUDA_R_16BF;
+  }
 
   thread_local std::map<Key, std::unique_ptr<Plan>> plans;
   const Key key = key_of(g, ctx.device());

@@ -15,6 +15,7 @@
 #include "eltwise.cuh"
 #include "embedding.cuh"
 #include "reduce.cuh"
+#include "strided_axpby.cuh"
 #include "strided_copy.cuh"
 
 namespace win::backend {
@@ -156,9 +157,40 @@ void CudaOps::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, co
   cuda_gemm(trans_a, trans_b, alpha, a, b, beta, c);
 }
 
+namespace {
+bool alike_and_dense(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.strides() == b.strides() && cuda_detail::dense(a);
+}
+bool aliases(const Tensor& a, const Tensor& b) {
+  return a.raw() == b.raw() && a.strides() == b.strides();
+}
+// y = alpha x + beta y (x may be undefined: y = beta y) for operands of any layout.
+void strided_axpby(double alpha, const Tensor* x, double beta, Tensor& y, const char* what) {
+  WIN_CHECK(
+      !x || (x->shape() == y.shape() && x->device() == Device::CUDA && x->dtype() == DType::F32),
+      ErrorKind::Internal, "cuda ", what, ": operand ", x ? x->shape() : Dims{}, " for ",
+      y.shape());
+  WIN_CHECK(y.dim() <= 4 && y.device() == Device::CUDA && y.dtype() == DType::F32,
+            ErrorKind::Internal, "cuda ", what, ": output ", y.shape(), " on ",
+            device_name(y.device()));
+  const auto shape = dims4(y), sy = strides4(y);
+  const auto sx = x ? strides4(*x) : std::array<int64_t, 4>{};
+  WIN_CUDA_CHECK(kernels::launch_strided_axpby_f32(
+      static_cast<float>(alpha), x ? static_cast<const float*>(x->raw()) : nullptr, sx.data(),
+      static_cast<float>(beta), static_cast<float*>(y.raw()), sy.data(), shape.data(), stream()));
+}
+}  // namespace
+
 void CudaOps::add(const Tensor& a, const Tensor& b, Tensor& y) {
-  same_layout(a, b, "add");
-  same_layout(a, y, "add");
+  if (!alike_and_dense(a, b) || !alike_and_dense(a, y)) {  // any layouts: y = a, then y += b
+    if (aliases(y, b)) {
+      strided_axpby(1.0, &a, 1.0, y, "add");
+    } else {
+      if (!aliases(y, a)) copy(a, y);
+      strided_axpby(1.0, &b, 1.0, y, "add");
+    }
+    return;
+  }
   WIN_CUDA_CHECK(kernels::launch_add_f32(dense_ptr<float>(a, "add"), dense_ptr<float>(b, "add"),
                                          dense_ptr<float>(y, "add"), a.numel(), stream()));
 }
@@ -180,12 +212,13 @@ void CudaOps::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
 }
 
 void CudaOps::axpy(double alpha, const Tensor& x, Tensor& y) {
-  same_layout(x, y, "axpy");
+  if (!alike_and_dense(x, y)) return strided_axpby(alpha, &x, 1.0, y, "axpy");
   WIN_CUDA_CHECK(kernels::launch_axpy_f32(static_cast<float>(alpha), dense_ptr<float>(x, "axpy"),
                                           dense_ptr<float>(y, "axpy"), x.numel(), stream()));
 }
 
 void CudaOps::scale(double alpha, Tensor& x) {
+  if (!cuda_detail::dense(x)) return strided_axpby(0.0, nullptr, alpha, x, "scale");
   WIN_CUDA_CHECK(kernels::launch_scale_f32(static_cast<float>(alpha), dense_ptr<float>(x, "scale"),
                                            x.numel(), stream()));
 }
@@ -193,7 +226,8 @@ void CudaOps::scale(double alpha, Tensor& x) {
 void CudaOps::copy(const Tensor& x, Tensor& y) {
   WIN_CHECK(x.shape() == y.shape() && x.dtype() == y.dtype() && x.dim() <= 4 &&
                 x.device() == Device::CUDA && y.device() == Device::CUDA,
-            ErrorKind::Internal, "cuda copy: ", x.shape(), " -> ", y.shape());
+            ErrorKind::Internal, "cuda copy: ", x.shape(), ' ', device_name(x.device()), " -> ",
+            y.shape(), ' ', device_name(y.device()), " (same shape and dtype, both on the GPU)");
   const auto shape = dims4(x), sx = strides4(x), sy = strides4(y);
   WIN_CUDA_CHECK(kernels::launch_strided_copy(x.raw(), y.raw(),
                                               static_cast<int>(dtype_size(x.dtype())), shape.data(),
