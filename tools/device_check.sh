@@ -38,6 +38,7 @@
 # (nvidia-smi), DEVICE_CHECK_CUDA_ARCH (from the GPU), DEVICE_CHECK_CMAKE_ARGS (more configure
 # arguments, split at spaces; they come last, so -DWIN_CUDA=OFF wins), DEVICE_CHECK_TEST_TARGET
 # (test_cuda), DEVICE_CHECK_TORCH_ARGS (more torch_gpu_bench.py arguments, e.g. --tiny),
+# DEVICE_CHECK_BENCH_ARGS (more win bench arguments, e.g. --steps 5 --warmup 2),
 # DEVICE_CHECK_BUDGET_S (450) and the phase caps DEVICE_CHECK_CONFIGURE_S (60), _BUILD_S (210),
 # _TEST_S (60), _BENCH_S (160, all win benches), _RUNS_S (150, all runs); the PyTorch phase gets
 # what is left. PYTHON: the Python with torch.
@@ -60,6 +61,7 @@ test_target=${DEVICE_CHECK_TEST_TARGET:-test_cuda}
 budget=${DEVICE_CHECK_BUDGET_S:-450}
 read -ra extra_cmake <<<"${DEVICE_CHECK_CMAKE_ARGS:-}"
 read -ra extra_torch <<<"${DEVICE_CHECK_TORCH_ARGS:-}"
+read -ra extra_bench <<<"${DEVICE_CHECK_BENCH_ARGS:-}"
 deadline=$((SECONDS + budget))
 reserve=10 # seconds kept for summary.md
 
@@ -263,7 +265,7 @@ if [[ -x $build/bin/win ]]; then
       for prec in ${DEVICE_CHECK_PRECISIONS:-bf16 fp32}; do
         run_phase "win bench $w $prec" "$(phase_limit $((bench_cap / 4)))" "$out/bench.txt" \
           "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda --precision "$prec" \
-          || true
+          "${extra_bench[@]}" || true
       done
     fi
   done
