@@ -45,6 +45,23 @@ TEST_P(OpParity, GemmEveryTransposeAndBatched) {
   EXPECT_PARITY(get(s), s_ref, 1e-5);
 }
 
+// Batched products whose factors have different batch strides: (B, M, K) x (B, K, N) with M != N,
+// and attention's mask product (B, H T, 1) x (B, 1, T) with k = 1, accumulated into the scores.
+TEST_P(OpParity, GemmWithUnequalBatchStrides) {
+  const Tensor a = host_randn({3, 4, 6}, 21), b = host_randn({3, 6, 5}, 22);
+  Tensor c_ref = host_randn({3, 4, 5}, 23), c = put(c_ref);
+  ref().gemm(false, false, 1.0, a, b, 0.5, c_ref);
+  ops().gemm(false, false, 1.0, put(a), put(b), 0.5, c);
+  EXPECT_PARITY(get(c), c_ref, 1e-5);
+  Tensor ones = Tensor::empty({3, 2 * 6, 1}, DType::F32);
+  ones.fill(1.0);
+  const Tensor bias = host_randn({3, 1, 6}, 24);
+  Tensor s_ref = host_randn({3, 2 * 6, 6}, 25), s = put(s_ref);
+  ref().gemm(false, false, 1.0, ones, bias, 1.0, s_ref);
+  ops().gemm(false, false, 1.0, put(ones), put(bias), 1.0, s);
+  EXPECT_PARITY(get(s), s_ref, 1e-6);
+}
+
 TEST_P(OpParity, ElementwiseOps) {
   const Tensor a = host_randn({7, 33}, 1), b = host_randn({7, 33}, 2);
   Tensor y_ref = Tensor::empty({7, 33}, DType::F32), y = like(y_ref);

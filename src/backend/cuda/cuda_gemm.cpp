@@ -296,9 +296,13 @@ void gemm_rowmajor_c(bool ta, bool tb, float alpha, const Tensor& a, const Tenso
     g.b = operand(a0, ta, "A");
   }
   if (d > 2) {
+    // cuBLASLt's first operand is win's B and its second win's A (see the top comment): their
+    // batch strides go with them. (They were once crossed, which went unseen while both factors
+    // had one stride, as Q and K do, and read out of bounds for the attention mask's rank-1
+    // product; OpParity.GemmWithUnequalBatchStrides holds it now.)
     int64_t n = 0;
-    one_batch_stride(a, n, g.stride_a);
-    one_batch_stride(b, n, g.stride_b);
+    one_batch_stride(b, n, g.stride_a);
+    one_batch_stride(a, n, g.stride_b);
     one_batch_stride(c, g.batch, g.stride_c);
   }
   run(g, alpha, beta);
