@@ -17,7 +17,8 @@
 #   tests      build-gpu/tests/test_cuda --gtest_output=xml:OUTDIR/test_cuda.xml (OUTDIR/test_cuda.log)
 #   win bench  win bench --workload resnet50|bert-base --device cuda --precision P for P in
 #              DEVICE_CHECK_PRECISIONS (bf16 fp32), for each workload that `win bench --help`
-#              lists, else "not built yet" (OUTDIR/bench.txt)
+#              lists, else "not built yet"; then a bf16 --profile run (GPU time per op;
+#              DEVICE_CHECK_SKIP_PROFILE=1 skips it) (OUTDIR/bench.txt)
 #   runs       win run of the small decks (MLP, ResNet, BERT) with run.device = "cuda", then the
 #              same on this machine's CPU; both must finish (OUTDIR/runs.md: their reports;
 #              OUTDIR/runs.log). Needs data/*_small carried; DEVICE_CHECK_SKIP_RUNS=1 skips them,
@@ -267,6 +268,12 @@ if [[ -x $build/bin/win ]]; then
           "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda --precision "$prec" \
           "${extra_bench[@]}" || true
       done
+      # Where the GPU time goes (per-op CUDA events), a few steps in bf16.
+      if [[ -z ${DEVICE_CHECK_SKIP_PROFILE:-} ]]; then
+        run_phase "win bench $w profile" "$(phase_limit $((bench_cap / 4)))" "$out/bench.txt" \
+          "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda --precision bf16 \
+          --profile --steps 3 --warmup 1 || true
+      fi
     fi
   done
 else

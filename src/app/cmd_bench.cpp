@@ -15,6 +15,7 @@
 #include "app/commands.hpp"
 #include "backend/cpu/dnnl_check.hpp"
 #include "backend/info.hpp"
+#include "backend/op_timing.hpp"
 #include "backend/precision.hpp"
 #include "backend/transfer.hpp"
 #include "core/clock.hpp"
@@ -156,7 +157,21 @@ double nominal_bf16_peak_tflops(const std::string& devices) {
 }
 
 // One workload on the GPU: steps are timed from launch to the device finishing its queue.
-int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision precision) {
+// The op table of --profile: GPU time per op per step, against the median step.
+void print_op_timings(const std::vector<backend::OpTiming>& rows, int steps, double step_ms) {
+  double total = 0;
+  for (const auto& r : rows) total += r.ms;
+  std::printf("# per-op GPU time (--profile; outermost ops; a step is %.2f ms):\n", step_ms);
+  std::printf("# %-26s %9s %12s %8s\n", "op", "calls", "ms/step", "share");
+  for (const auto& r : rows)
+    std::printf("# %-26s %9.1f %12.3f %7.1f%%\n", r.name.c_str(),
+                static_cast<double>(r.calls) / steps, r.ms / steps, 100 * r.ms / steps / step_ms);
+  std::printf("# %-26s %9s %12.3f %7.1f%%  (the rest: host time, waits, idle GPU)\n", "all ops", "",
+              total / steps, 100 * total / steps / step_ms);
+}
+
+int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision precision,
+              bool profile) {
   const std::string why = backend::device_unavailable(Device::CUDA);
   WIN_CHECK(why.empty(), ErrorKind::Usage, "win bench --device cuda: ", why);
   backend::set_precision(precision);
@@ -175,6 +190,8 @@ int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision
   backend::synchronize(Device::CUDA);
   const Allocator& gpu = allocator_for(Device::CUDA);
   const AllocStats before = gpu.stats();
+  // Timed steps with --profile carry the events' small cost; the timings stand on their own.
+  backend::set_op_timing(profile);
   std::vector<double> times;
   double flops = 0, loss = 0;
   for (int i = 0; i < steps; ++i) {
@@ -188,6 +205,8 @@ int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision
               " at step ", warmup + i);
     flops = 3.0 * 2.0 * static_cast<double>(ctx.macs);
   }
+  backend::set_op_timing(false);
+  const std::vector<backend::OpTiming> ops = backend::take_op_timings();
   const AllocStats after = gpu.stats();
   const double med = median(times);
   const double tflops = flops / med / 1e12;
@@ -202,6 +221,7 @@ int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision
   std::printf("# device memory: %.2f GiB peak, %lld cudaMalloc during the %d timed steps\n",
               static_cast<double>(after.peak_bytes) / (1 << 30),
               static_cast<long long>(after.system_allocations - before.system_allocations), steps);
+  if (profile) print_op_timings(ops, steps, med * 1e3);
   return 0;
 }
 
@@ -221,6 +241,8 @@ int run_bench(const Args& args) {
             " is a GPU workload: add --device cuda");
   WIN_CHECK(device == "cuda" || !args.has("--precision"), ErrorKind::Usage,
             "win bench: --precision applies to --device cuda (the CPU computes fp32)");
+  WIN_CHECK(device == "cuda" || !args.has("--profile"), ErrorKind::Usage,
+            "win bench: --profile applies to --device cuda");
   if (device == "cuda") {
     WIN_CHECK(!dist::multi_rank(), ErrorKind::Usage,
               "win bench --device cuda runs on one rank (one GPU)");
@@ -230,7 +252,8 @@ int run_bench(const Args& args) {
                 "samples/s", "GFLOP/step", "GFLOP/s", "MFU");
     return bench_gpu(
         name, steps, warmup,
-        backend::parse_precision(args.get("--precision").value_or("fp32"), "--precision"));
+        backend::parse_precision(args.get("--precision").value_or("fp32"), "--precision"),
+        args.has("--profile"));
   }
 
   if (dist::world().is_root())
@@ -301,6 +324,7 @@ Command bench_command() {
                     false},
                    {"--device", "DEV", "cpu (default) or cuda (one GPU)", false},
                    {"--precision", "P", "GPU products: fp32 (default), tf32 or bf16", false},
+                   {"--profile", "", "--device cuda: GPU time per op (CUDA events)", false},
                    {"--steps", "N", "timed steps (default 20)", false},
                    {"--warmup", "N", "untimed steps first (default 3)", false},
                    {"--threads", "LIST", "thread counts to run, e.g. 1,2 (default: all)", false},

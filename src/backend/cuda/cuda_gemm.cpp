@@ -16,6 +16,7 @@
 
 #include "backend/cuda/cuda_allocator.hpp"
 #include "backend/cuda/cuda_context.hpp"
+#include "backend/cuda/op_timer.hpp"
 #include "backend/gemm_shapes.hpp"
 #include "backend/precision.hpp"
 #include "cast.cuh"
@@ -319,6 +320,7 @@ class CudaLinear final : public LinearOp {
   explicit CudaLinear(bool relu) : relu_(relu) {}
 
   void forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) override {
+    WIN_CUDA_TIMED("linear.forward");
     WIN_CHECK(x.dim() == 2 && w.dim() == 2 && y.dim() == 2 && x.size(1) == w.size(1) &&
                   y.size(0) == x.size(0) && y.size(1) == w.size(0) &&
                   (!b.defined() || b.shape() == Dims{w.size(0)}),
@@ -361,6 +363,7 @@ class CudaLinear final : public LinearOp {
 
 void cuda_gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
                double beta, Tensor& c) {
+  WIN_CUDA_TIMED("gemm");
   check_on_device(c, "gemm C");
   check_operand(a, c.dtype(), "A");
   check_operand(b, c.dtype(), "B");

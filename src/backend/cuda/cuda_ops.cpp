@@ -10,6 +10,7 @@
 #include "backend/cuda/cudnn_batchnorm.hpp"
 #include "backend/cuda/cudnn_conv.hpp"
 #include "backend/cuda/cudnn_pool.hpp"
+#include "backend/cuda/op_timer.hpp"
 #include "core/error.hpp"
 #include "dropout.cuh"
 #include "eltwise.cuh"
@@ -113,12 +114,14 @@ class CudaEltwiseOp final : public EltwiseOp {
  public:
   explicit CudaEltwiseOp(Eltwise k) : kind_(static_cast<kernels::Activation>(k)) {}
   void forward(const Tensor& x, Tensor& y) override {
+    WIN_CUDA_TIMED("eltwise.forward");
     same_layout(x, y, "eltwise");
     WIN_CUDA_CHECK(kernels::launch_activation_forward_f32(kind_, dense_ptr<float>(x, "eltwise"),
                                                           dense_ptr<float>(y, "eltwise"), x.numel(),
                                                           stream()));
   }
   void backward(const Tensor& x, const Tensor& dy, Tensor& dx) override {
+    WIN_CUDA_TIMED("eltwise.backward");
     same_layout(x, dy, "eltwise backward");
     same_layout(x, dx, "eltwise backward");
     WIN_CUDA_CHECK(kernels::launch_activation_backward_f32(
@@ -154,6 +157,7 @@ std::unique_ptr<LinearOp> CudaOps::linear(bool fuse_relu) {
 
 void CudaOps::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
                    double beta, Tensor& c) {
+  WIN_CUDA_TIMED("gemm");
   cuda_gemm(trans_a, trans_b, alpha, a, b, beta, c);
 }
 
@@ -182,6 +186,7 @@ void strided_axpby(double alpha, const Tensor* x, double beta, Tensor& y, const 
 }  // namespace
 
 void CudaOps::add(const Tensor& a, const Tensor& b, Tensor& y) {
+  WIN_CUDA_TIMED("add");
   if (!alike_and_dense(a, b) || !alike_and_dense(a, y)) {  // any layouts: y = a, then y += b
     if (aliases(y, b)) {
       strided_axpby(1.0, &a, 1.0, y, "add");
@@ -196,6 +201,7 @@ void CudaOps::add(const Tensor& a, const Tensor& b, Tensor& y) {
 }
 
 void CudaOps::add_relu(const Tensor& a, const Tensor& b, Tensor& y) {
+  WIN_CUDA_TIMED("add_relu");
   same_layout(a, b, "add_relu");
   same_layout(a, y, "add_relu");
   WIN_CUDA_CHECK(
@@ -204,6 +210,7 @@ void CudaOps::add_relu(const Tensor& a, const Tensor& b, Tensor& y) {
 }
 
 void CudaOps::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  WIN_CUDA_TIMED("relu_backward");
   same_layout(y, dy, "relu_backward");
   same_layout(y, dx, "relu_backward");
   WIN_CUDA_CHECK(kernels::launch_relu_backward_f32(
@@ -212,18 +219,21 @@ void CudaOps::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
 }
 
 void CudaOps::axpy(double alpha, const Tensor& x, Tensor& y) {
+  WIN_CUDA_TIMED("axpy");
   if (!alike_and_dense(x, y)) return strided_axpby(alpha, &x, 1.0, y, "axpy");
   WIN_CUDA_CHECK(kernels::launch_axpy_f32(static_cast<float>(alpha), dense_ptr<float>(x, "axpy"),
                                           dense_ptr<float>(y, "axpy"), x.numel(), stream()));
 }
 
 void CudaOps::scale(double alpha, Tensor& x) {
+  WIN_CUDA_TIMED("scale");
   if (!cuda_detail::dense(x)) return strided_axpby(0.0, nullptr, alpha, x, "scale");
   WIN_CUDA_CHECK(kernels::launch_scale_f32(static_cast<float>(alpha), dense_ptr<float>(x, "scale"),
                                            x.numel(), stream()));
 }
 
 void CudaOps::copy(const Tensor& x, Tensor& y) {
+  WIN_CUDA_TIMED("copy");
   WIN_CHECK(x.shape() == y.shape() && x.dtype() == y.dtype() && x.dim() <= 4 &&
                 x.device() == Device::CUDA && y.device() == Device::CUDA,
             ErrorKind::Internal, "cuda copy: ", x.shape(), ' ', device_name(x.device()), " -> ",
@@ -235,6 +245,7 @@ void CudaOps::copy(const Tensor& x, Tensor& y) {
 }
 
 void CudaOps::add_bias(const Tensor& bias, Tensor& y) {
+  WIN_CUDA_TIMED("add_bias");
   WIN_CHECK(y.dim() == 2 && y.is_contiguous() && bias.numel() == y.size(1), ErrorKind::Internal,
             "cuda add_bias: bias ", bias.shape(), " for ", y.shape());
   WIN_CUDA_CHECK(kernels::launch_add_bias_f32(dense_ptr<float>(bias, "add_bias"),
@@ -243,6 +254,7 @@ void CudaOps::add_bias(const Tensor& bias, Tensor& y) {
 }
 
 void CudaOps::bias_grad(const Tensor& dy, Tensor& db) {
+  WIN_CUDA_TIMED("bias_grad");
   WIN_CHECK(dy.dim() == 2 && dy.is_contiguous() && db.numel() == dy.size(1), ErrorKind::Internal,
             "cuda bias_grad: db ", db.shape(), " for ", dy.shape());
   const int64_t n = kernels::bias_grad_scratch_doubles(dy.size(0), dy.size(1));
@@ -253,6 +265,7 @@ void CudaOps::bias_grad(const Tensor& dy, Tensor& db) {
 }
 
 void CudaOps::relu_bias_backward(const Tensor& y, const Tensor& dy, Tensor& dz, Tensor& db) {
+  WIN_CUDA_TIMED("relu_bias_backward");
   same_layout(y, dy, "relu_bias_backward");
   same_layout(y, dz, "relu_bias_backward");
   WIN_CHECK(y.dim() == 2 && y.is_contiguous(), ErrorKind::Internal,
@@ -267,6 +280,7 @@ void CudaOps::relu_bias_backward(const Tensor& y, const Tensor& dy, Tensor& dz, 
 }
 
 double CudaOps::sum_squares(const Tensor& x) {
+  WIN_CUDA_TIMED("sum_squares");
   const int64_t n = kernels::sum_squares_scratch_doubles(x.numel());
   auto* s = static_cast<double*>(cuda_detail::scratch(static_cast<size_t>(n) * sizeof(double)));
   double* out = cuda_detail::result_buffer();
@@ -279,6 +293,7 @@ double CudaOps::sum_squares(const Tensor& x) {
 }
 
 void CudaOps::global_avg_pool(const Tensor& x, Tensor& y) {
+  WIN_CUDA_TIMED("global_avg_pool");
   WIN_CHECK(x.dim() == 4 && y.dim() == 2 && y.size(0) == x.size(0) && y.size(1) == x.size(1),
             ErrorKind::Internal, "cuda global_avg_pool: ", x.shape(), " -> ", y.shape());
   const auto shape = dims4(x), sx = strides4(x);
@@ -289,6 +304,7 @@ void CudaOps::global_avg_pool(const Tensor& x, Tensor& y) {
 }
 
 void CudaOps::global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
+  WIN_CUDA_TIMED("global_avg_pool_backward");
   WIN_CHECK(dx.dim() == 4 && dy.dim() == 2 && dy.size(0) == dx.size(0) && dy.size(1) == dx.size(1),
             ErrorKind::Internal, "cuda global_avg_pool_backward: ", dy.shape(), " -> ", dx.shape());
   const auto shape = dims4(dx), sx = strides4(dx);
@@ -299,6 +315,7 @@ void CudaOps::global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
 }
 
 void CudaOps::embedding(const Tensor& weight, const Tensor& ids, Tensor& y) {
+  WIN_CUDA_TIMED("embedding");
   WIN_CHECK(
       weight.dim() == 2 && y.dim() == 2 && y.size(0) == ids.numel() && y.size(1) == weight.size(1),
       ErrorKind::Internal, "cuda embedding: ", weight.shape(), "[", ids.shape(), "] -> ",
@@ -316,6 +333,7 @@ void CudaOps::embedding(const Tensor& weight, const Tensor& ids, Tensor& y) {
 }
 
 void CudaOps::embedding_backward(const Tensor& dy, const Tensor& ids, Tensor& dweight) {
+  WIN_CUDA_TIMED("embedding_backward");
   WIN_CHECK(dweight.dim() == 2 && dy.dim() == 2 && dy.size(0) == ids.numel() &&
                 dy.size(1) == dweight.size(1),
             ErrorKind::Internal, "cuda embedding_backward: ", dy.shape(), " by ", ids.shape(),
@@ -341,6 +359,7 @@ void CudaOps::embedding_backward(const Tensor& dy, const Tensor& ids, Tensor& dw
 
 void CudaOps::dropout(const Tensor& x, double p, const Philox& rng, uint64_t hi_counter,
                       uint64_t lo_offset, Tensor& mask, Tensor& y) {
+  WIN_CUDA_TIMED("dropout");
   same_layout(x, y, "dropout");
   WIN_CHECK(mask.numel() == x.numel(), ErrorKind::Internal, "cuda dropout: mask ", mask.shape(),
             " for ", x.shape());
@@ -350,6 +369,7 @@ void CudaOps::dropout(const Tensor& x, double p, const Philox& rng, uint64_t hi_
 }
 
 void CudaOps::dropout_backward(const Tensor& dy, const Tensor& mask, double p, Tensor& dx) {
+  WIN_CUDA_TIMED("dropout_backward");
   same_layout(dy, dx, "dropout_backward");
   WIN_CUDA_CHECK(kernels::launch_dropout_backward_f32(
       dense_ptr<float>(dy, "dropout_backward"), dense_ptr<uint8_t>(mask, "dropout_backward"),

@@ -2,6 +2,7 @@
 // kernels of kernels/softmax.cu and kernels/layernorm.cu (contiguous rows).
 #include "backend/cuda/cuda_context.hpp"
 #include "backend/cuda/cuda_ops.hpp"
+#include "backend/cuda/op_timer.hpp"
 #include "core/error.hpp"
 #include "layernorm.cuh"
 #include "softmax.cuh"
@@ -22,6 +23,7 @@ void rows_of(const Tensor& x, int64_t* rows, int64_t* d, const char* what) {
 class CudaSoftmaxOp final : public SoftmaxOp {
  public:
   void forward(const Tensor& x, Tensor& y) override {
+    WIN_CUDA_TIMED("softmax.forward");
     int64_t rows = 0, d = 0;
     rows_of(x, &rows, &d, "softmax");
     WIN_CUDA_CHECK(kernels::launch_softmax_forward_f32(dense_ptr<float>(x, "softmax"),
@@ -29,6 +31,7 @@ class CudaSoftmaxOp final : public SoftmaxOp {
                                                        cuda_context().stream()));
   }
   void backward(const Tensor& y, const Tensor& dy, Tensor& dx) override {
+    WIN_CUDA_TIMED("softmax.backward");
     int64_t rows = 0, d = 0;
     rows_of(y, &rows, &d, "softmax backward");
     WIN_CUDA_CHECK(kernels::launch_softmax_backward_f32(
@@ -41,6 +44,7 @@ class CudaLayerNormOp final : public LayerNormOp {
  public:
   void forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& mean,
                Tensor& var, Tensor& y) override {
+    WIN_CUDA_TIMED("layernorm.forward");
     int64_t rows = 0, d = 0;
     rows_of(x, &rows, &d, "layernorm");
     WIN_CUDA_CHECK(kernels::launch_layernorm_forward_f32(
@@ -51,6 +55,7 @@ class CudaLayerNormOp final : public LayerNormOp {
   }
   void backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                 const Tensor& var, double eps, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
+    WIN_CUDA_TIMED("layernorm.backward");
     int64_t rows = 0, d = 0;
     rows_of(x, &rows, &d, "layernorm backward");
     const int64_t n = kernels::layernorm_backward_scratch_doubles(rows, d);

@@ -4,6 +4,7 @@
 
 #include "backend/cuda/cuda_context.hpp"
 #include "backend/cuda/cuda_ops.hpp"
+#include "backend/cuda/op_timer.hpp"
 #include "core/error.hpp"
 #include "loss.cuh"
 #include "optim.cuh"
@@ -35,6 +36,7 @@ void matching(const Tensor& a, const Tensor& b, const char* what) {
 
 Ops::CeResult CudaOps::cross_entropy(const Tensor& logits, const Tensor& labels,
                                      int64_t ignore_index, double grad_scale, Tensor& dlogits) {
+  WIN_CUDA_TIMED("cross_entropy");
   WIN_CHECK(logits.dim() == 2 && labels.numel() == logits.size(0), ErrorKind::Internal,
             "cuda cross_entropy: logits ", logits.shape(), ", labels ", labels.shape());
   matching(logits, dlogits, "cross_entropy");
@@ -63,6 +65,7 @@ Ops::CeResult CudaOps::cross_entropy(const Tensor& logits, const Tensor& labels,
 }
 
 double CudaOps::mse(const Tensor& x, const Tensor& target, double grad_scale, Tensor& dx) {
+  WIN_CUDA_TIMED("mse");
   matching(x, target, "mse");
   matching(x, dx, "mse");
   auto* partials = static_cast<double*>(
@@ -76,6 +79,7 @@ double CudaOps::mse(const Tensor& x, const Tensor& target, double grad_scale, Te
 
 double CudaOps::kl_div(const Tensor& student, const Tensor& teacher, double temperature,
                        double grad_scale, Tensor& dstudent) {
+  WIN_CUDA_TIMED("kl_div");
   matching(student, teacher, "kl_div");
   matching(student, dstudent, "kl_div");
   WIN_CHECK(student.dim() == 2, ErrorKind::Internal, "cuda kl_div: ", student.shape());
@@ -91,6 +95,7 @@ double CudaOps::kl_div(const Tensor& student, const Tensor& teacher, double temp
 
 void CudaOps::sgd_update(Tensor& p, const Tensor& g, Tensor& buf, double lr, double momentum,
                          bool nesterov, double weight_decay, bool first_step) {
+  WIN_CUDA_TIMED("sgd_update");
   matching(p, g, "sgd_update");
   WIN_CUDA_CHECK(kernels::launch_sgd_update_f32(
       dense_ptr<float>(p, "sgd_update"), dense_ptr<float>(g, "sgd_update"),
@@ -101,6 +106,7 @@ void CudaOps::sgd_update(Tensor& p, const Tensor& g, Tensor& buf, double lr, dou
 void CudaOps::adamw_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, double lr,
                            double beta1, double beta2, double eps, double weight_decay,
                            int64_t step) {
+  WIN_CUDA_TIMED("adamw_update");
   matching(p, g, "adamw_update");
   matching(p, m, "adamw_update");
   matching(p, v, "adamw_update");

@@ -28,6 +28,7 @@
 
 #include "backend/cuda/cuda_allocator.hpp"
 #include "backend/cuda/cuda_context.hpp"
+#include "backend/cuda/op_timer.hpp"
 
 namespace win::backend {
 
@@ -82,6 +83,7 @@ class CudnnBatchNorm final : public BatchNormOp {
   void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
                      double momentum, Tensor& running_mean, Tensor& running_var, Tensor& mean,
                      Tensor& var, Tensor& y) override {
+    WIN_CUDA_TIMED("batchnorm.forward_train");
     check(x, y, {&gamma, &beta, &running_mean, &running_var, &mean, &var},
           "batchnorm forward_train");
     const int64_t count = x.size(0) * x.size(2) * x.size(3);
@@ -110,6 +112,7 @@ class CudnnBatchNorm final : public BatchNormOp {
 
   void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
                     const Tensor& running_mean, const Tensor& running_var, Tensor& y) override {
+    WIN_CUDA_TIMED("batchnorm.forward_eval");
     check(x, y, {&gamma, &beta, &running_mean, &running_var}, "batchnorm forward_eval");
     CudaContext& ctx = cuda_context();
     eval_.describe({&x, &y});
@@ -125,6 +128,7 @@ class CudnnBatchNorm final : public BatchNormOp {
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& gamma,
                 const Tensor& mean, const Tensor& var, double eps, Tensor& dx, Tensor& dgamma,
                 Tensor& dbeta) override {
+    WIN_CUDA_TIMED("batchnorm.backward");
     check(x, dx, {&gamma, &mean, &var, &dgamma, &dbeta}, "batchnorm backward");
     check(x, dy, {}, "batchnorm backward (dy)");
     if (relu_) check(x, y, {}, "batchnorm backward (y)");

@@ -21,6 +21,7 @@
 
 #include "backend/cuda/cuda_allocator.hpp"
 #include "backend/cuda/cuda_context.hpp"
+#include "backend/cuda/op_timer.hpp"
 #include "backend/precision.hpp"
 #include "core/log.hpp"
 
@@ -71,6 +72,7 @@ class CudnnConv2d final : public Conv2dOp {
   }
 
   void forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) override {
+    WIN_CUDA_TIMED("conv2d.forward");
     check(x, w, y, b, "conv2d forward");
     CudaContext& ctx = cuda_context();
     Plan& p = plan(kForward, x, w, y, b, ctx);
@@ -84,6 +86,7 @@ class CudnnConv2d final : public Conv2dOp {
   }
 
   void backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override {
+    WIN_CUDA_TIMED("conv2d.backward_data");
     check(dx, w, dy, Tensor(), "conv2d backward_data");
     CudaContext& ctx = cuda_context();
     Plan& p = plan(kBackwardData, dx, w, dy, Tensor(), ctx);
@@ -96,6 +99,7 @@ class CudnnConv2d final : public Conv2dOp {
   }
 
   void backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) override {
+    WIN_CUDA_TIMED("conv2d.backward_weights");
     check(x, dw, dy, db, "conv2d backward_weights");
     CudaContext& ctx = cuda_context();
     Plan& p = plan(kBackwardFilter, x, dw, dy, db, ctx);

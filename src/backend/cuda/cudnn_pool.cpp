@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_context.hpp"
+#include "backend/cuda/op_timer.hpp"
 
 namespace win::backend {
 
@@ -34,6 +35,7 @@ class CudnnPool2d final : public Pool2dOp {
   }
 
   void forward(const Tensor& x, Tensor& y) override {
+    WIN_CUDA_TIMED("pool2d.forward");
     check(x, y, "pool2d forward");
     fwd_.describe(x, y, x, y);
     WIN_CUDNN_CALL(cudnnPoolingForward(cuda_context().cudnn(), pool_, &kOne, fwd_.x, x.raw(),
@@ -41,6 +43,7 @@ class CudnnPool2d final : public Pool2dOp {
   }
 
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) override {
+    WIN_CUDA_TIMED("pool2d.backward");
     check(x, y, "pool2d backward");
     check_on_device(dy, "pool2d backward");
     check_on_device(dx, "pool2d backward");
