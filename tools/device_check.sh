@@ -41,8 +41,8 @@
 # (test_cuda), DEVICE_CHECK_TORCH_ARGS (more torch_gpu_bench.py arguments, e.g. --tiny),
 # DEVICE_CHECK_BENCH_ARGS (more win bench arguments, e.g. --steps 5 --warmup 2),
 # DEVICE_CHECK_BUDGET_S (450) and the phase caps DEVICE_CHECK_CONFIGURE_S (60), _BUILD_S (210),
-# _TEST_S (60), _BENCH_S (160, all win benches), _RUNS_S (150, all runs); the PyTorch phase gets
-# what is left. PYTHON: the Python with torch.
+# _TEST_S (60), _BENCH_S (240: each win bench run gets a quarter), _RUNS_S (150, all runs); the
+# PyTorch phase gets what is left. PYTHON: the Python with torch.
 # DEVICE_CHECK_SKIP_WIN_BENCH=1 skips the win benchmarks that exist (a CPU rehearsal cannot run them).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -254,7 +254,7 @@ fi
 : >"$out/bench.txt"
 if [[ -x $build/bin/win ]]; then
   help=$("${kenv[@]}" "$build/bin/win" bench --help 2>&1 || true)
-  bench_cap=${DEVICE_CHECK_BENCH_S:-160}
+  bench_cap=${DEVICE_CHECK_BENCH_S:-240}
   for w in resnet50 bert-base; do
     if ! grep -qw -- "$w" <<<"$help"; then
       echo "win bench --workload $w: not built yet (win bench --help does not list it)" >>"$out/bench.txt"
@@ -268,8 +268,12 @@ if [[ -x $build/bin/win ]]; then
           "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda --precision "$prec" \
           "${extra_bench[@]}" || true
       done
-      # Where the GPU time goes (per-op CUDA events), a few steps in bf16.
+      # Where the GPU time goes (per-op CUDA events), a few steps in bf16, deterministic algorithms
+      # (the default) and cuDNN's fastest.
       if [[ -z ${DEVICE_CHECK_SKIP_PROFILE:-} ]]; then
+        run_phase "win bench $w profile nondeterministic" "$(phase_limit $((bench_cap / 4)))" \
+          "$out/bench.txt" "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda \
+          --precision bf16 --profile --nondeterministic --steps 3 --warmup 1 || true
         run_phase "win bench $w profile" "$(phase_limit $((bench_cap / 4)))" "$out/bench.txt" \
           "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda --precision bf16 \
           --profile --steps 3 --warmup 1 || true

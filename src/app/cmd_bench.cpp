@@ -171,10 +171,11 @@ void print_op_timings(const std::vector<backend::OpTiming>& rows, int steps, dou
 }
 
 int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision precision,
-              bool profile) {
+              bool profile, bool deterministic) {
   const std::string why = backend::device_unavailable(Device::CUDA);
   WIN_CHECK(why.empty(), ErrorKind::Usage, "win bench --device cuda: ", why);
   backend::set_precision(precision);
+  backend::set_deterministic(deterministic);
   const std::string devices = backend::cuda_devices();
   const double peak = nominal_bf16_peak_tflops(devices);
   auto w = make_workload(name, 0, 1, Device::CUDA);
@@ -214,8 +215,9 @@ int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision
   std::printf("%-9s %6lld %7s %12.2f %12.1f %11.1f %9.1f %8s\n", name.c_str(),
               static_cast<long long>(w->batch()), "cuda", med * 1e3,
               static_cast<double>(w->batch()) / med, flops / 1e9, tflops * 1e3, mfu.c_str());
-  std::printf("# %s, precision %s (precision.hpp); loss %.4f after %d steps; MFU against %s\n",
-              devices.c_str(), backend::precision_name(precision), loss, warmup + steps,
+  std::printf("# %s, precision %s%s (precision.hpp); loss %.4f after %d steps; MFU against %s\n",
+              devices.c_str(), backend::precision_name(precision),
+              deterministic ? "" : ", non-deterministic", loss, warmup + steps,
               peak > 0 ? cat("the nominal dense bf16 peak ", peak, " TFLOP/s").c_str()
                        : "nothing (GPU not in the table)");
   std::printf("# device memory: %.2f GiB peak, %lld cudaMalloc during the %d timed steps\n",
@@ -241,8 +243,8 @@ int run_bench(const Args& args) {
             " is a GPU workload: add --device cuda");
   WIN_CHECK(device == "cuda" || !args.has("--precision"), ErrorKind::Usage,
             "win bench: --precision applies to --device cuda (the CPU computes fp32)");
-  WIN_CHECK(device == "cuda" || !args.has("--profile"), ErrorKind::Usage,
-            "win bench: --profile applies to --device cuda");
+  WIN_CHECK(device == "cuda" || (!args.has("--profile") && !args.has("--nondeterministic")),
+            ErrorKind::Usage, "win bench: --profile and --nondeterministic apply to --device cuda");
   if (device == "cuda") {
     WIN_CHECK(!dist::multi_rank(), ErrorKind::Usage,
               "win bench --device cuda runs on one rank (one GPU)");
@@ -253,7 +255,7 @@ int run_bench(const Args& args) {
     return bench_gpu(
         name, steps, warmup,
         backend::parse_precision(args.get("--precision").value_or("fp32"), "--precision"),
-        args.has("--profile"));
+        args.has("--profile"), !args.has("--nondeterministic"));
   }
 
   if (dist::world().is_root())
@@ -325,6 +327,8 @@ Command bench_command() {
                    {"--device", "DEV", "cpu (default) or cuda (one GPU)", false},
                    {"--precision", "P", "GPU products: fp32 (default), tf32 or bf16", false},
                    {"--profile", "", "--device cuda: GPU time per op (CUDA events)", false},
+                   {"--nondeterministic", "",
+                    "--device cuda: let cuDNN take its fastest algorithms", false},
                    {"--steps", "N", "timed steps (default 20)", false},
                    {"--warmup", "N", "untimed steps first (default 3)", false},
                    {"--threads", "LIST", "thread counts to run, e.g. 1,2 (default: all)", false},

@@ -1,4 +1,4 @@
-// The process-wide GPU math precision (see precision.hpp).
+// The process-wide GPU math precision and determinism (see precision.hpp).
 #include "backend/precision.hpp"
 
 #include <atomic>
@@ -9,6 +9,15 @@ namespace win::backend {
 
 namespace {
 std::atomic<Precision> g_precision{Precision::Fp32};
+std::atomic<bool> g_deterministic{true};
+}  // namespace
+
+void set_deterministic(bool on) {
+  g_deterministic.store(on);
+}
+
+bool deterministic() {
+  return g_deterministic.load();
 }
 
 void set_precision(Precision p) {

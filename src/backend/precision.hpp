@@ -22,4 +22,11 @@ const char* precision_name(Precision p);
 // "fp32" | "tf32" | "bf16"; anything else is a config error naming `what` (the key or option).
 Precision parse_precision(const std::string& s, const std::string& what);
 
+// Whether GPU ops must give the same bits on every run (run.deterministic, default true): cuDNN
+// then takes the fastest deterministic algorithm of its ranking, falling back to another only
+// when no deterministic one fits. false: the fastest of all (PyTorch's default), whose
+// reductions may use atomics, so reruns and resumes match only to round-off.
+void set_deterministic(bool on);
+bool deterministic();
+
 }  // namespace win::backend

@@ -62,6 +62,9 @@ void describe(Section& root, Deck& d) {
     s.add("precision", r.precision,
           "GPU matrix products: fp32 (exact), tf32, or bf16 (fp32 storage and master weights)")
         .one_of({"fp32", "tf32", "bf16"});
+    s.add("deterministic", r.deterministic,
+          "GPU: deterministic algorithms only (bitwise reruns and resumes); false lets cuDNN take "
+          "the fastest");
     s.add("log_level", r.log_level, "log verbosity").one_of({"error", "warn", "info", "debug"});
     s.add("progress_interval_s", r.progress_interval_s,
           "seconds between progress lines when output is not a terminal")

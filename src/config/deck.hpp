@@ -18,6 +18,7 @@ struct RunConfig {
                                      "vanilla", "kd",     "eval"};
   std::string device = "cpu";      // where models compute: "cpu" | "cuda" (one GPU per rank)
   std::string precision = "fp32";  // GPU matrix products: "fp32" | "tf32" | "bf16"
+  bool deterministic = true;       // GPU: only algorithms that give the same bits every run
   std::string log_level = "info";
   double progress_interval_s = 10.0;
   bool operator==(const RunConfig&) const = default;

@@ -74,6 +74,10 @@ void check_deck(const Deck& d, const SourceMap& srcs) {
     config_error(
         srcs, "run.precision",
         "\"" + d.run.precision + "\" applies to GPU products: it needs run.device = \"cuda\"");
+  if (!d.run.deterministic && d.run.device != "cuda")
+    config_error(srcs, "run.deterministic",
+                 "false applies to GPU algorithms: the CPU backend is deterministic; it needs "
+                 "run.device = \"cuda\"");
   if (d.run.device == "cuda" && d.narrow.schedule == "pipelined")
     config_error(srcs, "narrow.schedule",
                  "\"pipelined\" sends activations between ranks through host MPI buffers and "

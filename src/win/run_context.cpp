@@ -119,8 +119,10 @@ RunContext::RunContext(config::Deck deck, std::string deck_toml)
 #endif
     device_ = Device::CUDA;
     backend::set_precision(backend::parse_precision(deck_.run.precision, "run.precision"));
+    backend::set_deterministic(deck_.run.deterministic);
     log_info("device: cuda (GPU ", gpu, " of this node, ", backend::cuda_devices(), "), precision ",
-             deck_.run.precision);
+             deck_.run.precision,
+             deck_.run.deterministic ? "" : ", non-deterministic algorithms allowed");
   }
   placement_ = std::make_unique<nn::DeviceScope>(device_);
   if (world > 1)

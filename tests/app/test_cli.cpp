@@ -121,6 +121,12 @@ TEST(Cli, DeviceAndPrecisionErrors) {
   r = run_command(win_cmd("bench --workload resnet50"));
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(contains(r.err, "resnet50 is a GPU workload: add --device cuda")) << r.err;
+  r = run_command(win_cmd("run " + deck + " --dry-run --set run.deterministic=false"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "run.deterministic: false applies to GPU algorithms")) << r.err;
+  r = run_command(win_cmd("bench --workload mlp --nondeterministic"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "--nondeterministic apply to --device cuda")) << r.err;
   r = run_command(win_cmd("bench --workload mlp --precision bf16"));
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(contains(r.err, "--precision applies to --device cuda")) << r.err;

@@ -36,7 +36,8 @@ enum Dir { kForward, kBackwardData, kBackwardFilter };
 constexpr const char* kDirName[] = {"forward", "backward_data", "backward_filter"};
 
 // From cuDNN's ranking (fastest first), the first algorithm that works with our math type and
-// fits kMaxWorkspace, deterministic ones first. `query(n, &returned, perf)` ranks;
+// fits kMaxWorkspace, deterministic ones first unless the run allows any (precision.hpp:
+// deterministic()). `query(n, &returned, perf)` ranks;
 // `ws(algo, &bytes)` asks the workspace under the math type just set on conv.
 template <class Perf, class Query, class Workspace>
 std::pair<int, size_t> choose(Query query, Workspace ws, const ConvDesc& conv, bool fp32,
@@ -44,7 +45,7 @@ std::pair<int, size_t> choose(Query query, Workspace ws, const ConvDesc& conv, b
   std::array<Perf, 16> perf{};
   int n = 0;
   WIN_CUDNN_CALL(query(static_cast<int>(perf.size()), &n, perf.data()));
-  for (bool deterministic_only : {true, false}) {
+  for (bool deterministic_only : {deterministic(), false}) {
     for (int i = 0; i < n; ++i) {
       const Perf& r = perf[static_cast<size_t>(i)];
       if (r.status != CUDNN_STATUS_SUCCESS) continue;
@@ -139,7 +140,8 @@ class CudnnConv2d final : public Conv2dOp {
   // The plan for these tensors (x: x or dx; w: w or dw; y: y or dy; b: b, db or undefined).
   Plan& plan(Dir dir, const Tensor& x, const Tensor& w, const Tensor& y, const Tensor& b,
              CudaContext& ctx) {
-    std::vector<int64_t> key{ctx.device(), static_cast<int64_t>(precision())};
+    std::vector<int64_t> key{ctx.device(), static_cast<int64_t>(precision()),
+                             deterministic() ? 1 : 0};
     for (const Tensor* t : {&x, &w, &y, &b}) append_key(key, *t);
     auto& cache = plans_[dir];
     for (auto& p : cache)
