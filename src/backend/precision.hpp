@@ -22,6 +22,20 @@ const char* precision_name(Precision p);
 // "fp32" | "tf32" | "bf16"; anything else is a config error naming `what` (the key or option).
 Precision parse_precision(const std::string& s, const std::string& what);
 
+// Sets a precision for its lifetime, then restores the previous one: the merge folds and checks
+// the bridges in fp32 whatever the run's precision (rounded products would be saved in the merged
+// weights and fail the exactness check).
+class ScopedPrecision {
+ public:
+  explicit ScopedPrecision(Precision p) : previous_(precision()) { set_precision(p); }
+  ~ScopedPrecision() { set_precision(previous_); }
+  ScopedPrecision(const ScopedPrecision&) = delete;
+  ScopedPrecision& operator=(const ScopedPrecision&) = delete;
+
+ private:
+  Precision previous_;
+};
+
 // Whether GPU ops must give the same bits on every run (run.deterministic, default true): cuDNN
 // then takes the fastest deterministic algorithm of its ranking, falling back to another only
 // when no deterministic one fits. false: the fastest of all (PyTorch's default), whose

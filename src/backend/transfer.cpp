@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_check.hpp"
 #include "backend/cuda/cuda_context.hpp"
 #include "fill.cuh"
+#include "strided_copy.cuh"
 #endif
 
 namespace win::backend {
@@ -20,6 +21,31 @@ namespace {
            ": this build has no CUDA backend (configure with -DWIN_CUDA=ON on a machine with the "
            "CUDA toolkit)");
 }
+
+#if WIN_HAVE_CUDA
+// Dense: the elements fill one block from raw() with no gaps (contiguous, or a permutation of it
+// such as channels-last), so whole-block writes (memset, a flat fill) are valid.
+bool dense(const Tensor& t) {
+  return t.is_contiguous() || t.is_channels_last();
+}
+
+// dst = src, both on the GPU, any layouts and any dtype (up to 4-d): the strided copy kernel
+// moves elements of any size, where the op table's copy is f32 only.
+void device_copy(const Tensor& src, Tensor& dst) {
+  WIN_CHECK(src.dim() <= 4 && src.dtype() == dst.dtype(), ErrorKind::Internal, "device copy of ",
+            src.shape(), ' ', dtype_name(src.dtype()), " into ", dtype_name(dst.dtype()));
+  int64_t shape[4] = {1, 1, 1, 1}, ss[4] = {0, 0, 0, 0}, ds[4] = {0, 0, 0, 0};
+  for (int i = 0; i < src.dim(); ++i) {
+    const int k = 4 - src.dim() + i;
+    shape[k] = src.size(i);
+    ss[k] = src.stride(i);
+    ds[k] = dst.stride(i);
+  }
+  WIN_CUDA_CHECK(kernels::launch_strided_copy(src.raw(), dst.raw(),
+                                              static_cast<int>(dtype_size(src.dtype())), shape, ss,
+                                              ds, cuda_context().stream()));
+}
+#endif
 
 void check_shapes(const Tensor& src, const Tensor& dst) {
   WIN_CHECK(src.shape() == dst.shape(), ErrorKind::Internal, "copy_across: ", src.shape(), ' ',
@@ -72,7 +98,7 @@ void copy_across(const Tensor& src, Tensor& dst) {
       WIN_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDeviceToDevice,
                                      c.stream()));
     } else {
-      ops_for(dst).copy(src, dst);  // strided: the op table's copy (f32)
+      device_copy(src, dst);
     }
     return;
   }
@@ -83,7 +109,7 @@ void copy_across(const Tensor& src, Tensor& dst) {
     } else {
       Tensor d = Tensor::empty(src.shape(), src.dtype(), cuda_allocator());
       copy_to_device(h, d);
-      ops_for(dst).copy(d, dst);
+      device_copy(d, dst);
     }
     return;
   }
@@ -106,7 +132,7 @@ Tensor to_device(const Tensor& t, Device device) {
   Tensor out = Tensor::empty(t.shape(), t.dtype(), device_allocator(device));
 #if WIN_HAVE_CUDA
   if (t.device() == Device::CUDA && device == Device::CUDA) {  // a strided device view
-    ops_for(t).copy(t, out);
+    device_copy(t, out);
     return out;
   }
 #endif
@@ -135,7 +161,7 @@ void fill(Tensor& t, double value) {
     return;
   }
 #if WIN_HAVE_CUDA
-  if (t.dtype() == DType::F32 && t.is_contiguous()) {
+  if (t.dtype() == DType::F32 && dense(t)) {
     kernels::launch_fill_f32(static_cast<float*>(t.raw()), t.numel(), static_cast<float>(value),
                              cuda_context().stream());
     WIN_CUDA_CHECK(cudaGetLastError());
@@ -155,7 +181,7 @@ void zero(Tensor& t) {
     return;
   }
 #if WIN_HAVE_CUDA
-  if (t.is_contiguous()) {
+  if (dense(t)) {
     WIN_CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.nbytes(), cuda_context().stream()));
     return;
   }

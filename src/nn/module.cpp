@@ -22,7 +22,9 @@ DeviceScope::~DeviceScope() {
 }
 
 Allocator& Module::alloc() const {
-  return backend::device_allocator(device_);
+  // Cached: the first call checks the device (a CUDA query), later ones are a load.
+  if (!alloc_) alloc_ = &backend::device_allocator(device_);
+  return *alloc_;
 }
 
 void Module::ensure(Tensor& t, const Dims& shape, DType dtype, const Tensor* like) const {

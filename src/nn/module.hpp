@@ -135,7 +135,8 @@ class Module {
   std::string type_;
   DType dtype_;
   Device device_ = default_device();
-  std::deque<Param> params_;  // deque: Param& handed to layers stays valid
+  mutable Allocator* alloc_ = nullptr;  // device_'s, looked up once
+  std::deque<Param> params_;            // deque: Param& handed to layers stays valid
   std::deque<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, Module*>> children_;
   std::vector<std::unique_ptr<Module>> owned_;

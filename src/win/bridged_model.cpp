@@ -135,12 +135,14 @@ void init_bridges(BridgedModel& m, BridgeInit init, uint64_t seed) {
       Tensor m1 = Tensor::from(q, {big, d});
       b.m1().value.copy_from(m1);
       if (b.m2()) b.m2()->value.copy_from(m1.transpose(0, 1));
-    } else {
-      fill_normal(b.m1().value, rng, 0.0, 1.0 / std::sqrt(static_cast<double>(d)),
-                  fnv1a64(name + ".m1"));
-      if (b.m2())
-        fill_normal(b.m2()->value, rng, 0.0, 1.0 / std::sqrt(static_cast<double>(big)),
-                    fnv1a64(name + ".m2"));
+    } else {  // drawn on the host (the same values on every device), then copied
+      auto draw = [&](Tensor& value, double std, const std::string& key) {
+        Tensor h = Tensor::empty(value.shape(), value.dtype());
+        fill_normal(h, rng, 0.0, std, fnv1a64(key));
+        value.copy_from(h);
+      };
+      draw(b.m1().value, 1.0 / std::sqrt(static_cast<double>(d)), name + ".m1");
+      if (b.m2()) draw(b.m2()->value, 1.0 / std::sqrt(static_cast<double>(big)), name + ".m2");
     }
   }
 }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backend/precision.hpp"
 #include "core/build_info.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -28,6 +29,7 @@ namespace fs = std::filesystem;
 
 void run_merge(const RunContext& rc) {
   const auto& d = rc.deck();
+  const backend::ScopedPrecision exact(backend::Precision::Fp32);
   const bool map = d.merge.when == "after_narrow";
   auto sbar = build_bridged(d.model, models::teacher_config(d.model, d.teacher),
                             bridge_mode_of(d.narrow.bridge_mode), DType::F32);

@@ -227,6 +227,7 @@ void run(const Call& g0, float alpha, float beta) {
   if (g0.k == 0) return scale_only(g0, alpha, beta, ctx);
   WIN_CHECK(g0.batch <= INT32_MAX, ErrorKind::Internal, "gemm: batch of ", g0.batch);
   Call g = g0;
+  g.ab_type = g.type;  // bf16 tensors are bf16 operands; fp32 ones may be rounded below
   if (g.type == CUDA_R_32F && precision() == Precision::Bf16) {
     thread_local Tensor buf_a, buf_b;
     g.a = to_bf16(g.a, g.batch, g.stride_a, buf_a, ctx);

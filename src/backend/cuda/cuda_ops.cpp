@@ -168,6 +168,19 @@ bool alike_and_dense(const Tensor& a, const Tensor& b) {
 bool aliases(const Tensor& a, const Tensor& b) {
   return a.raw() == b.raw() && a.strides() == b.strides();
 }
+// Whether the byte ranges the two views span intersect (non-negative strides).
+bool overlaps(const Tensor& a, const Tensor& b) {
+  auto range = [](const Tensor& t) {
+    int64_t last = 0;
+    for (int i = 0; i < t.dim(); ++i) last += (t.size(i) - 1) * t.stride(i);
+    const auto lo = reinterpret_cast<uintptr_t>(t.raw());
+    return std::pair<uintptr_t, uintptr_t>{
+        lo, lo + static_cast<uintptr_t>(last + 1) * dtype_size(t.dtype())};
+  };
+  const auto [alo, ahi] = range(a);
+  const auto [blo, bhi] = range(b);
+  return a.numel() > 0 && b.numel() > 0 && alo < bhi && blo < ahi;
+}
 // y = alpha x + beta y (x may be undefined: y = beta y) for operands of any layout.
 void strided_axpby(double alpha, const Tensor* x, double beta, Tensor& y, const char* what) {
   WIN_CHECK(
@@ -188,6 +201,11 @@ void strided_axpby(double alpha, const Tensor* x, double beta, Tensor& y, const 
 void CudaOps::add(const Tensor& a, const Tensor& b, Tensor& y) {
   WIN_CUDA_TIMED("add");
   if (!alike_and_dense(a, b) || !alike_and_dense(a, y)) {  // any layouts: y = a, then y += b
+    // y may be a or b itself, but no other view over their memory (it would be overwritten
+    // before it is read).
+    WIN_CHECK((aliases(y, a) || !overlaps(y, a)) && (aliases(y, b) || !overlaps(y, b)),
+              ErrorKind::Internal, "cuda add: the output ", y.shape(), "/", y.strides(),
+              " partly overlaps an input");
     if (aliases(y, b)) {
       strided_axpby(1.0, &a, 1.0, y, "add");
     } else {
