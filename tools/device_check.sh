@@ -15,6 +15,8 @@
 #   build      nvidia-smi's compute capability; build targets win and test_cuda on all cores
 #              (OUTDIR/build.log)
 #   tests      build-gpu/tests/test_cuda --gtest_output=xml:OUTDIR/test_cuda.xml (OUTDIR/test_cuda.log)
+#   memcheck   the GPU tests (filter *cuda*:*Cuda*) under compute-sanitizer --tool memcheck
+#              (OUTDIR/memcheck.log; DEVICE_CHECK_SKIP_SANITIZER=1 skips, _SANITIZER_S caps: 90)
 #   win bench  win bench --workload resnet50|bert-base --device cuda --precision P for P in
 #              DEVICE_CHECK_PRECISIONS (bf16 fp32), for each workload that `win bench --help`
 #              lists, else "not built yet"; then a bf16 --profile run (GPU time per op;
@@ -248,6 +250,21 @@ if ((built)) && [[ -x $test_bin ]]; then
     "${kenv[@]}" "$test_bin" --gtest_output="xml:$xml" || true
 else
   note_phase tests "not run: $test_target not built" "$test_target.log"
+fi
+
+# ---- memory checking ----------------------------------------------------------------------------
+# The GPU parity and fixture tests again under compute-sanitizer's memcheck: an out-of-bounds
+# read that happens to land in mapped memory passes a test but not this (it is how the crossed
+# batch strides of cuda_gemm were found).
+if ((built)) && [[ -x $test_bin && -z ${DEVICE_CHECK_SKIP_SANITIZER:-} ]]; then
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  if [[ -x $sanitizer ]]; then
+    run_phase memcheck "$(phase_limit "${DEVICE_CHECK_SANITIZER_S:-90}")" "$out/memcheck.log" \
+      "${kenv[@]}" "$sanitizer" --tool memcheck --error-exitcode 9 --print-limit 20 "$test_bin" \
+      --gtest_filter='*cuda*:*Cuda*' || true
+  else
+    note_phase memcheck "not run: no compute-sanitizer" memcheck.log
+  fi
 fi
 
 # ---- win bench on the GPU -----------------------------------------------------------------------
