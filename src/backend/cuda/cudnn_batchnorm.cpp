@@ -1,5 +1,8 @@
-// Spatial batch normalisation on cuDNN's batch-norm API (cudnnBatchNormalizationForwardTraining,
-// ForwardInference, Backward with CUDNN_BATCHNORM_SPATIAL), adapted to the op table's contract:
+// Spatial batch normalisation: channels-last fp32 activations (what win's convolutions make) on
+// own kernels (kernels/batchnorm_nhwc.cuh: cuDNN's batch-norm API below is tuned for NCHW and
+// public reports find it several times slower on NHWC), everything else on cuDNN's batch-norm
+// API (cudnnBatchNormalizationForwardTraining, ForwardInference, Backward with
+// CUDNN_BATCHNORM_SPATIAL), adapted to the op table's contract:
 //
 // - Statistics. The op must output the batch mean and the BIASED batch variance, and move the
 //   running statistics with PyTorch's rule (the unbiased variance). cuDNN outputs only a saved
@@ -29,6 +32,7 @@
 #include "backend/cuda/cuda_allocator.hpp"
 #include "backend/cuda/cuda_context.hpp"
 #include "backend/cuda/op_timer.hpp"
+#include "batchnorm_nhwc.cuh"
 
 namespace win::backend {
 
@@ -91,6 +95,14 @@ class CudnnBatchNorm final : public BatchNormOp {
     WIN_CHECK(count > 1, ErrorKind::Internal,
               "batchnorm: training needs more than one value per channel, got input ", x.shape());
     CudaContext& ctx = cuda_context();
+    if (own_kernels({&x, &y})) {
+      const int64_t c = x.size(1);
+      void* scratch = ctx.workspace(kernels::bn_nhwc_scratch_bytes(count, c));
+      WIN_CUDA_CHECK(kernels::launch_bn_nhwc_forward_train_f32(
+          f(x), count, c, f(gamma), f(beta), eps, momentum, f(running_mean), f(running_var),
+          f(mean), f(var), f(y), relu_, scratch, ctx.stream()));
+      return;
+    }
     cudnnHandle_t h = ctx.cudnn();
     train_.describe({&x, &y});
     const TensorDesc &xd = train_.t[0], &yd = train_.t[1], &cd = train_.channel;
@@ -115,6 +127,14 @@ class CudnnBatchNorm final : public BatchNormOp {
     WIN_CUDA_TIMED("batchnorm.forward_eval");
     check(x, y, {&gamma, &beta, &running_mean, &running_var}, "batchnorm forward_eval");
     CudaContext& ctx = cuda_context();
+    if (own_kernels({&x, &y})) {
+      const int64_t rows = x.size(0) * x.size(2) * x.size(3), c = x.size(1);
+      void* scratch = ctx.workspace(kernels::bn_nhwc_scratch_bytes(rows, c));
+      WIN_CUDA_CHECK(kernels::launch_bn_nhwc_forward_eval_f32(f(x), rows, c, f(gamma), f(beta), eps,
+                                                              f(running_mean), f(running_var), f(y),
+                                                              relu_, scratch, ctx.stream()));
+      return;
+    }
     eval_.describe({&x, &y});
     const TensorDesc &xd = eval_.t[0], &yd = eval_.t[1];
     WIN_CUDNN_CALL(cudnnBatchNormalizationForwardInference(
@@ -133,6 +153,14 @@ class CudnnBatchNorm final : public BatchNormOp {
     check(x, dy, {}, "batchnorm backward (dy)");
     if (relu_) check(x, y, {}, "batchnorm backward (y)");
     CudaContext& ctx = cuda_context();
+    if (own_kernels({&x, &dy, &dx}) && (!relu_ || own_kernels({&y}))) {
+      const int64_t rows = x.size(0) * x.size(2) * x.size(3), c = x.size(1);
+      void* scratch = ctx.workspace(kernels::bn_nhwc_scratch_bytes(rows, c));
+      WIN_CUDA_CHECK(kernels::launch_bn_nhwc_backward_f32(
+          f(x), relu_ ? f(y) : nullptr, f(dy), rows, c, f(gamma), f(mean), f(var), eps, f(dx),
+          f(dgamma), f(dbeta), scratch, ctx.stream()));
+      return;
+    }
     cudnnHandle_t h = ctx.cudnn();
     const void* inv_std = inverse_std(var, eps, ctx);
     const void* g = dy.raw();
@@ -157,6 +185,16 @@ class CudnnBatchNorm final : public BatchNormOp {
   }
 
  private:
+  // Channels-last fp32 activations go to kernels/batchnorm_nhwc (cuDNN's batch-norm API is slow
+  // on NHWC); other layouts and dtypes to cuDNN.
+  static bool own_kernels(std::initializer_list<const Tensor*> ts) {
+    for (const Tensor* t : ts)
+      if (t->dtype() != DType::F32 || !t->is_channels_last()) return false;
+    const Tensor& x = **ts.begin();
+    return kernels::bn_nhwc_supported(x.size(0) * x.size(2) * x.size(3), x.size(1));
+  }
+  static float* f(const Tensor& t) { return static_cast<float*>(t.raw()); }
+
   // 1 / sqrt(var + eps) per channel, into the owned stats_ (see the top comment).
   const void* inverse_std(const Tensor& var, double eps, CudaContext& ctx) {
     const int64_t c = var.size(0);
