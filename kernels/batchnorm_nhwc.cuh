@@ -1,11 +1,11 @@
 // Batch normalisation of channels-last fp32 activations: x viewed as a (rows, C) matrix with C
 // contiguous (rows = N H W), so the per-channel statistics are column sums. cuDNN's batch-norm
 // API (backend/cuda/cudnn_batchnorm.cpp) is tuned for NCHW and slow on NHWC, which is what win's
-// convolutions produce. Column sums are deterministic: fixed chunks of rows summed in double in a
-// fixed order, then the chunks in order. Semantics are the op table's (backend/ops.hpp,
-// BatchNormOp): biased batch variance out, running statistics moved with the unbiased one,
-// optional fused ReLU. Only the host launchers are visible. Shapes: x, y, dy, dx (rows, C);
-// gamma, beta, mean, var, running stats, dgamma, dbeta (C).
+// convolutions produce. Column sums are deterministic: chunks of rows (their length fixed by the
+// shape) summed in double in a fixed order, then the chunks in order. Semantics are the op table's
+// (backend/ops.hpp, BatchNormOp): biased batch variance out, running statistics moved with the
+// unbiased one, optional fused ReLU. Only the host launchers are visible. Shapes: x, y, dy, dx
+// (rows, C); gamma, beta, mean, var, running stats, dgamma, dbeta (C).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -14,11 +14,12 @@
 
 namespace win::kernels {
 
-// Whether these kernels take the shape (the chunk grid has at most 65535 rows of blocks:
-// rows <= 33.5 M); otherwise the caller uses cuDNN.
+// Whether these kernels take the shape; otherwise the caller uses cuDNN.
 bool bn_nhwc_supported(int64_t rows, int64_t channels);
-// Device scratch every launcher below needs for these sizes.
+// Device scratch the training forward and the backward need for these sizes, and the eval
+// forward.
 size_t bn_nhwc_scratch_bytes(int64_t rows, int64_t channels);
+size_t bn_nhwc_eval_scratch_bytes(int64_t channels);
 
 // y = (x - mean) / sqrt(var + eps) * gamma + beta (then max(., 0) when relu), with the batch
 // mean and biased variance written to mean and var; running = (1 - momentum) running +
@@ -34,8 +35,8 @@ size_t bn_nhwc_scratch_bytes(int64_t rows, int64_t channels);
     double eps, const float* running_mean, const float* running_var, float* y, bool relu,
     void* scratch, cudaStream_t stream);
 
-// The training backward with the given mean and (biased) var: g = dy (masked by y > 0 when y is
-// not null: the fused ReLU); dbeta += sum g; dgamma += sum g xhat; dx = gamma / sqrt(var + eps)
+// The training backward with the given mean and (biased) var: g = dy (zero where y <= 0 when y
+// is not null: the fused ReLU); dbeta += sum g; dgamma += sum g xhat; dx = gamma / sqrt(var + eps)
 // (g - mean(g) - xhat mean(g xhat)), xhat = (x - mean) / sqrt(var + eps). dx overwritten.
 [[nodiscard]] cudaError_t launch_bn_nhwc_backward_f32(
     const float* x, const float* y, const float* dy, int64_t rows, int64_t channels,

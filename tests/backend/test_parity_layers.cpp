@@ -130,6 +130,44 @@ TEST_P(OpParity, BatchNormTrainingEvalAndFusedRelu) {
   }
 }
 
+// Shapes past one chunk of rows and one block of channels (40 000 rows, 40 channels), gradients
+// accumulated onto non-zero values, and a (N, C, 1, 1) contiguous input (the same memory as
+// channels-last): the GPU's channels-last kernels take all three.
+TEST_P(OpParity, BatchNormLargeAndOneByOne) {
+  for (const Dims& shape : {Dims{4, 40, 100, 100}, Dims{16, 40, 1, 1}}) {
+    const bool cl = shape[2] > 1;
+    auto op_ref = ref().batchnorm(true);
+    auto op = ops().batchnorm(true);
+    const Tensor x = host_randn(shape, 11, 3.0, cl), dy = host_randn(shape, 12, 1.0, cl);
+    const Tensor gamma = host_randn({40}, 13), beta = host_randn({40}, 14);
+    Tensor rm_ref = host_randn({40}, 15, 0.1), rv_ref = Tensor::zeros({40}, DType::F32);
+    rv_ref.fill(2.0);
+    Tensor rm = put(rm_ref), rv = put(rv_ref);
+    Tensor mean_ref = Tensor::empty({40}, DType::F32), var_ref = Tensor::empty({40}, DType::F32);
+    Tensor mean = like(mean_ref), var = like(var_ref);
+    Tensor y_ref = cl ? empty_channels_last(shape, DType::F32) : Tensor::empty(shape, DType::F32);
+    Tensor y = like(y_ref);
+    op_ref->forward_train(x, gamma, beta, 1e-5, 0.1, rm_ref, rv_ref, mean_ref, var_ref, y_ref);
+    op->forward_train(put(x), put(gamma), put(beta), 1e-5, 0.1, rm, rv, mean, var, y);
+    EXPECT_PARITY(get(y), y_ref, 1e-5) << shape;
+    EXPECT_PARITY(get(rm), rm_ref, 1e-5) << shape;
+    EXPECT_PARITY(get(rv), rv_ref, 1e-5) << shape;
+    EXPECT_PARITY(get(var), var_ref, 1e-5) << shape;
+    Tensor dx_ref = cl ? empty_channels_last(shape, DType::F32) : Tensor::empty(shape, DType::F32);
+    Tensor dx = like(dx_ref);
+    Tensor dg_ref = host_randn({40}, 16), db_ref = host_randn({40}, 17);  // accumulated onto
+    Tensor dg = put(dg_ref), db = put(db_ref);
+    op_ref->backward(x, y_ref, dy, gamma, mean_ref, var_ref, 1e-5, dx_ref, dg_ref, db_ref);
+    op->backward(put(x), y, put(dy), put(gamma), mean, var, 1e-5, dx, dg, db);
+    EXPECT_PARITY(get(dx), dx_ref, 1e-4) << shape;
+    EXPECT_PARITY(get(dg), dg_ref, 1e-4) << shape;
+    EXPECT_PARITY(get(db), db_ref, 1e-4) << shape;
+    op_ref->forward_eval(x, gamma, beta, 1e-5, rm_ref, rv_ref, y_ref);
+    op->forward_eval(put(x), put(gamma), put(beta), 1e-5, rm, rv, y);
+    EXPECT_PARITY(get(y), y_ref, 1e-5) << shape;
+  }
+}
+
 TEST_P(OpParity, MaxAndAveragePooling) {
   using K = backend::Pool2dDesc::Kind;
   for (const backend::Pool2dDesc d :

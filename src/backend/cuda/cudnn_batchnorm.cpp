@@ -9,11 +9,11 @@
 //   mean and inverse standard deviation 1/sqrt(var + eps) (named "inv variance"), and updates
 //   running statistics as running = factor * batch + (1 - factor) * running, where its batch
 //   variance is the unbiased one: PyTorch's cuDNN path passes its running_var and momentum
-//   straight through for exactly that reason. So the training forward is run with factor 1 on
+//   straight through for exactly that reason. So the cuDNN training forward is run with factor 1 on
 //   the op's own mean and var outputs (zeroed first: 0 * NaN from uninitialised memory would
 //   poison them), which leaves mean = batch mean and var = unbiased batch variance; then
 //   running = momentum * batch + (1 - momentum) * running (cudnnAddTensor), and var is scaled by
-//   (n - 1) / n to the biased variance. No custom kernel is needed.
+//   (n - 1) / n to the biased variance.
 // - Backward takes mean and var from the caller (the layer's eval-mode backward passes the
 //   running statistics), so cuDNN's saved inverse std is recomputed from var: a cuDNN inference
 //   forward over a (1, C, 1, 1) tensor of ones with mean 0, scale 1, shift 0 and variance var
@@ -129,7 +129,7 @@ class CudnnBatchNorm final : public BatchNormOp {
     CudaContext& ctx = cuda_context();
     if (own_kernels({&x, &y})) {
       const int64_t rows = x.size(0) * x.size(2) * x.size(3), c = x.size(1);
-      void* scratch = ctx.workspace(kernels::bn_nhwc_scratch_bytes(rows, c));
+      void* scratch = ctx.workspace(kernels::bn_nhwc_eval_scratch_bytes(c));
       WIN_CUDA_CHECK(kernels::launch_bn_nhwc_forward_eval_f32(f(x), rows, c, f(gamma), f(beta), eps,
                                                               f(running_mean), f(running_var), f(y),
                                                               relu_, scratch, ctx.stream()));
@@ -187,9 +187,10 @@ class CudnnBatchNorm final : public BatchNormOp {
  private:
   // Channels-last fp32 activations go to kernels/batchnorm_nhwc (cuDNN's batch-norm API is slow
   // on NHWC); other layouts and dtypes to cuDNN.
+  // (packed_as: NHWC memory order, size-1 dimensions' strides ignored, so (N, C, 1, 1) counts.)
   static bool own_kernels(std::initializer_list<const Tensor*> ts) {
     for (const Tensor* t : ts)
-      if (t->dtype() != DType::F32 || !t->is_channels_last()) return false;
+      if (t->dtype() != DType::F32 || !packed_as(*t, true)) return false;
     const Tensor& x = **ts.begin();
     return kernels::bn_nhwc_supported(x.size(0) * x.size(2) * x.size(3), x.size(1));
   }
