@@ -41,7 +41,8 @@
 # (nvidia-smi), DEVICE_CHECK_CUDA_ARCH (from the GPU), DEVICE_CHECK_CMAKE_ARGS (more configure
 # arguments, split at spaces; they come last, so -DWIN_CUDA=OFF wins), DEVICE_CHECK_TEST_TARGET
 # (test_cuda), DEVICE_CHECK_TORCH_ARGS (more torch_gpu_bench.py arguments, e.g. --tiny),
-# DEVICE_CHECK_BENCH_ARGS (more win bench arguments, e.g. --steps 5 --warmup 2),
+# DEVICE_CHECK_BENCH_ARGS (win bench arguments: --steps 10 --warmup 2; a ResNet-50 step took
+# seconds on an H200),
 # DEVICE_CHECK_BUDGET_S (450) and the phase caps DEVICE_CHECK_CONFIGURE_S (60), _BUILD_S (210),
 # _TEST_S (60), _BENCH_S (240: each win bench run gets a quarter), _RUNS_S (150, all runs); the
 # PyTorch phase gets what is left. PYTHON: the Python with torch.
@@ -64,7 +65,7 @@ test_target=${DEVICE_CHECK_TEST_TARGET:-test_cuda}
 budget=${DEVICE_CHECK_BUDGET_S:-450}
 read -ra extra_cmake <<<"${DEVICE_CHECK_CMAKE_ARGS:-}"
 read -ra extra_torch <<<"${DEVICE_CHECK_TORCH_ARGS:-}"
-read -ra extra_bench <<<"${DEVICE_CHECK_BENCH_ARGS:-}"
+read -ra extra_bench <<<"${DEVICE_CHECK_BENCH_ARGS:---steps 10 --warmup 2}"
 deadline=$((SECONDS + budget))
 reserve=10 # seconds kept for summary.md
 
