@@ -23,8 +23,9 @@ __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
 }
 
-// Sum / max over the 32 lanes of a warp; every lane gets the result.
-__device__ __forceinline__ float warp_sum(float v) {
+// Sum (float or double) / max over the 32 lanes of a warp; every lane gets the result.
+template <class V>
+__device__ __forceinline__ V warp_sum(V v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;

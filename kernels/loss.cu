@@ -25,12 +25,6 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kMaxBlocks = 65535;
 constexpr int64_t kMaxWarpRow = 1024;  // widest row handled by one warp
 
-template <class V>
-__device__ __forceinline__ V warp_sum(V v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 // (value, index) pairs: the larger value wins, the smaller index on ties; NaN never wins, so the
 // result is the first maximum over the non-NaN values (index `none` when there is none).
 __device__ __forceinline__ void argmax_merge(float& m, int64_t& i, float om, int64_t oi) {

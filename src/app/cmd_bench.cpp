@@ -156,7 +156,6 @@ double nominal_bf16_peak_tflops(const std::string& devices) {
   return 0;
 }
 
-// One workload on the GPU: steps are timed from launch to the device finishing its queue.
 // The op table of --profile: GPU time per op per step, against the median step.
 void print_op_timings(const std::vector<backend::OpTiming>& rows, int steps, double step_ms) {
   double total = 0;
@@ -170,6 +169,40 @@ void print_op_timings(const std::vector<backend::OpTiming>& rows, int steps, dou
               total / steps, 100 * total / steps / step_ms);
 }
 
+// Steps of one workload: `warmup` untimed (printed to stderr when report), then `steps` timed,
+// each until `device` has done its work; the loss must stay finite. flops: the model FLOPs of a
+// step (3 x forward).
+struct StepTimes {
+  std::vector<double> seconds;
+  double flops = 0, loss = 0;
+};
+void warm_up(Workload& w, nn::Context& ctx, int warmup, Device device, bool report) {
+  for (int i = 0; i < warmup; ++i) {
+    ctx.step = static_cast<uint64_t>(i);
+    const double t0 = monotonic_seconds();
+    w.step(ctx);
+    backend::synchronize(device);
+    if (report)
+      std::fprintf(stderr, "# warm-up step %d: %.1f ms\n", i + 1, (monotonic_seconds() - t0) * 1e3);
+  }
+}
+StepTimes timed_steps(Workload& w, nn::Context& ctx, int warmup, int steps, Device device) {
+  StepTimes r;
+  for (int i = 0; i < steps; ++i) {
+    ctx.step = static_cast<uint64_t>(warmup + i);
+    ctx.macs = 0;
+    const double t0 = monotonic_seconds();
+    r.loss = w.step(ctx);
+    backend::synchronize(device);
+    r.seconds.push_back(monotonic_seconds() - t0);
+    WIN_CHECK(std::isfinite(r.loss), ErrorKind::Numerics, "win bench ", w.name(), ": loss is ",
+              r.loss, " at step ", warmup + i);
+    r.flops = 3.0 * 2.0 * static_cast<double>(ctx.macs);
+  }
+  return r;
+}
+
+// One workload on the GPU: steps are timed from launch to the device finishing its queue.
 int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision precision,
               bool profile, bool deterministic) {
   const std::string why = backend::device_unavailable(Device::CUDA);
@@ -181,35 +214,17 @@ int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision
   auto w = make_workload(name, 0, 1, Device::CUDA);
   nn::Context ctx;
   ctx.rng = Philox(0, 0xD0);
-  for (int i = 0; i < warmup; ++i) {
-    ctx.step = static_cast<uint64_t>(i);
-    const double t0 = monotonic_seconds();
-    w->step(ctx);
-    backend::synchronize(Device::CUDA);
-    std::fprintf(stderr, "# warm-up step %d: %.1f ms\n", i + 1, (monotonic_seconds() - t0) * 1e3);
-  }
-  backend::synchronize(Device::CUDA);
+  warm_up(*w, ctx, warmup, Device::CUDA, true);
   const Allocator& gpu = allocator_for(Device::CUDA);
   const AllocStats before = gpu.stats();
   // Timed steps with --profile carry the events' small cost; the timings stand on their own.
   backend::set_op_timing(profile);
-  std::vector<double> times;
-  double flops = 0, loss = 0;
-  for (int i = 0; i < steps; ++i) {
-    ctx.step = static_cast<uint64_t>(warmup + i);
-    ctx.macs = 0;
-    const double t0 = monotonic_seconds();
-    loss = w->step(ctx);
-    backend::synchronize(Device::CUDA);
-    times.push_back(monotonic_seconds() - t0);
-    WIN_CHECK(std::isfinite(loss), ErrorKind::Numerics, "win bench ", name, ": loss is ", loss,
-              " at step ", warmup + i);
-    flops = 3.0 * 2.0 * static_cast<double>(ctx.macs);
-  }
+  const StepTimes t = timed_steps(*w, ctx, warmup, steps, Device::CUDA);
+  const double flops = t.flops, loss = t.loss;
   backend::set_op_timing(false);
   const std::vector<backend::OpTiming> ops = backend::take_op_timings();
   const AllocStats after = gpu.stats();
-  const double med = median(times);
+  const double med = median(t.seconds);
   const double tflops = flops / med / 1e12;
   const std::string mfu = peak > 0 ? cat(tflops / peak) : std::string("-");
   std::printf("%-9s %6lld %7s %12.2f %12.1f %11.1f %9.1f %8s\n", name.c_str(),
@@ -283,22 +298,10 @@ int run_bench(const Args& args) {
     auto w = make_workload(name, 0);
     nn::Context ctx;
     ctx.rng = Philox(0, 0xD0);
-    for (int i = 0; i < warmup; ++i) {
-      ctx.step = static_cast<uint64_t>(i);
-      w->step(ctx);
-    }
-    std::vector<double> times;
-    double flops = 0;
-    for (int i = 0; i < steps; ++i) {
-      ctx.step = static_cast<uint64_t>(warmup + i);
-      ctx.macs = 0;
-      const double t0 = monotonic_seconds();
-      const double loss = w->step(ctx);
-      times.push_back(monotonic_seconds() - t0);
-      WIN_CHECK(std::isfinite(loss), ErrorKind::Numerics, "win bench ", name, ": loss is ", loss,
-                " at step ", warmup + i);
-      flops = 3.0 * 2.0 * static_cast<double>(ctx.macs);
-    }
+    warm_up(*w, ctx, warmup, Device::CPU, false);
+    const StepTimes t = timed_steps(*w, ctx, warmup, steps, Device::CPU);
+    const std::vector<double>& times = t.seconds;
+    const double flops = t.flops;
     const double med = median(times);
     const double gflops = flops / med / 1e9;
     std::printf("%-8s %6lld %7d %12.2f %12.1f %11.3f %9.1f %8.3f\n", name.c_str(),

@@ -2,13 +2,13 @@
 // the build every CUDA request is a usage error that says so.
 #include "backend/transfer.hpp"
 
-#include "backend/ops.hpp"
 #include "core/error.hpp"
 
 #if WIN_HAVE_CUDA
 #include "backend/cuda/cuda_allocator.hpp"
 #include "backend/cuda/cuda_check.hpp"
 #include "backend/cuda/cuda_context.hpp"
+#include "backend/cuda/cuda_ops.hpp"
 #include "fill.cuh"
 #include "strided_copy.cuh"
 #endif
@@ -23,11 +23,7 @@ namespace {
 }
 
 #if WIN_HAVE_CUDA
-// Dense: the elements fill one block from raw() with no gaps (contiguous, or a permutation of it
-// such as channels-last), so whole-block writes (memset, a flat fill) are valid.
-bool dense(const Tensor& t) {
-  return t.is_contiguous() || t.is_channels_last();
-}
+using cuda_detail::dense;
 
 // dst = src, both on the GPU, any layouts and any dtype (up to 4-d): the strided copy kernel
 // moves elements of any size, where the op table's copy is f32 only.

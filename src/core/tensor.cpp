@@ -377,7 +377,7 @@ void Tensor::fill(double value) {
 
 void Tensor::zero() {
   if (device() != Device::CPU) {
-    hooks("zero").fill(*this, 0.0);
+    hooks("zero").zero(*this);
     return;
   }
   if (is_contiguous()) {

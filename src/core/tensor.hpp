@@ -104,6 +104,7 @@ Dims contiguous_strides(const Dims& shape);
 struct DeviceHooks {
   void (*copy)(const Tensor& src, Tensor& dst) = nullptr;
   void (*fill)(Tensor& t, double value) = nullptr;
+  void (*zero)(Tensor& t) = nullptr;
 };
 void register_device_hooks(const DeviceHooks& hooks);
 

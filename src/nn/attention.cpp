@@ -47,7 +47,7 @@ void SelfAttention::set_mask(const Tensor& mask) {
             ErrorKind::Internal, "SelfAttention: mask must be (B, T) i32 or i8, got ",
             dtype_name(mask.dtype()), " ", mask.shape());
   const int64_t b = mask.size(0), n = mask.size(1);
-  std::vector<double> bias = backend::to_device(mask, Device::CPU).to_vector();
+  std::vector<double> bias = mask.to_vector();  // (a device mask is read back)
   for (size_t i = 0; i < bias.size(); ++i) {
     WIN_CHECK(bias[i] == 0.0 || bias[i] == 1.0, ErrorKind::Data, "attention mask value ", bias[i],
               " at sample ", static_cast<int64_t>(i) / n, ", position ",

@@ -113,16 +113,16 @@ double max_relative_difference(Task& task, nn::Module& a, nn::Module& b, data::S
       ref = std::max(ref, std::abs(ya[i]));
     }
   };
-  for_each_batch(
-      source, std::min<int64_t>(samples, 256), samples, [&](const data::Batch& x, int64_t) {
-        auto host = [](const Tensor& t) { return backend::to_device(t, Device::CPU).to_vector(); };
-        const auto ya = host(a.forward(task.prepare(a, x), ctx));
-        std::vector<double> na;
-        if (const Tensor* n = task.nsp_logits(a)) na = host(*n);
-        const auto yb = host(b.forward(task.prepare(b, x), ctx));
-        compare(ya, yb);
-        if (const Tensor* n = task.nsp_logits(b)) compare(na, host(*n));
-      });
+  for_each_batch(source, std::min<int64_t>(samples, 256), samples,
+                 [&](const data::Batch& x, int64_t) {
+                   // to_vector reads device tensors back through the host.
+                   const auto ya = a.forward(task.prepare(a, x), ctx).to_vector();
+                   std::vector<double> na;
+                   if (const Tensor* n = task.nsp_logits(a)) na = n->to_vector();
+                   const auto yb = b.forward(task.prepare(b, x), ctx).to_vector();
+                   compare(ya, yb);
+                   if (const Tensor* n = task.nsp_logits(b)) compare(na, n->to_vector());
+                 });
   return ref > 0 ? diff / ref : diff;
 }
 

@@ -51,7 +51,7 @@ CudaAllocator& cuda_allocator() {
   // memory through these, registered before the first CUDA tensor exists.
   static const bool registered = [] {
     register_device_allocator(a);
-    register_device_hooks({.copy = &copy_across, .fill = &fill});
+    register_device_hooks({.copy = &copy_across, .fill = &fill, .zero = &zero});
     return true;
   }();
   (void)registered;

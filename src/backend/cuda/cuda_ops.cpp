@@ -23,8 +23,6 @@ namespace win::backend {
 
 namespace cuda_detail {
 
-// Dense: the elements fill numel() consecutive slots (contiguous, or channels-last), which is all
-// the element-wise kernels need when every operand shares the layout.
 bool dense(const Tensor& t) {
   return t.is_contiguous() || t.is_channels_last();
 }

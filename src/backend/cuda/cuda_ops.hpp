@@ -61,6 +61,9 @@ Ops& cuda_ops();
 // internal error naming `what` otherwise), and small per-thread device buffers for results the
 // host reads back (a flag and a few doubles) that never overlap the libraries' workspace.
 namespace cuda_detail {
+// The elements fill numel() consecutive slots from raw() (contiguous, or a permutation such as
+// channels-last): what element-wise kernels and whole-block writes (memset) need.
+bool dense(const Tensor& t);
 template <class T>
 T* dense_ptr(const Tensor& t, const char* what);
 int32_t* flag_buffer();                  // one int32
