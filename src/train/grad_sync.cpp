@@ -6,6 +6,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "backend/ops.hpp"
 #include "backend/transfer.hpp"
 #include "core/error.hpp"
 
@@ -33,13 +34,18 @@ void average_buckets(const dist::Comm& comm, T* g, int64_t n, int64_t bucket) {
 }  // namespace
 
 GradientSync::GradientSync(const dist::Comm& comm, nn::ParamStore& store, double bucket_mb,
-                           const std::function<bool(const nn::ParamEntry&)>& only)
-    : comm_(comm), store_(store) {
+                           const std::function<bool(const nn::ParamEntry&)>& only,
+                           dist::DeviceComm* device)
+    : comm_(comm), store_(store), device_(comm.size() > 1 ? device : nullptr) {
   WIN_CHECK(bucket_mb > 0, ErrorKind::Config, "dist.bucket_mb must be > 0, not ", bucket_mb);
+  WIN_CHECK(!device_ || device_->size() == comm_.size(), ErrorKind::Internal,
+            "GradientSync: a device communicator of ", device_ ? device_->size() : 0,
+            " ranks for a group of ", comm_.size());
   const Tensor& g = store_.grads();
-  // Gradients on a GPU are reduced through a host copy (MPI needs host memory unless it is
-  // CUDA-aware, which nothing here may assume): one copy each way per step, no early buckets.
-  if (g.defined() && g.device() != Device::CPU && comm_.size() > 1)
+  // Without a device communicator, gradients on a GPU are reduced through a host copy (MPI needs
+  // host memory unless it is CUDA-aware, which nothing here may assume): one copy each way per
+  // step, no early buckets.
+  if (g.defined() && g.device() != Device::CPU && comm_.size() > 1 && !device_)
     host_ = Tensor::empty(g.shape(), g.dtype());
   const double bytes = bucket_mb * 1024.0 * 1024.0;
   bucket_ = std::max<int64_t>(
@@ -99,6 +105,10 @@ Tensor& GradientSync::flat() {
 void GradientSync::reduce_bucket(int64_t k, bool now) {
   Tensor& g = flat();
   const int64_t begin = k * bucket_, len = bucket_size_[static_cast<size_t>(k)];
+  if (device_) {  // queued either way: the device path never blocks the host
+    device_->start_sum(g, begin, len);
+    return;
+  }
   auto reduce = [&](auto* p) {
     const std::span<std::remove_pointer_t<decltype(p)>> s(p + begin, static_cast<size_t>(len));
     if (now)
@@ -139,11 +149,15 @@ void GradientSync::ready(nn::Module& m) {
         ++early_;
       }
   }
-  comm_.progress();
+  if (!device_) comm_.progress();
 }
 
 void GradientSync::finish() {
   if (comm_.size() == 1) return;
+  if (device_) {
+    finish_on_device();
+    return;
+  }
   if (host_.defined()) {
     backend::copy_across(store_.grads(), host_);
     reduce_flat();
@@ -179,6 +193,36 @@ void GradientSync::reduce_flat() {
     divide(g.data<float>(), g.numel(), comm_.size());
   else
     divide(g.data<double>(), g.numel(), comm_.size());
+}
+
+void GradientSync::finish_on_device() {
+  Tensor& g = store_.grads();
+  WIN_CHECK(g.is_contiguous(), ErrorKind::Internal, "GradientSync: the gradient buffer is a view");
+  backend::Ops& ops = backend::ops_for(g);
+  const double inv = 1.0 / static_cast<double>(comm_.size());
+  if (selective_) {
+    // Each run of adjacent selected entries is summed in place, in bucket-sized pieces: no
+    // packing copy is needed on the device.
+    std::vector<std::pair<int64_t, int64_t>> runs;
+    for (const auto& [off, n] : ranges_)
+      if (!runs.empty() && runs.back().first + runs.back().second == off)
+        runs.back().second += n;
+      else
+        runs.emplace_back(off, n);
+    for (const auto& [off, n] : runs)
+      for (int64_t at = off; at < off + n; at += bucket_)
+        device_->start_sum(g, at, std::min(bucket_, off + n - at));
+    device_->join();
+    for (const auto& [off, n] : runs) {
+      Tensor part = g.slice(0, off, off + n);
+      ops.scale(inv, part);
+    }
+    return;
+  }
+  for (size_t k = 0; k < started_.size(); ++k)
+    if (!started_[k]) reduce_bucket(static_cast<int64_t>(k), false);
+  device_->join();
+  ops.scale(inv, g);
 }
 
 void GradientSync::average() {

@@ -7,6 +7,11 @@
 // its final gradient, while backward continues below; finish() starts the rest and waits. Which
 // buckets start when depends only on the model's backward order, the same on every rank, and each
 // bucket is reduced alone, so the result does not depend on timing.
+//
+// Gradients on a GPU are summed by a dist::DeviceComm (NCCL) when the caller has one: buckets go
+// out on its side stream as backward announces them, and finish() only makes the compute stream
+// wait for them, so the host never blocks. Without one (ranks sharing a GPU), they go through
+// one host copy each way and MPI.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +21,7 @@
 #include <vector>
 
 #include "dist/comm.hpp"
+#include "dist/device_comm.hpp"
 #include "nn/module.hpp"
 #include "nn/param_store.hpp"
 #include "nn/replica_sum.hpp"
@@ -26,8 +32,11 @@ class GradientSync final : public nn::GradientsReady {
  public:
   // bucket_mb: the size of one allreduce (dist.bucket_mb); > 0. With `only`, just the gradients
   // of those entries are averaged (a pipeline stage's own blocks), packed into contiguous buckets.
+  // `device`: the same group's device communicator, which then does every sum (any buffer it can
+  // address; see above); null: MPI.
   GradientSync(const dist::Comm& comm, nn::ParamStore& store, double bucket_mb,
-               const std::function<bool(const nn::ParamEntry&)>& only = {});
+               const std::function<bool(const nn::ParamEntry&)>& only = {},
+               dist::DeviceComm* device = nullptr);
 
   // In place: every rank's gradients become the mean over ranks. Collective: every rank calls it
   // once per step. One rank: nothing to do. Same as begin() then finish().
@@ -47,6 +56,7 @@ class GradientSync final : public nn::GradientsReady {
  private:
   const dist::Comm& comm_;
   nn::ParamStore& store_;
+  dist::DeviceComm* device_ = nullptr;
   int64_t bucket_ = 0;                               // elements per allreduce
   std::vector<std::pair<int64_t, int64_t>> ranges_;  // with `only`: [offset, numel) of entries
   std::vector<float> packed_;
@@ -63,6 +73,7 @@ class GradientSync final : public nn::GradientsReady {
   void start_bucket(int64_t k);
   void reduce_bucket(int64_t k, bool now);  // allreduce now, or start it (non-blocking)
   void reduce_flat();                       // finish() on the buffer that MPI reduces
+  void finish_on_device();                  // finish() through device_
   Tensor& flat();                           // that buffer: host_ when staged, else the grads
 };
 

@@ -13,6 +13,7 @@
 #include "core/log.hpp"
 #include "core/progress.hpp"
 #include "dist/collective.hpp"
+#include "dist/device_comm.hpp"
 #include "train/clip.hpp"
 #include "train/grad_sync.hpp"
 #include "train/signals.hpp"
@@ -162,15 +163,30 @@ void Trainer::report_throughput(double samples, double seconds, double allreduce
     per_rank += cat(r ? ", " : "", "rank ", r, " ", static_cast<int64_t>(v[r]));
     total += v[r];
   }
+  // On the device path finish() only queues a wait, so the host cannot time the allreduce.
   log_info(opt_.stage, ": samples/s per rank: ", per_rank, " (together ",
            static_cast<int64_t>(total), "); gradient allreduce ",
-           static_cast<int>(100 * throughput_.allreduce_share + 0.5), "% of the step time");
+           on_device_ ? std::string("on the GPUs (NCCL, not timed by the host)")
+                      : cat(static_cast<int>(100 * throughput_.allreduce_share + 0.5),
+                            "% of the step time"));
 }
 
 const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
   const dist::Comm& group = comm();
   resume();
-  GradientSync sync(group, store_, opt_.bucket_mb);
+  // Gradients on GPUs are summed by NCCL on a side stream when every rank of the group has a GPU
+  // of its own; ranks that share one reduce through host memory.
+  std::unique_ptr<dist::DeviceComm> device_comm;
+  const Tensor& grads = store_.grads();
+  if (group.size() > 1 && grads.defined() && grads.device() != Device::CPU) {
+    std::string why;
+    device_comm = dist::make_device_comm(group, &why);
+    log_info(opt_.stage, ": gradient allreduce ",
+             device_comm ? std::string("by NCCL, overlapping backward")
+                         : cat("through host memory and MPI (", why, ")"));
+  }
+  on_device_ = device_comm != nullptr;
+  GradientSync sync(group, store_, opt_.bucket_mb, {}, device_comm.get());
   CommReplicaSum replicas(group);
   nn::Context ctx;
   ctx.rng = Philox(opt_.seed, kDropoutStream);

@@ -101,6 +101,7 @@ class Trainer {
   void checkpoint();
   void report_throughput(double samples, double seconds, double allreduce_s);
   int64_t early_buckets_ = 0, buckets_ = 0;
+  bool on_device_ = false;  // gradients summed by a DeviceComm in the last run()
   const dist::Comm& comm() const;
 
   TrainerOptions opt_;
