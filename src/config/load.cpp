@@ -78,10 +78,6 @@ void check_deck(const Deck& d, const SourceMap& srcs) {
     config_error(srcs, "run.deterministic",
                  "false applies to GPU algorithms: the CPU backend is deterministic; it needs "
                  "run.device = \"cuda\"");
-  if (d.run.device == "cuda" && d.narrow.schedule == "pipelined")
-    config_error(srcs, "narrow.schedule",
-                 "\"pipelined\" sends activations between ranks through host MPI buffers and "
-                 "does not run with run.device = \"cuda\" yet: use \"sequential\"");
   if (d.run.device == "cuda" && d.dist.sync_bn)
     config_error(srcs, "dist.sync_bn",
                  "synchronised BatchNorm runs on the CPU only: set it false with run.device = "

@@ -25,6 +25,7 @@
 #include <map>
 
 #include "backend/ops.hpp"
+#include "backend/transfer.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -39,6 +40,7 @@
 #include "train/schedule.hpp"
 #include "train/signals.hpp"
 #include "train/trainer.hpp"
+#include "win/activation_link.hpp"
 #include "win/narrow_common.hpp"
 #include "win/pipeline_plan.hpp"
 #include "win/stages.hpp"
@@ -66,34 +68,6 @@ Grid make_grid(int P) {
   g.pipe = w.split(g.q, g.p);
   g.data = w.split(g.p, g.q);
   return g;
-}
-
-// An activation between stages: a fixed header (rank, channels-last flag, up to 4 extents), then
-// the values in memory order, so the receiver needs no knowledge of the shapes.
-void send_activation(const dist::Comm& c, const Tensor& t0, int dest, int tag) {
-  WIN_CHECK(t0.dtype() == DType::F32 && t0.dim() >= 1 && t0.dim() <= 4, ErrorKind::Internal,
-            "pipeline: cannot send an activation ", t0.shape(), " of ", dtype_name(t0.dtype()));
-  const bool cl = t0.is_channels_last();
-  const Tensor t = cl || t0.is_contiguous() ? t0 : t0.contiguous();
-  std::array<int64_t, 6> h = {t.dim(), cl ? 1 : 0, 1, 1, 1, 1};
-  for (int64_t i = 0; i < t.dim(); ++i) h[static_cast<size_t>(2 + i)] = t.size(i);
-  c.send(std::span<const int64_t>(h), dest, tag);
-  c.send(std::span<const float>(t.data<float>(), static_cast<size_t>(t.numel())), dest, tag + 1);
-}
-
-// Into `t`, reusing its memory when shape and layout match (every micro-batch after the first):
-// the previous contents are no longer needed, since a micro-batch's backward ends before the next
-// is received.
-void recv_activation(const dist::Comm& c, int source, int tag, Tensor& t) {
-  std::array<int64_t, 6> h{};
-  c.recv(std::span<int64_t>(h), source, tag);
-  WIN_CHECK(h[0] >= 1 && h[0] <= 4, ErrorKind::Comm,
-            "pipeline: a malformed activation header from ", "stage ", source);
-  Dims shape;
-  for (int64_t i = 0; i < h[0]; ++i) shape.push_back(h[static_cast<size_t>(2 + i)]);
-  if (!t.defined() || t.shape() != shape || t.is_channels_last() != (h[1] != 0))
-    t = h[1] ? empty_channels_last(shape, DType::F32) : Tensor::empty(shape, DType::F32);
-  c.recv(std::span<float>(t.data<float>(), static_cast<size_t>(t.numel())), source, tag + 1);
 }
 
 // Which block (unit) trains each parameter and owns each buffer; -1: none (the head, the last M2).
@@ -169,6 +143,7 @@ void run_narrow_pipelined(const RunContext& rc) {
            plan.describe(), "; ", M, " micro-batches per step",
            teacher_forced ? "; teacher-forced inputs" : "");
 
+  const std::string stage_name = "narrow (pipelined)";
   const Ownership own = ownership(*sbar);
   auto unit_of = [&](const nn::ParamEntry& e) {
     const auto it = own.param.find(e.param);
@@ -191,13 +166,30 @@ void run_narrow_pipelined(const RunContext& rc) {
   const int64_t total = nc.steps_per_block;
   const train::LrSchedule schedule(nc.optim, std::max<int64_t>(1, loader.steps_per_epoch() / M),
                                    total);
-  train::GradientSync sync(g.data, store, d.dist.bucket_mb, mine);
+  // On GPUs, NCCL carries the activations and the gradient sums where every rank has a GPU of its
+  // own (each decision is collective over its group); ranks that share one use MPI through host
+  // memory.
+  std::unique_ptr<dist::DeviceComm> nccl_pipe, nccl_data;
+  if (rc.device() != Device::CPU) {
+    std::string why_pipe, why_data;
+    nccl_pipe = dist::make_device_comm(g.pipe, &why_pipe);
+    nccl_data = dist::make_device_comm(g.data, &why_data);
+    if (g.P > 1)
+      log_info(
+          stage_name, ": activations between stages ",
+          nccl_pipe ? std::string("by NCCL") : cat("by MPI through host memory (", why_pipe, ")"));
+    if (g.D > 1)
+      log_info(
+          stage_name, ": gradient allreduce ",
+          nccl_data ? std::string("by NCCL") : cat("by MPI through host memory (", why_data, ")"));
+  }
+  ActivationLink link(g.pipe, rc.device(), nccl_pipe.get());
+  train::GradientSync sync(g.data, store, d.dist.bucket_mb, mine, nccl_data.get());
 
   std::vector<std::string> columns = {"step", "lr", "loss"};
   for (int j = 0; j < n; ++j) columns.push_back(cat("block", j));
   columns.push_back("samples_per_s");
   io::MetricsTable metrics(columns);
-  const std::string stage_name = "narrow (pipelined)";
   io::CheckpointDir ckpts((fs::path(dir) / "pipelined").string(),
                           static_cast<int>(d.checkpoint.keep));
   int64_t step = 0;
@@ -220,21 +212,28 @@ void run_narrow_pipelined(const RunContext& rc) {
 
   // Every rank ends with the whole S̄ and every block's optimizer state: replicas first agree on
   // their BatchNorm statistics, then each parameter comes from its stage's first replica.
+  // (MPI broadcasts from host memory: tensors on a GPU go through host copies, once per
+  // checkpoint.)
   auto gather = [&] {
     train::average_buffers(g.data, *sbar);
-    for (const auto& e : store.entries()) {
-      const int u = unit_of(e);
-      if (u < 0) continue;
-      const int root = plan.stage_of(u) * g.D;
-      auto slice = [&](Tensor& t) {
-        return std::span<float>(t.data<float>() + e.offset, static_cast<size_t>(e.numel));
-      };
-      world.bcast(slice(store.values()), root);
-      for (auto s : optimizer->state()) world.bcast(slice(s.tensor), root);
+    std::vector<Tensor> flat = {store.values()};  // handles: they share the storage
+    for (const auto& s : optimizer->state()) flat.push_back(s.tensor);
+    for (Tensor& t : flat) {
+      Tensor h = backend::to_device(t, Device::CPU);
+      for (const auto& e : store.entries()) {
+        const int u = unit_of(e);
+        if (u < 0) continue;
+        world.bcast(std::span<float>(h.data<float>() + e.offset, static_cast<size_t>(e.numel)),
+                    plan.stage_of(u) * g.D);
+      }
+      if (!h.shares_storage(t)) backend::copy_across(h, t);
     }
-    for (const auto& [t, u] : own.buffers)
-      world.bcast(std::span<float>(t->data<float>(), static_cast<size_t>(t->numel())),
+    for (const auto& [t, u] : own.buffers) {
+      Tensor h = backend::to_device(*t, Device::CPU).contiguous();
+      world.bcast(std::span<float>(h.data<float>(), static_cast<size_t>(h.numel())),
                   plan.stage_of(u) * g.D);
+      if (!h.shares_storage(*t)) backend::copy_across(h, *t);
+    }
   };
   auto checkpoint = [&] {
     gather();
@@ -250,8 +249,9 @@ void run_narrow_pipelined(const RunContext& rc) {
     train::Trainer::put_model(c, *sbar);
     for (const auto& e : store.entries())
       for (const auto& s : optimizer->state())
-        c.tensors["optim/" + e.name + "/" + s.name] =
-            s.tensor.slice(0, e.offset, e.offset + e.numel).reshape(e.param->value.shape());
+        c.tensors["optim/" + e.name + "/" + s.name] = backend::to_device(
+            s.tensor.slice(0, e.offset, e.offset + e.numel).reshape(e.param->value.shape()),
+            Device::CPU);
     c.tensors["extra/metrics"] = metrics.to_tensor();
     rc.write([&] { ckpts.save(step, c); });
   };
@@ -279,12 +279,13 @@ void run_narrow_pipelined(const RunContext& rc) {
       ctx.training = true;
       const Tensor xs = task->prepare(*sbar, b), xt = task->prepare(*teacher, b);
       const int tag = (m % 1024) * 4;
+      link.reuse_point();     // the last micro-batch's sends may still read outputs we overwrite
       Tensor t_prev, s_prev;  // teacher and student activations at the current boundary
       if (g.p > 0) {
-        recv_activation(g.pipe, g.p - 1, tag, t_in);
+        link.recv(g.p - 1, tag, t_in);
         t_prev = t_in;
         if (!teacher_forced) {
-          recv_activation(g.pipe, g.p - 1, tag + 2, s_in);
+          link.recv(g.p - 1, tag + 2, s_in);
           s_prev = s_in;
         }
       } else {
@@ -306,8 +307,8 @@ void run_narrow_pipelined(const RunContext& rc) {
         t_prev = a[k];
       }
       if (g.p + 1 < g.P) {
-        send_activation(g.pipe, t_prev, g.p + 1, tag);
-        if (!teacher_forced) send_activation(g.pipe, s_prev, g.p + 1, tag + 2);
+        link.send(t_prev, g.p + 1, tag);
+        if (!teacher_forced) link.send(s_prev, g.p + 1, tag + 2);
       }
       for (int j = first; j < end; ++j) {  // each block's own loss, into that block alone
         const size_t k = static_cast<size_t>(j);
@@ -375,8 +376,8 @@ void run_narrow_pipelined(const RunContext& rc) {
   const auto W = static_cast<size_t>(world.size()), me = static_cast<size_t>(world.rank());
   std::vector<double> rate(3 * W, 0.0);
   rate[me] = busy > 0 ? samples / busy : 0;
-  rate[W + me] = static_cast<double>(g.pipe.traffic().sent);
-  rate[2 * W + me] = static_cast<double>(g.pipe.traffic().received);
+  rate[W + me] = static_cast<double>(link.bytes_sent());
+  rate[2 * W + me] = static_cast<double>(link.bytes_received());
   world.allreduce(std::span<double>(rate));
   if (busy > 0 && world.size() > 1) {
     std::string s, t;

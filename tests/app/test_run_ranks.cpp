@@ -14,6 +14,7 @@
 #include <regex>
 #include <sstream>
 
+#include "backend/transfer.hpp"
 #include "data/hdf5.hpp"
 #include "run_command.hpp"
 
@@ -213,6 +214,46 @@ TEST(RunRanks, BertMaskedTokenLossIsTheGlobalMean) {
     return fs::path(d) / "sotu_bert_small" / "wide" / "final.h5";
   };
   EXPECT_LE(rel_diff(file(base + "/two"), file(base + "/one")), 2e-4);
+  fs::remove_all(base);
+}
+
+// On GPUs (skipped without one): 2 ranks data parallel (wide) and 2 pipeline stages (narrow)
+// with run.device = "cuda" train what one CPU process trains, within fp32 reordering between the
+// two backends. Whichever way the ranks talk — NCCL when each has its own GPU, MPI through host
+// memory when they share one (a one-GPU machine) — the log says which, and the results agree.
+TEST(RunRanks, OnGpusDataParallelAndPipelinedMatchTheCpu) {
+  if (const std::string why = win::backend::device_unavailable(win::Device::CUDA); !why.empty())
+    GTEST_SKIP() << why;
+  const std::string base = run_dir("gpu");
+  auto r = win_run(0, base + "/cpu", "--stages wide");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = win_run(2, base + "/gpu", "--stages wide --set run.device=cuda");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string log = r.out + r.err;
+  EXPECT_TRUE(contains(log, "wide: gradient allreduce by NCCL") ||
+              contains(log, "wide: gradient allreduce through host memory"))
+      << log;
+  EXPECT_LE(rel_diff(stage_file(base + "/gpu", "wide/final.h5"),
+                     stage_file(base + "/cpu", "wide/final.h5")),
+            2e-3);
+
+  const std::string teacher = stage_file(base + "/cpu", "wide/final.h5").string();
+  const std::string pipelined = "--stages narrow --set teacher.checkpoint=" + teacher +
+                                " --set narrow.schedule=pipelined --set dist.micro_batches=4";
+  r = win_run(0, base + "/p1", pipelined + " --set dist.pipeline=1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = win_run(2, base + "/p2", pipelined + " --set dist.pipeline=2 --set run.device=cuda");
+  ASSERT_EQ(r.code, 0) << r.err;
+  log = r.out + r.err;
+  EXPECT_TRUE(contains(log, "activations between stages by NCCL") ||
+              contains(log, "activations between stages by MPI through host memory"))
+      << log;
+  EXPECT_LE(rel_diff(stage_file(base + "/p2", "narrow/final.h5"),
+                     stage_file(base + "/p1", "narrow/final.h5")),
+            2e-3);
+  // The same bytes cross between the stages as on the CPU (see the test above).
+  const int64_t bytes = 10 * 4 * 2 * (6 * 8 + 32 * 16 * 4);
+  EXPECT_TRUE(contains(log, "rank 0 sent " + std::to_string(bytes) + " received 0")) << log;
   fs::remove_all(base);
 }
 
