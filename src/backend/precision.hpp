@@ -37,8 +37,9 @@ class ScopedPrecision {
 };
 
 // Whether GPU ops must give the same bits on every run (run.deterministic, default true): cuDNN
-// then takes the fastest deterministic algorithm of its ranking, falling back to another only
-// when no deterministic one fits. false: the fastest of all (PyTorch's default), whose
+// then takes the first deterministic algorithm of its heuristic ranking, falling back to another
+// only when no deterministic one fits. false: convolution algorithms are measured on the first
+// call of each shape (PyTorch's cudnn.benchmark) and the fastest of all is taken, whose
 // reductions may use atomics, so reruns and resumes match only to round-off.
 void set_deterministic(bool on);
 bool deterministic();

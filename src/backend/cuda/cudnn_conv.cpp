@@ -8,12 +8,16 @@
 // that buffer and added back (beta = 1) in the parameter's layout after backward_filter; weights
 // are small next to activations, so the copies cost little.
 //
-// Algorithms come from cuDNN's heuristics (cudnnGet*Algorithm_v7: no trial runs, so every rank
-// picks the same), once per shape and direction, and are cached with their descriptors. Among
-// those that fit the workspace cap, the fastest deterministic one is preferred, so that a rerun
-// gives the same bits. f32 runs in true fp32 (CUDNN_FMA_MATH, no TF32), matching the CPU backend
-// to rounding, unless the run's precision (precision.hpp) is tf32 or bf16: then TF32 tensor
-// cores; bf16 tensors use tensor cores with fp32 accumulation (PSEUDO_BFLOAT16 config).
+// Algorithms are chosen once per shape and direction and cached with their descriptors. With
+// run.deterministic (the default) they come from cuDNN's heuristics (cudnnGet*Algorithm_v7: no
+// trial runs, so every rank and every rerun picks the same), and among those that fit the
+// workspace cap the first deterministic one is taken, so that a rerun gives the same bits.
+// Without it they are measured (cudnnFind*AlgorithmEx: each candidate runs once on the call's own
+// tensors, as PyTorch's cudnn.benchmark does) and the fastest that fits is taken: ranks and reruns
+// may then pick different algorithms, which changes results only by round-off. f32 runs in true
+// fp32 (CUDNN_FMA_MATH, no TF32), matching the CPU backend to rounding, unless the run's precision
+// (precision.hpp) is tf32 or bf16: then TF32 tensor cores; bf16 tensors use tensor cores with fp32
+// accumulation (PSEUDO_BFLOAT16 config).
 #include "backend/cuda/cudnn_conv.hpp"
 
 #include <array>
@@ -182,11 +186,23 @@ class CudnnConv2d final : public Conv2dOp {
         cudnnSetConvolutionMathType(p->conv, fp32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
 
     cudnnHandle_t h = ctx.cudnn();
+    // Measured search: the candidates run on the call's tensors with the largest workspace
+    // allowed. Their outputs are scratch: y and dx are overwritten by the call that follows, but
+    // dw may hold gradients being accumulated, so the filter search writes into a temporary.
+    const bool measure = !deterministic();
+    void* scratch = measure ? ctx.workspace(kMaxWorkspace) : nullptr;
+    Tensor dw_scratch;
+    if (measure && dir == kBackwardFilter)
+      dw_scratch = Tensor::empty({w.numel()}, w.dtype(), cuda_allocator());
     std::pair<int, size_t> chosen;
     switch (dir) {
       case kForward:
         chosen = choose<cudnnConvolutionFwdAlgoPerf_t>(
             [&](int n, int* got, cudnnConvolutionFwdAlgoPerf_t* perf) {
+              if (measure)
+                return cudnnFindConvolutionForwardAlgorithmEx(h, p->x, x.raw(), p->filter, w.raw(),
+                                                              p->conv, p->y, y.raw(), n, got, perf,
+                                                              scratch, kMaxWorkspace);
               return cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->filter, p->conv, p->y, n,
                                                             got, perf);
             },
@@ -199,6 +215,10 @@ class CudnnConv2d final : public Conv2dOp {
       case kBackwardData:
         chosen = choose<cudnnConvolutionBwdDataAlgoPerf_t>(
             [&](int n, int* got, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+              if (measure)
+                return cudnnFindConvolutionBackwardDataAlgorithmEx(
+                    h, p->filter, w.raw(), p->y, y.raw(), p->conv, p->x, x.raw(), n, got, perf,
+                    scratch, kMaxWorkspace);
               return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->filter, p->y, p->conv, p->x,
                                                                  n, got, perf);
             },
@@ -211,6 +231,10 @@ class CudnnConv2d final : public Conv2dOp {
       case kBackwardFilter:
         chosen = choose<cudnnConvolutionBwdFilterAlgoPerf_t>(
             [&](int n, int* got, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
+              if (measure)
+                return cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                    h, p->x, x.raw(), p->y, y.raw(), p->conv, p->filter, dw_scratch.raw(), n, got,
+                    perf, scratch, kMaxWorkspace);
               return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv,
                                                                    p->filter, n, got, perf);
             },
@@ -225,7 +249,8 @@ class CudnnConv2d final : public Conv2dOp {
     p->workspace = chosen.second;
     log_debug("cuDNN convolution ", kDirName[dir], " ", x.shape(), " * ", w.shape(), " -> ",
               y.shape(), (nhwc ? " NHWC" : " NCHW"), (p->w_direct ? "" : " (weights transposed)"),
-              ": algo ", p->algo, ", workspace ", p->workspace, " bytes");
+              ": algo ", p->algo, (measure ? " (measured)" : " (heuristic)"), ", workspace ",
+              p->workspace, " bytes");
     return p;
   }
 
