@@ -7,16 +7,22 @@
 #   tools/device_check.sh OUTDIR
 #
 # Needs the device kit next to the tree: run tools/device_kit.sh on the build machine and carry
-# build-devkit (with the tree: 64 MiB together). Phases, each under `timeout` so that the whole run
+# build-devkit.tar.xz (unpacked here into build-devkit when that folder is not there; tree, archive
+# and data: 64 MiB together). Phases, each under `timeout` so that the whole run
 # stays inside DEVICE_CHECK_BUDGET_S (default 450 s); a phase that fails or times out is recorded
 # and the run goes on:
 #   env        OUTDIR/env.txt: nvidia-smi -L, nvcc --version, compilers, PyTorch, where cuDNN/NCCL are
-#   configure  cmake -C build-devkit/kit.cmake -DWIN_CUDA=ON -DWIN_MPI=OFF, CUDA architecture from
-#   build      nvidia-smi's compute capability; build targets win and test_cuda on all cores
-#              (OUTDIR/build.log)
+#   configure  cmake -C build-devkit/kit.cmake -DWIN_CUDA=ON (MPI from the kit, whose
+#   build      mpi_env.sh is sourced first), CUDA architecture from nvidia-smi's compute
+#              capability; build targets win, test_cuda and DEVICE_CHECK_RANKS_TARGETS (test_dist
+#              test_app) on all cores (OUTDIR/build.log)
 #   tests      build-gpu/tests/test_cuda --gtest_output=xml:OUTDIR/test_cuda.xml (OUTDIR/test_cuda.log)
 #   memcheck   the GPU tests (filter *cuda*:*Cuda*) under compute-sanitizer --tool memcheck
 #              (OUTDIR/memcheck.log; DEVICE_CHECK_SKIP_SANITIZER=1 skips, _SANITIZER_S caps: 90)
+#   ranks      several ranks on this GPU, with the kit's mpiexec: test_dist at 2 ranks (gradient
+#              sums, device communicators: ranks sharing a GPU take the host path) and test_app's
+#              RunRanks.* (whole runs at 2 and 4 ranks, RunRanks.OnGpus* with run.device = cuda)
+#              (OUTDIR/ranks.log; DEVICE_CHECK_SKIP_RANKS=1 skips, _RANKS_S caps: 120)
 #   win bench  win bench --workload resnet50|bert-base --device cuda --precision P for P in
 #              DEVICE_CHECK_PRECISIONS (bf16 fp32), for each workload that `win bench --help`
 #              lists, else "not built yet"; then a bf16 --profile run (GPU time per op;
@@ -78,13 +84,42 @@ if ! gpu_list=$("$smi" -L 2>&1) || [[ $gpu_list != *GPU* ]]; then
   echo "device_check: no NVIDIA GPU here: '$smi -L' says: $gpu_list" >&2
   exit 3
 fi
+# The kit travels packed (tools/device_kit.sh): unpacked once, with Python's tarfile where this
+# machine has no xz.
+if [[ ! -f $kit/kit.cmake && -f $kit.tar.xz ]]; then
+  echo "device_check: unpacking $kit.tar.xz"
+  rm -rf -- "$kit"
+  mkdir -p -- "$kit"
+  if ! { command -v xz >/dev/null && tar -xJf "$kit.tar.xz" -C "$kit" --strip-components=1; }; then
+    python3 - "$kit.tar.xz" "$kit" <<'EOF' || true
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    for m in t.getmembers():
+        top, _, rest = m.name.partition("/")
+        if rest:
+            m.name = rest
+            t.extract(m, sys.argv[2])
+EOF
+  fi
+fi
 if [[ ! -f $kit/kit.cmake ]]; then
-  echo "device_check: no device kit at $kit (kit.cmake missing): run tools/device_kit.sh on the" \
-    "build machine and carry build-devkit" >&2
+  echo "device_check: no device kit at $kit (kit.cmake missing, no $kit.tar.xz): run" \
+    "tools/device_kit.sh on the build machine and carry build-devkit.tar.xz" >&2
   exit 4
 fi
 kit=$(cd -- "$kit" && pwd)
 kitlib=$kit/lib/x86_64-linux-gnu
+# Open MPI from the kit (an older kit has none: then a one-rank build).
+mpi=0
+mpi_flag=(-DWIN_MPI=OFF)
+if [[ -f $kit/mpi_env.sh && -x $kit/bin/mpiexec ]]; then
+  # shellcheck source=/dev/null
+  source "$kit/mpi_env.sh"
+  mpi=1
+  mpi_flag=()
+fi
+read -ra ranks_targets <<<"${DEVICE_CHECK_RANKS_TARGETS:-test_dist test_app}"
+((mpi)) || ranks_targets=()
 
 # The Python that has PyTorch (the GPU image's plain python3 does).
 py=""
@@ -228,10 +263,11 @@ gen=()
 built=0
 if run_phase configure "$(phase_limit "${DEVICE_CHECK_CONFIGURE_S:-60}")" "$out/build.log" \
   "${kenv[@]}" cmake -S "$root" -B "$build" "${gen[@]}" -C "$kit/kit.cmake" \
-  -DCMAKE_BUILD_TYPE=Release -DWIN_CUDA=ON -DWIN_MPI=OFF -DWIN_TESTS=ON \
+  -DCMAKE_BUILD_TYPE=Release -DWIN_CUDA=ON "${mpi_flag[@]}" -DWIN_TESTS=ON \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" "${cuda_args[@]}" "${extra_cmake[@]}"; then
   if run_phase build "$(phase_limit "${DEVICE_CHECK_BUILD_S:-210}")" "$out/build.log" \
-    "${kenv[@]}" cmake --build "$build" -j "$(nproc)" --target win "$test_target"; then
+    "${kenv[@]}" cmake --build "$build" -j "$(nproc)" --target win "$test_target" \
+    "${ranks_targets[@]}"; then
     built=1
   fi
 else
@@ -266,6 +302,34 @@ if ((built)) && [[ -x $test_bin && -z ${DEVICE_CHECK_SKIP_SANITIZER:-} ]]; then
   else
     note_phase memcheck "not run: no compute-sanitizer" memcheck.log
   fi
+fi
+
+# ---- several ranks ------------------------------------------------------------------------------
+# With the kit's Open MPI: the multi-rank tests on this one GPU. NCCL needs a GPU per rank, so
+# here the ranks share the GPU and take the host-staged path; the NCCL tests report themselves
+# skipped with that reason.
+if ((built && mpi)) && [[ -z ${DEVICE_CHECK_SKIP_RANKS:-} ]]; then
+  ranks_cap=${DEVICE_CHECK_RANKS_S:-120}
+  ranks_t0=$SECONDS
+  : >"$out/ranks.log"
+  for t in "${ranks_targets[@]}"; do
+    left_ranks=$((ranks_cap - (SECONDS - ranks_t0)))
+    ((left_ranks < 5)) && left_ranks=0
+    case $t in
+      test_dist)
+        run_phase "ranks test_dist x2" "$(phase_limit "$left_ranks")" "$out/ranks.log" \
+          "${kenv[@]}" "$kit/bin/mpiexec" -n 2 --oversubscribe --allow-run-as-root \
+          "$build/tests/test_dist" || true
+        ;;
+      test_app)
+        run_phase "ranks RunRanks" "$(phase_limit "$left_ranks")" "$out/ranks.log" \
+          "${kenv[@]}" "$build/tests/test_app" --gtest_filter='RunRanks.*' || true
+        ;;
+      *) note_phase "ranks $t" "unknown target in DEVICE_CHECK_RANKS_TARGETS" ranks.log ;;
+    esac
+  done
+elif ((built)); then
+  note_phase ranks "$( ((mpi)) && echo "skipped (DEVICE_CHECK_SKIP_RANKS)" || echo "not run: the kit has no MPI")" ranks.log
 fi
 
 # ---- win bench on the GPU -----------------------------------------------------------------------

@@ -22,18 +22,23 @@
 #   GoogleTest/GMock    headers, static libraries, CMake package (for test_cuda).
 #   libjpeg, libpng,    headers + static libraries: the machine may have another soname of each
 #   zlib                (Ubuntu's libjpeg.so.8) or none, and no headers.
+#   Open MPI          headers, libmpi and PMIx, mpiexec (orterun), the plugins that load without
+#                       network-fabric libraries, help texts and MCA settings; KITDIR/mpi_env.sh
+#                       relocates it (OPAL_*/PMIX_* variables), so that the GPU machine can run
+#                       the multi-rank tests (several ranks on one GPU).
 #   Shared libraries' own runtime dependencies (ldd) outside a minimal glibc + gcc base are copied
-#   too. MPI and Google Benchmark are not carried: kit.cmake sets WIN_MPI=OFF, WIN_BENCHMARKS=OFF.
+#   too. Google Benchmark is not carried: kit.cmake sets WIN_BENCHMARKS=OFF.
 #
 # Also writes KITDIR/kit.cmake, a CMake initial cache that points every find_package at the kit:
-#   cmake -S . -B build-gpu -C build-devkit/kit.cmake -DWIN_MPI=OFF -DWIN_CUDA=ON
+#   cmake -S . -B build-gpu -C build-devkit/kit.cmake -DWIN_CUDA=ON
 # and KITDIR/MANIFEST.txt (sources, Debian package versions, the glibc the libraries need).
 # Executables built against the kit find its shared libraries through their RPATH (kit.cmake links
 # with --disable-new-dtags so that the RPATH also serves libdnnl's own libOpenCL.so.1);
 # LD_LIBRARY_PATH=KITDIR/lib/x86_64-linux-gnu does the same for anything else.
 #
-# Prints the kit's size; exits 1 if a source file is missing or the kit exceeds 60 MiB
-# (DEVICE_KIT_LIMIT_MIB): the tree and the kit travel to the GPU machine together, 64 MiB at most.
+# Also packs the kit as KITDIR.tar.xz, which is what travels: the tree, the packed kit and the
+# small datasets go to the GPU machine together, 64 MiB at most. Prints both sizes; exits 1 if a
+# source file is missing or the archive exceeds 40 MiB (DEVICE_KIT_LIMIT_MIB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +46,7 @@ kit=${1:-build-devkit}
 triplet=x86_64-linux-gnu
 sysinc=${DEVICE_KIT_SYSINC:-/usr/include}
 syslib=${DEVICE_KIT_SYSLIB:-/usr/lib/$triplet}
-limit_mib=${DEVICE_KIT_LIMIT_MIB:-60}
+limit_mib=${DEVICE_KIT_LIMIT_MIB:-40}
 
 die() {
   echo "device_kit: $*" >&2
@@ -113,6 +118,11 @@ done
 # ---- shared libraries and their runtime dependencies --------------------------------------------
 copy_so "$syslib/libdnnl.so"
 copy_so "$syslib/libtomlplusplus.so"
+# Open MPI: the library and PMIx here (their dependencies follow in the loop below), the launcher,
+# plugins, help texts and settings further down.
+ompi=$syslib/openmpi
+copy_so "$ompi/lib/libmpi.so"
+copy_so "$syslib/pmix2/lib/libpmix.so"
 # A minimal glibc + libstdc++ system (any machine that has g++) provides these; zlib1g is in every
 # Debian/Ubuntu base. Everything else a carried library needs is carried.
 base_re='^(linux-vdso|ld-linux-x86-64|libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|libgomp|libz)\.so'
@@ -125,6 +135,61 @@ for so in "$klib"/*.so.*; do
 done
 [[ -e $klib/libOpenCL.so.1 ]] || copy_so "$syslib/libOpenCL.so.1" # dnnl's package links OpenCL
 ln -sf libOpenCL.so.1 "$klib/libOpenCL.so"
+
+# ---- Open MPI's runtime -------------------------------------------------------------------------
+# mpiexec (orterun), its plugins (MCA components, dlopen'ed from the package library folder) and
+# PMIx's, help texts and the system-wide MCA settings, relocated by the OPAL_*/PMIX_* variables of
+# KITDIR/mpi_env.sh. Plugins whose libraries are neither in the kit nor in the base system
+# (InfiniBand verbs, UCX, libfabric, PSM: network transports a one-node check does not use) are
+# left out; a plugin is only loaded if present, so Open MPI picks among the rest.
+copy_dir "$ompi/include" "$kinc/openmpi"
+mkdir -p -- "$kit/bin" "$klib/openmpi3" "$klib/pmix" "$kit/etc/openmpi"
+copy_file /usr/bin/orterun "$kit/bin"
+ln -sf orterun "$kit/bin/mpiexec"
+copy_dir /usr/share/openmpi "$kit/share/openmpi"
+copy_file /etc/openmpi/openmpi-mca-params.conf "$kit/etc/openmpi"
+for f in "$syslib"/libmca_common_*.so.*; do [[ -L $f ]] || copy_so "$f"; done
+for f in "$ompi"/lib/openmpi3/*.so; do copy_file "$f" "$klib/openmpi3"; done
+for f in "$syslib"/pmix2/lib/pmix/*.so; do copy_file "$f" "$klib/pmix"; done
+for lib in libnuma.so.1 libmunge.so.2; do # small, and wanted by common plugins
+  [[ -e $klib/$lib || ! -e $syslib/$lib ]] || copy_so "$syslib/$lib"
+done
+# Drop what cannot load (repeated: dropping a common library can strand a plugin).
+mpi_left_out=()
+while :; do
+  dropped=0
+  for f in "$klib"/libmca_common_*.so.* "$klib"/openmpi3/*.so "$klib"/pmix/*.so; do
+    [[ -f $f && ! -L $f ]] || continue
+    missing=$(LD_LIBRARY_PATH=$klib ldd "$f" 2>/dev/null | while read -r name _ path _; do
+      [[ $name =~ $base_re || $name == linux-vdso* || $name == /* ]] && continue
+      [[ $path == "$klib"/* ]] || echo "$name"
+    done)
+    if [[ -n $missing ]]; then
+      mpi_left_out+=("$(basename -- "$f") (needs $(tr '\n' ' ' <<<"$missing" | sed 's/ $//'))")
+      rm -f -- "$f"
+      dropped=1
+    fi
+  done
+  ((dropped)) || break
+done
+for f in "$klib"/libmca_common_*.so*; do # links left behind by a dropped library
+  [[ -L $f && ! -e $f ]] && rm -f -- "$f"
+done
+cat >"$kit/mpi_env.sh" <<'EOF'
+# Open MPI from the device kit (written by tools/device_kit.sh): source this before running
+# KITDIR/bin/mpiexec or anything linked against the kit's libmpi. Open MPI and PMIx find their
+# plugins, help texts and settings through these variables instead of their build-time /usr paths.
+_win_kit=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+_win_lib=$_win_kit/lib/x86_64-linux-gnu
+export OPAL_PREFIX=$_win_kit OPAL_EXEC_PREFIX=$_win_kit OPAL_BINDIR=$_win_kit/bin
+export OPAL_LIBDIR=$_win_lib OPAL_PKGLIBDIR=$_win_lib/openmpi3 OPAL_INCLUDEDIR=$_win_kit/include/openmpi
+export OPAL_DATAROOTDIR=$_win_kit/share OPAL_DATADIR=$_win_kit/share
+export OPAL_PKGDATADIR=$_win_kit/share/openmpi OPAL_SYSCONFDIR=$_win_kit/etc/openmpi
+export PMIX_INSTALL_PREFIX=$_win_kit PMIX_MCA_mca_base_component_path=$_win_lib/pmix
+export PATH=$_win_kit/bin:$PATH
+export LD_LIBRARY_PATH=$_win_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+unset _win_kit _win_lib
+EOF
 
 # ---- CMake packages -----------------------------------------------------------------------------
 for pkg in dnnl GTest tomlplusplus; do
@@ -187,8 +252,14 @@ get_filename_component(_kit "${CMAKE_CURRENT_LIST_DIR}" ABSOLUTE)
 set(_lib "${_kit}/lib/x86_64-linux-gnu")
 set(WIN_KIT_DIR "${_kit}" CACHE PATH "device kit folder (tools/device_kit.sh)" FORCE)
 
-# Not carried: MPI (one-rank stub communicator) and Google Benchmark (micro-benchmarks).
-set(WIN_MPI OFF CACHE BOOL "")
+# Open MPI from the kit (its runtime needs the variables of mpi_env.sh); FindMPI is given the
+# header folder and library instead of a compiler wrapper. Not carried: Google Benchmark.
+set(WIN_MPI ON CACHE BOOL "")
+set(MPI_SKIP_COMPILER_WRAPPER TRUE CACHE BOOL "")
+set(MPI_C_HEADER_DIR "${_kit}/include/openmpi" CACHE PATH "")
+set(MPI_C_LIB_NAMES "mpi" CACHE STRING "")
+set(MPI_mpi_LIBRARY "${_lib}/libmpi.so" CACHE FILEPATH "")
+set(MPIEXEC_EXECUTABLE "${_kit}/bin/mpiexec" CACHE FILEPATH "")
 set(WIN_BENCHMARKS OFF CACHE BOOL "")
 
 set(CMAKE_PREFIX_PATH "${_kit}" CACHE STRING "")
@@ -235,13 +306,22 @@ EOF
       "$(objdump -T "$so" | grep -o 'GLIBCXX_[0-9.]*' | sort -uV | tail -1)"
   done
   echo
+  echo "Open MPI plugins left out (their libraries are not carried):"
+  for m in "${mpi_left_out[@]}"; do echo "  $m"; done
+  echo
   echo "Files:"
   (cd -- "$kit" && find . -type f -o -type l | sort | sed 's/^\.\//  /')
 } >"$kit/MANIFEST.txt"
 
+# The archive is what travels (xz: oneDNN alone is 38 MiB unpacked, a quarter of that packed);
+# tools/device_check.sh unpacks it when the folder is not there.
+rm -f -- "$kit.tar.xz"
+XZ_OPT="-6 -T0" tar -C "$(dirname -- "$kit")" -cJf "$kit.tar.xz" "$(basename -- "$kit")"
+mib_of() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 bytes=$(du -sb -- "$kit" | cut -f1)
-mib=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
-echo "device_kit: $kit: $mib MiB in $(find "$kit" -type f | wc -l) files (limit $limit_mib MiB)"
-if ((bytes > limit_mib * 1048576)); then
-  die "the kit is $mib MiB, over the $limit_mib MiB limit"
+packed=$(stat -c %s -- "$kit.tar.xz")
+echo "device_kit: $kit: $(mib_of "$bytes") MiB in $(find "$kit" -type f | wc -l) files;" \
+  "$kit.tar.xz: $(mib_of "$packed") MiB (limit $limit_mib MiB)"
+if ((packed > limit_mib * 1048576)); then
+  die "the packed kit is $(mib_of "$packed") MiB, over the $limit_mib MiB limit"
 fi

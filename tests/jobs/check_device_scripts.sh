@@ -10,9 +10,10 @@
 #     and test_cuda, whose GPU tests skip themselves, where nvcc is installed; else WIN_CUDA=OFF and
 #     test_config) and the PyTorch peer on the CPU, in a mount namespace where the
 #     system's copies of everything the kit carries (the -dev packages' headers, static and
-#     link-time libraries, CMake packages; also MPI and Google Benchmark) are hidden by overlay
+#     link-time libraries, CMake packages, MPI's; also Google Benchmark) are hidden by overlay
 #     whiteouts and CMake is told to ignore the /usr prefixes: win and a gtest binary configure,
-#     build, link and run from the kit alone. Then: every dependency in CMakeCache.txt is the kit's,
+#     build, link and run from the kit alone, which travels as its archive and is unpacked by
+#     device_check.sh; test_dist runs at 2 ranks under the kit's relocated mpiexec. Then: every dependency in CMakeCache.txt is the kit's,
 #     no compile or link command names /usr for them, and win's NEEDED libraries are the kit's or
 #     glibc/gcc's, found without LD_LIBRARY_PATH (the kit's RPATH).
 # What the rehearsal cannot show: anything that needs the GPU (test_cuda's GPU tests, the
@@ -108,12 +109,14 @@ if [[ $rc -eq 0 ]]; then pass "device_kit.sh ($(elapsed))"; else fail "device_ki
 for f in kit.cmake MANIFEST.txt cmake/FindHDF5.cmake include/hdf5/hdf5.h include/toml++/toml.h \
   include/oneapi/dnnl/dnnl.hpp include/gtest/gtest.h include/jpeglib.h include/jconfig.h \
   include/png.h include/zlib.h lib/x86_64-linux-gnu/libdnnl.so.2 lib/x86_64-linux-gnu/libhdf5.a \
-  lib/x86_64-linux-gnu/libOpenCL.so.1 lib/x86_64-linux-gnu/cmake/dnnl/dnnl-config.cmake; do
+  lib/x86_64-linux-gnu/libOpenCL.so.1 lib/x86_64-linux-gnu/cmake/dnnl/dnnl-config.cmake \
+  include/openmpi/mpi.h bin/mpiexec mpi_env.sh lib/x86_64-linux-gnu/libmpi.so.40 \
+  lib/x86_64-linux-gnu/openmpi3/mca_btl_vader.so share/openmpi/help-mpi-api.txt; do
   [[ -e $kit/$f ]] || fail "the kit lacks $f"
 done
-kit_bytes=$(du -sb -- "$kit" 2>/dev/null | cut -f1 || echo 0)
-((kit_bytes > 0 && kit_bytes <= 60 * 1048576)) && pass "kit size $((kit_bytes / 1048576)) MiB <= 60 MiB" ||
-  fail "kit size $kit_bytes bytes, limit 60 MiB"
+kit_bytes=$(stat -c %s -- "$kit.tar.xz" 2>/dev/null || echo 0)
+((kit_bytes > 0 && kit_bytes <= 40 * 1048576)) && pass "packed kit $((kit_bytes / 1048576)) MiB <= 40 MiB" ||
+  fail "packed kit $kit_bytes bytes, limit 40 MiB"
 [[ $out == *MiB* ]] && pass "device_kit.sh prints the size" || fail "device_kit.sh printed no size: $out"
 rc=0
 out=$(DEVICE_KIT_LIMIT_MIB=1 bash "$kit_sh" "$work/kit_small" 2>&1) || rc=$?
@@ -158,7 +161,7 @@ out=$(DEVICE_CHECK_NVIDIA_SMI="$work/bin/nvidia-smi" DEVICE_KIT_DIR="$work/nokit
   pass "device_check.sh without the kit: exit 4 with the hint" || fail "no kit: exit $rc: $out"
 
 # ---- the rehearsal, with the system's copies hidden ---------------------------------------------
-# Packages whose files the kit replaces (or the device build must not need: MPI, Google Benchmark).
+# Packages whose files the kit replaces (or the device build must not need: Google Benchmark).
 hide_pkgs=(libhdf5-dev libaec-dev libdnnl-dev libtomlplusplus-dev libgtest-dev libgmock-dev googletest
   libjpeg62-turbo-dev libjpeg-dev libpng-dev zlib1g-dev opencl-c-headers opencl-clhpp-headers
   ocl-icd-opencl-dev libbenchmark-dev libopenmpi-dev mpi-default-dev libhdf5-openmpi-dev libhdf5-mpi-dev)
@@ -197,9 +200,14 @@ else
   rehearsal_cmake="-DWIN_CUDA=OFF -DCMAKE_IGNORE_PREFIX_PATH=/usr;/;/usr/local -DCMAKE_FIND_USE_CMAKE_SYSTEM_PATH=OFF"
 fi
 echo "rehearsal: $( [[ $target == test_cuda ]] && echo "CUDA build (nvcc found)" || echo "CPU build (no nvcc)"), test target $target"
+# The kit as it travels: only the archive, which device_check.sh unpacks.
+ukit=$work/kit_unpacked
+rm -rf -- "$ukit"
+cp -- "$kit.tar.xz" "$ukit.tar.xz"
 rehearsal_env=(
   DEVICE_CHECK_NVIDIA_SMI="$work/bin/nvidia-smi"
-  DEVICE_KIT_DIR="$kit"
+  DEVICE_KIT_DIR="$ukit"
+  DEVICE_CHECK_RANKS_TARGETS=test_dist
   DEVICE_CHECK_BUILD_DIR="$work/build"
   DEVICE_CHECK_CMAKE_ARGS="$rehearsal_cmake"
   DEVICE_CHECK_TEST_TARGET="$target"
@@ -245,6 +253,11 @@ summary=$(cat "$rout/summary.md" 2>/dev/null || true)
   pass "summary.md: ${BASH_REMATCH[0]}" || fail "summary.md: no $target counts with 0 failed"
 [[ $summary == *"| configure | ok |"* && $summary == *"| build | ok |"* && $summary == *"| tests | ok |"* &&
   $summary == *"| torch | ok |"* ]] && pass "summary.md: phase table" || fail "summary.md: phase table incomplete"
+[[ -f $ukit/kit.cmake ]] && pass "device_check.sh unpacked the kit from its archive" ||
+  fail "device_check.sh did not unpack $ukit.tar.xz"
+[[ $summary == *"| ranks test_dist x2 | ok |"* ]] &&
+  pass "summary.md: test_dist at 2 ranks with the kit's mpiexec" ||
+  fail "summary.md: no passing 2-rank test_dist; ranks.log:"$'\n'"$(tail -n 30 "$rout/ranks.log" 2>/dev/null)"
 grep -Eq 'win bench --workload resnet50: (not built yet|skipped)' "$rout/bench.txt" 2>/dev/null &&
   pass "bench.txt: win bench resnet50 not built yet / skipped" || fail "bench.txt: $(cat "$rout/bench.txt" 2>/dev/null)"
 grep -Eq '^\| bert-base \| 2 \| eager \| [0-9.]+ \|' "$rout/torch_gpu.txt" 2>/dev/null &&
@@ -257,9 +270,9 @@ cache=$work/build/CMakeCache.txt
 not_kit=0
 for v in HDF5_C_LIBRARY HDF5_INCLUDE_DIR JPEG_LIBRARY_RELEASE JPEG_INCLUDE_DIR PNG_LIBRARY_RELEASE \
   PNG_PNG_INCLUDE_DIR ZLIB_LIBRARY_RELEASE ZLIB_INCLUDE_DIR dnnl_DIR GTest_DIR tomlplusplus_DIR \
-  OpenCL_LIBRARY OpenCL_INCLUDE_DIR; do
+  OpenCL_LIBRARY OpenCL_INCLUDE_DIR MPI_C_HEADER_DIR MPI_mpi_LIBRARY MPIEXEC_EXECUTABLE; do
   val=$(sed -n "s/^$v:[A-Z]*=//p" "$cache" 2>/dev/null)
-  [[ $val == "$kit"/* ]] || { fail "CMakeCache: $v=$val is not in the kit"; not_kit=1; }
+  [[ $val == "$ukit"/* ]] || { fail "CMakeCache: $v=$val is not in the kit"; not_kit=1; }
 done
 ((not_kit == 0)) && pass "CMakeCache: every dependency from the kit"
 if [[ -f $work/build/compile_commands.json ]]; then
@@ -268,7 +281,7 @@ if [[ -f $work/build/compile_commands.json ]]; then
   [[ -z $bad ]] && pass "compile commands: no -I/-isystem under /usr (but CUDA's)" || fail "compile commands include: $bad"
 fi
 links=$(find "$work/build" \( -name build.ninja -o -name link.txt \) -exec cat {} + 2>/dev/null |
-  grep -Eo '(/usr/[^ ]*/lib(hdf5|dnnl|jpeg|png|z\.|sz|aec|gtest|gmock|tomlplusplus|OpenCL)[^ ]*|-l(hdf5[a-z_]*|dnnl|jpeg|png|png16|z|sz|aec|gtest|gmock|tomlplusplus|OpenCL)\b)' |
+  grep -Eo '(/usr/[^ ]*/lib(hdf5|dnnl|jpeg|png|z\.|sz|aec|gtest|gmock|tomlplusplus|OpenCL|mpi)[^ ]*|-l(hdf5[a-z_]*|dnnl|jpeg|png|png16|z|sz|aec|gtest|gmock|tomlplusplus|OpenCL|mpi)\b)' |
   sort -u || true)
 [[ -z $links ]] && pass "link commands: the kit's libraries by their kit paths only" || fail "link commands name: $links"
 win=$work/build/bin/win
@@ -277,13 +290,13 @@ if [[ -x $win ]]; then
   base_re='^(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|libgomp|libz|ld-linux-x86-64)\.so'
   cuda_re='^lib(cudart|cublas|cublasLt|cudnn|nccl|cuda)\.so' # the GPU machine's CUDA
   for n in $needed; do
-    [[ $n =~ $base_re || $n =~ $cuda_re || -e $kit/lib/x86_64-linux-gnu/$n ]] ||
+    [[ $n =~ $base_re || $n =~ $cuda_re || -e $ukit/lib/x86_64-linux-gnu/$n ]] ||
       fail "win needs $n, neither the kit's nor glibc/gcc's nor CUDA's"
   done
   pass "win NEEDED: $(echo "$needed" | tr '\n' ' ')"
   resolved=$(env -u LD_LIBRARY_PATH ldd "$win")
-  for n in libdnnl.so.2 libtomlplusplus.so.3 libOpenCL.so.1; do
-    grep -q "$n => $kit/lib/x86_64-linux-gnu/$n" <<<"$resolved" && pass "without LD_LIBRARY_PATH $n comes from the kit" ||
+  for n in libdnnl.so.2 libtomlplusplus.so.3 libOpenCL.so.1 libmpi.so.40; do
+    grep -q "$n => $ukit/lib/x86_64-linux-gnu/$n" <<<"$resolved" && pass "without LD_LIBRARY_PATH $n comes from the kit" ||
       fail "without LD_LIBRARY_PATH: $(grep "$n" <<<"$resolved" || echo "$n not loaded")"
   done
   rc=0
