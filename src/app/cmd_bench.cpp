@@ -331,7 +331,9 @@ Command bench_command() {
                    {"--precision", "P", "GPU products: fp32 (default), tf32 or bf16", false},
                    {"--profile", "", "--device cuda: GPU time per op (CUDA events)", false},
                    {"--nondeterministic", "",
-                    "--device cuda: let cuDNN take its fastest algorithms", false},
+                    "--device cuda: measure cuDNN's convolution algorithms and take the fastest "
+                    "(as cudnn.benchmark)",
+                    false},
                    {"--steps", "N", "timed steps (default 20)", false},
                    {"--warmup", "N", "untimed steps first (default 3)", false},
                    {"--threads", "LIST", "thread counts to run, e.g. 1,2 (default: all)", false},
