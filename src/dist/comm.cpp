@@ -130,8 +130,8 @@ void Comm::allreduce_raw(void* data, size_t count, Elem e, ReduceOp op) const {
 
 void Comm::start_allreduce_raw(void* data, size_t count, Elem e) const {
   if (size_ == 1) return;
-  WIN_CHECK(count <= static_cast<size_t>(INT_MAX), ErrorKind::Internal,
-            "start_allreduce of ", count, " elements: more than one MPI count");
+  WIN_CHECK(count <= static_cast<size_t>(INT_MAX), ErrorKind::Internal, "start_allreduce of ",
+            count, " elements: more than one MPI count");
   traffic_.reduced += count * elem_size(e);
 #if WIN_HAVE_MPI
   MPI_Request r = MPI_REQUEST_NULL;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <vector>
 
 #include "core/error.hpp"
@@ -68,11 +69,14 @@ class NcclDeviceComm final : public DeviceComm {
     WIN_CUDA_CHECK(cudaStreamCreateWithPriority(&side_, cudaStreamNonBlocking, greatest));
   }
   ~NcclDeviceComm() override {
-    // Whatever is queued finishes before the stream and the communicator go away.
-    if (side_) {
+    // Normally whatever is queued finishes before the stream and the communicator go away. While
+    // an error unwinds, a peer may never post what this rank waits for: abort instead of
+    // waiting, so that the error reaches the top (and MPI_Abort) rather than hanging here.
+    if (std::uncaught_exceptions() > 0)
+      comm_.abort();
+    else if (side_)
       cudaStreamSynchronize(side_);
-      cudaStreamDestroy(side_);
-    }
+    if (side_) cudaStreamDestroy(side_);
   }
   NcclDeviceComm(const NcclDeviceComm&) = delete;
   NcclDeviceComm& operator=(const NcclDeviceComm&) = delete;

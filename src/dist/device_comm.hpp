@@ -4,7 +4,8 @@
 // a side stream of its own: work is queued behind what the calling thread has queued on its
 // compute stream so far, runs concurrently with the compute that follows (backward goes on while
 // gradient buckets are summed), and the compute stream waits for it only where join() and
-// recv() say. The host never blocks in these calls.
+// recv() say. The host does not wait for the transfers (only NCCL's first operation with a peer
+// blocks while it sets up the connection).
 //
 // Every rank of the group must issue the same sums in the same order, and the sends and receives
 // of a pair of ranks must match in order (as for NCCL itself).

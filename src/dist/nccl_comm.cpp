@@ -144,6 +144,11 @@ NcclComm::~NcclComm() {
   if (comm_ != nullptr) ncclCommDestroy(comm_);  // nothing to do about a failure here
 }
 
+void NcclComm::abort() noexcept {
+  if (comm_ != nullptr) ncclCommAbort(comm_);  // nothing to do about a failure here
+  comm_ = nullptr;
+}
+
 NcclComm::NcclComm(NcclComm&& o) noexcept
     : comm_(std::exchange(o.comm_, nullptr)),
       rank_(o.rank_),

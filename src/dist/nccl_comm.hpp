@@ -73,6 +73,10 @@ class NcclComm {
   int size() const { return size_; }
   int device() const { return device_; }
 
+  // ncclCommAbort: ends the communicator at once, stopping its queued operations, for a rank
+  // that is failing (a peer may never post what they wait for). Unusable afterwards.
+  void abort() noexcept;
+
   // All spans are device memory of this communicator's device; work is queued on `stream`.
 
   // In place: every rank ends with the reduction of all ranks' data.

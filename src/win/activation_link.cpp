@@ -35,7 +35,9 @@ void ActivationLink::send(const Tensor& t0, int dest, int tag) {
   sent_ += sizeof(h) + flat.nbytes();
   if (nccl_) {
     nccl_->send(flat, dest);
-    if (!t.shares_storage(t0)) in_flight_.push_back(t);  // a temporary: keep it alive
+    // Kept alive until NCCL has read it: the caller's tensor may be released before then, and
+    // a temporary surely is.
+    in_flight_.push_back(t);
     return;
   }
   const float* p = nullptr;

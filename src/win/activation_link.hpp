@@ -39,7 +39,7 @@ class ActivationLink {
   const dist::Comm& pipe_;
   Device device_;
   dist::DeviceComm* nccl_;
-  std::vector<Tensor> in_flight_;  // dense copies being sent by NCCL, kept until reuse_point()
+  std::vector<Tensor> in_flight_;  // tensors being sent by NCCL, kept until reuse_point()
   Tensor host_out_, host_in_;      // staging of GPU tensors on the MPI path
   uint64_t sent_ = 0, received_ = 0;
 };

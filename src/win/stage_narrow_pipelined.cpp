@@ -322,6 +322,9 @@ void run_narrow_pipelined(const RunContext& rc) {
           sbar->bridge(j - 1).lower_backward(din);
       }
     }
+    // The last micro-batch's sends finish before the gradient sums start: two NCCL communicators
+    // never run at once on one GPU (NCCL does not promise progress for that).
+    link.reuse_point();
     sync.average();
     if (nc.optim.clip_grad_norm > 0) {
       // The norm over every block's gradient: each stage holds only its own (the rest of its

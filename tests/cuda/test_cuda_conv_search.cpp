@@ -61,9 +61,11 @@ void check_conv(int kernel, int stride, int padding) {
   gpu->backward_data(gpu_like(dy), gpu_like(w), gdx);
   gpu->backward_weights(gpu_like(x), gpu_like(dy), gdw, no_bias);
 
-  EXPECT_LT(parity::normalised_error(host(gy), y.contiguous()), 1e-5) << "forward";
-  EXPECT_LT(parity::normalised_error(host(gdx), dx.contiguous()), 1e-5) << "backward_data";
-  EXPECT_LT(parity::normalised_error(host(gdw), dw), 1e-5) << "backward_weights (accumulated)";
+  // 1e-4 as the conv parity tests: a measured pick may be FFT or Winograd, whose fp32 error is
+  // larger than direct convolution's; a lost dw start would be ~1e-2.
+  EXPECT_LT(parity::normalised_error(host(gy), y.contiguous()), 1e-4) << "forward";
+  EXPECT_LT(parity::normalised_error(host(gdx), dx.contiguous()), 1e-4) << "backward_data";
+  EXPECT_LT(parity::normalised_error(host(gdw), dw), 1e-4) << "backward_weights (accumulated)";
   // Not trivially equal: the gradient is not small next to the start.
   EXPECT_GT(parity::normalised_error(dw0, dw), 1e-2);
 }

@@ -55,16 +55,20 @@ TEST(DeviceComm, NoneWhereRanksHaveNoGpuOfTheirOwn) {
     EXPECT_EQ(why, "one rank");
     return;
   }
-  if (lacking.empty()) {
+  // Every rank took the same decision (or some would be inside NCCL's initialisation now).
+  const int32_t have = w.allreduce_value<int32_t>(dc ? 1 : 0);
+  EXPECT_TRUE(have == 0 || have == w.size()) << have << " of " << w.size() << " ranks have one";
+  if (lacking.empty()) {  // one GPU per local rank: then surely distinct GPUs
     ASSERT_NE(dc, nullptr) << why;
     EXPECT_EQ(dc->size(), w.size());
     EXPECT_EQ(dc->rank(), w.rank());
     return;
   }
-  EXPECT_EQ(dc, nullptr) << "a device communicator although " << lacking;
-  EXPECT_FALSE(why.empty());
-  // Every rank took the same decision (or some would be inside NCCL's initialisation now).
-  EXPECT_EQ(w.allreduce_value<int32_t>(dc ? 1 : 0), 0);
+  // (With per-rank CUDA_VISIBLE_DEVICES every rank may see "GPU 0" and still own a distinct one:
+  // then a communicator is right although the local-rank count says otherwise.)
+  if (!dc) {
+    EXPECT_FALSE(why.empty());
+  }
 }
 
 #if WIN_HAVE_CUDA
