@@ -222,7 +222,8 @@ int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision
   const StepTimes t = timed_steps(*w, ctx, warmup, steps, Device::CUDA);
   const double flops = t.flops, loss = t.loss;
   backend::set_op_timing(false);
-  const std::vector<backend::OpTiming> ops = backend::take_op_timings();
+  std::vector<backend::OpTiming> detailed;
+  const std::vector<backend::OpTiming> ops = backend::take_op_timings(&detailed);
   const AllocStats after = gpu.stats();
   const double med = median(t.seconds);
   const double tflops = flops / med / 1e12;
@@ -238,7 +239,16 @@ int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision
   std::printf("# device memory: %.2f GiB peak, %lld cudaMalloc during the %d timed steps\n",
               static_cast<double>(after.peak_bytes) / (1 << 30),
               static_cast<long long>(after.system_allocations - before.system_allocations), steps);
-  if (profile) print_op_timings(ops, steps, med * 1e3);
+  if (profile) {
+    print_op_timings(ops, steps, med * 1e3);
+    // The convolutions by shape and algorithm, the largest first.
+    if (detailed.size() > 16) detailed.resize(16);
+    std::printf("# by shape (kernel/stride in->out channels, input HxW, batch; largest 16):\n");
+    for (const auto& r : detailed)
+      std::printf("#   %-72s %5.1f %9.3f ms %6.1f%%\n", r.name.c_str(),
+                  static_cast<double>(r.calls) / steps, r.ms / steps,
+                  100 * r.ms / steps / (med * 1e3));
+  }
   return 0;
 }
 

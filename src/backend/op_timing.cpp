@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <mutex>
+#include <set>
 
 #if WIN_HAVE_CUDA
 #include "backend/cuda/cuda_check.hpp"
@@ -24,12 +26,20 @@ bool op_timing_on() {
   return g_on.load();
 }
 
+const char* op_label(const std::string& s) {
+  static std::mutex mu;
+  static std::set<std::string> labels;  // node-based: the strings never move
+  const std::lock_guard<std::mutex> lock(mu);
+  return labels.insert(s).first->c_str();
+}
+
 #if WIN_HAVE_CUDA
 
 namespace {
 
 struct Record {
   const char* name;
+  const char* detail;
   cudaEvent_t start, stop;
 };
 
@@ -53,7 +63,7 @@ Recorder& recorder() {
 
 }  // namespace
 
-ScopedOpTimer::ScopedOpTimer(const char* name) {
+ScopedOpTimer::ScopedOpTimer(const char* name, const char* detail) {
   Recorder& r = recorder();
   const bool outermost = r.depth++ == 0;  // balanced by the destructor in every case
   if (!g_on.load() || !outermost) return;
@@ -69,6 +79,7 @@ ScopedOpTimer::ScopedOpTimer(const char* name) {
     return;
   }
   name_ = name;
+  detail_ = detail;
 }
 
 ScopedOpTimer::~ScopedOpTimer() {
@@ -88,12 +99,22 @@ ScopedOpTimer::~ScopedOpTimer() {
     r.pool.push_back(start_);
     return;
   }
-  r.records.push_back({name_, start_, stop});
+  r.records.push_back({name_, detail_, start_, stop});
 }
 
-std::vector<OpTiming> take_op_timings() {
+namespace {
+std::vector<OpTiming> largest_first(const std::map<std::string, OpTiming>& sums) {
+  std::vector<OpTiming> out;
+  for (const auto& [name, t] : sums) out.push_back(t);
+  std::sort(out.begin(), out.end(),
+            [](const OpTiming& a, const OpTiming& b) { return a.ms > b.ms; });
+  return out;
+}
+}  // namespace
+
+std::vector<OpTiming> take_op_timings(std::vector<OpTiming>* detailed) {
   Recorder& r = recorder();
-  std::map<std::string, OpTiming> sums;
+  std::map<std::string, OpTiming> sums, details;
   if (!r.records.empty()) WIN_CUDA_CHECK(cudaEventSynchronize(r.records.back().stop));
   for (const Record& rec : r.records) {
     float ms = 0;
@@ -102,20 +123,25 @@ std::vector<OpTiming> take_op_timings() {
     t.name = rec.name;
     ++t.calls;
     t.ms += ms;
+    if (rec.detail) {
+      const std::string key = std::string(rec.name) + " " + rec.detail;
+      OpTiming& d = details[key];
+      d.name = key;
+      ++d.calls;
+      d.ms += ms;
+    }
     r.pool.push_back(rec.start);
     r.pool.push_back(rec.stop);
   }
   r.records.clear();
-  std::vector<OpTiming> out;
-  for (auto& [name, t] : sums) out.push_back(t);
-  std::sort(out.begin(), out.end(),
-            [](const OpTiming& a, const OpTiming& b) { return a.ms > b.ms; });
-  return out;
+  if (detailed) *detailed = largest_first(details);
+  return largest_first(sums);
 }
 
 #else
 
-std::vector<OpTiming> take_op_timings() {
+std::vector<OpTiming> take_op_timings(std::vector<OpTiming>* detailed) {
+  if (detailed) detailed->clear();
   return {};
 }
 

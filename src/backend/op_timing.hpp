@@ -22,6 +22,11 @@ struct OpTiming {
 void set_op_timing(bool on);
 bool op_timing_on();
 // Waits for the queued work, returns the sums since the last call (largest first) and clears.
-std::vector<OpTiming> take_op_timings();
+// `detailed` (when given) gets the same per op and detail, for the ops that name one (a
+// convolution's shape and algorithm): "conv2d.backward_data 3x3/1 64->64 56x56 ...".
+std::vector<OpTiming> take_op_timings(std::vector<OpTiming>* detailed = nullptr);
+
+// A copy of s that lives as long as the process (timer labels must outlive the records).
+const char* op_label(const std::string& s);
 
 }  // namespace win::backend

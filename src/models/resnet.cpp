@@ -29,15 +29,13 @@ class ResNetModel final : public Model {
     const bool bneck = bottleneck(c);
     const int64_t stem_w = resnet_stem_width(c);
     auto stem = std::make_unique<nn::Sequential>(dtype);
-    if (c.stem == "imagenet") {
-      stem->add(std::make_unique<nn::Conv2d>(c.in_channels, stem_w, 7, 2, 3, false, dtype),
-                "conv1");
-    } else {
-      WIN_CHECK(c.stem == "small", ErrorKind::Config, "model.resnet.stem: unknown stem '", c.stem,
-                "'");
-      stem->add(std::make_unique<nn::Conv2d>(c.in_channels, stem_w, 3, 1, 1, false, dtype),
-                "conv1");
-    }
+    WIN_CHECK(c.stem == "imagenet" || c.stem == "small", ErrorKind::Config,
+              "model.resnet.stem: unknown stem '", c.stem, "'");
+    auto conv1 = c.stem == "imagenet"
+                     ? std::make_unique<nn::Conv2d>(c.in_channels, stem_w, 7, 2, 3, false, dtype)
+                     : std::make_unique<nn::Conv2d>(c.in_channels, stem_w, 3, 1, 1, false, dtype);
+    conv1->set_input_grad(false);  // its input is the data
+    stem->add(std::move(conv1), "conv1");
     stem->add(std::make_unique<nn::BatchNorm2d>(stem_w, 1e-5, 0.1, dtype, true), "bn1");  // + ReLU
     if (c.stem == "imagenet") stem->add(std::make_unique<nn::MaxPool2d>(3, 2, 1, dtype), "maxpool");
     set_stem("", std::move(stem));

@@ -65,6 +65,7 @@ Tensor Conv2d::backward(const Tensor& dy0, Context&) {
   }
   Tensor db = b_ ? b_->grad : Tensor();
   op_->backward_weights(x_, dy, w_->grad, db);
+  if (!input_grad_) return Tensor();
   ensure_channels_last(dx_cl_, x_.shape(), dtype());
   op_->backward_data(dy, w_->value, dx_cl_);
   if (!x_layout_.defined()) return dx_cl_;

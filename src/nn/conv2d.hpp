@@ -27,6 +27,12 @@ class Conv2d final : public Module {
   int64_t out_extent(int64_t in) const;
   Param& weight() { return *w_; }
   Param* bias() { return b_; }
+  // false: backward computes the parameters' gradients only and returns an undefined tensor.
+  // For a convolution on the data (a ResNet's stem), whose input needs no gradient: its
+  // backward_data would write an input-sized tensor with 3 channels, a shape the GPU libraries
+  // handle slowly, for nothing.
+  void set_input_grad(bool on) { input_grad_ = on; }
+  bool input_grad() const { return input_grad_; }
 
  private:
   int64_t in_, out_;
@@ -34,6 +40,7 @@ class Conv2d final : public Module {
   std::unique_ptr<backend::Conv2dOp> op_;
   Param* w_;
   Param* b_ = nullptr;
+  bool input_grad_ = true;
   Tensor x_;         // saved input, channels-last
   Tensor x_layout_;  // the caller's input (its layout is dx's), when x_ is a copy
   Tensor x_cl_, y_, dy_cl_, dx_cl_, dx_;

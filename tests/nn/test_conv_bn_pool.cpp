@@ -123,6 +123,33 @@ TEST(Conv2dGrad, ChannelsLastInputFiniteDifferences) {
   EXPECT_EQ(check_gradients(m, randn(kConvs[1].x, DType::F64, 8), ctx, kFd), 0);
 }
 
+// Without the input gradient (a convolution on the data): the same parameter gradients, and no
+// dx at all.
+TEST(Conv2dGrad, WithoutInputGradientTheSameWeightGradientsAndNoDx) {
+  Context ctx;
+  const ConvCfg& c = kConvs[0];
+  auto with = make_conv(c, DType::F64), without = make_conv(c, DType::F64);
+  init_params(*with, 9);
+  init_params(*without, 9);
+  without->set_input_grad(false);
+  const Tensor x = randn(c.x, DType::F64, 10);
+  const Tensor y = with->forward(x, ctx);
+  without->forward(x, ctx);
+  const Tensor dy = randn(y.shape(), DType::F64, 11);
+  with->weight().grad.zero();
+  without->weight().grad.zero();
+  EXPECT_TRUE(with->backward(dy, ctx).defined());
+  EXPECT_FALSE(without->backward(dy, ctx).defined());
+  EXPECT_EQ(without->weight().grad.to_vector(), with->weight().grad.to_vector());
+  EXPECT_EQ(check_gradients(*without, x, ctx,
+                            {.step = kFd.step,
+                             .rtol = kFd.rtol,
+                             .atol = kFd.atol,
+                             .max_per_tensor = kFd.max_per_tensor,
+                             .check_input = false}),
+            0);
+}
+
 TEST(Conv2dKnownValues, OneByOneIsAMatrixProduct) {
   for (DType dt : {DType::F64, DType::F32}) {
     Conv2d conv(3, 2, 1, 1, 0, true, dt);

@@ -26,6 +26,7 @@
 #include "backend/cuda/cuda_allocator.hpp"
 #include "backend/cuda/cuda_context.hpp"
 #include "backend/cuda/op_timer.hpp"
+#include "backend/op_timing.hpp"
 #include "backend/precision.hpp"
 #include "core/log.hpp"
 
@@ -77,10 +78,10 @@ class CudnnConv2d final : public Conv2dOp {
   }
 
   void forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) override {
-    WIN_CUDA_TIMED("conv2d.forward");
     check(x, w, y, b, "conv2d forward");
     CudaContext& ctx = cuda_context();
     Plan& p = plan(kForward, x, w, y, b, ctx);
+    WIN_CUDA_TIMED_DETAIL("conv2d.forward", p.label);
     const void* wp = load_weights(p, w, ctx);
     void* ws = ctx.workspace(p.workspace);
     WIN_CUDNN_CALL(cudnnConvolutionForward(ctx.cudnn(), &kOne, p.x, x.raw(), p.filter, wp, p.conv,
@@ -91,10 +92,10 @@ class CudnnConv2d final : public Conv2dOp {
   }
 
   void backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override {
-    WIN_CUDA_TIMED("conv2d.backward_data");
     check(dx, w, dy, Tensor(), "conv2d backward_data");
     CudaContext& ctx = cuda_context();
     Plan& p = plan(kBackwardData, dx, w, dy, Tensor(), ctx);
+    WIN_CUDA_TIMED_DETAIL("conv2d.backward_data", p.label);
     const void* wp = load_weights(p, w, ctx);
     void* ws = ctx.workspace(p.workspace);
     WIN_CUDNN_CALL(cudnnConvolutionBackwardData(ctx.cudnn(), &kOne, p.filter, wp, p.y, dy.raw(),
@@ -104,10 +105,10 @@ class CudnnConv2d final : public Conv2dOp {
   }
 
   void backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) override {
-    WIN_CUDA_TIMED("conv2d.backward_weights");
     check(x, dw, dy, db, "conv2d backward_weights");
     CudaContext& ctx = cuda_context();
     Plan& p = plan(kBackwardFilter, x, dw, dy, db, ctx);
+    WIN_CUDA_TIMED_DETAIL("conv2d.backward_weights", p.label);
     // Straight into dw, accumulating, when it has the filter layout; else into the owned buffer,
     // then added into dw in its own layout.
     void* dwp = p.w_direct ? dw.raw() : packed_buffer(dw);
@@ -139,6 +140,7 @@ class CudnnConv2d final : public Conv2dOp {
     TensorDesc bias;              // (1, K, 1, 1)
     int algo = 0;
     size_t workspace = 0;
+    const char* label = nullptr;  // for --profile: shapes, layout and algorithm (op_label)
   };
 
   // The plan for these tensors (x: x or dx; w: w or dw; y: y or dy; b: b, db or undefined).
@@ -247,6 +249,10 @@ class CudnnConv2d final : public Conv2dOp {
     }
     p->algo = chosen.first;
     p->workspace = chosen.second;
+    p->label =
+        op_label(cat(r, "x", s, "/", d_.stride, " ", c, "->", k, " ", x.size(2), "x", x.size(3),
+                     " n", x.size(0), nhwc ? " nhwc" : " nchw", p->w_direct ? "" : " w-packed",
+                     " algo ", p->algo, measure ? " measured" : ""));
     log_debug("cuDNN convolution ", kDirName[dir], " ", x.shape(), " * ", w.shape(), " -> ",
               y.shape(), (nhwc ? " NHWC" : " NCHW"), (p->w_direct ? "" : " (weights transposed)"),
               ": algo ", p->algo, (measure ? " (measured)" : " (heuristic)"), ", workspace ",
