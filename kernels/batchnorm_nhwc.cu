@@ -1,21 +1,33 @@
 // Channels-last batch normalisation (see batchnorm_nhwc.cuh). Column statistics in two levels:
-// column_partials sums one chunk of rows per block (32 channels x 8 row lanes, double
-// accumulators, the 8 lanes combined in a fixed order; at most kMaxChunks chunks whose length is
-// fixed by the row count, so results depend on the shape only), then a per-channel kernel adds
-// the chunks in order and turns the sums into per-channel coefficients, applied by one
-// element-wise pass (x - mean is formed per element, so a large mean costs no precision):
+// column_partials sums one chunk of rows per block (32 channels per block, several row lanes,
+// double accumulators, the lanes combined in a fixed order; at most kMaxChunks chunks whose
+// length is fixed by the row count, so results depend on the shape only), then a per-channel
+// kernel adds the chunks in order and turns the sums into per-channel coefficients, applied by
+// one element-wise pass (x - mean is formed per element, so a large mean costs no precision):
 //   forward:  y = (x - mean) a + beta          a = gamma / sqrt(var + eps)
 //   backward: dx = g A + (x - mean) B + D      A = a, B = -A sgx / (n (var + eps)), D = -A sg / n
 //             (sg = sum g, sgx = sum g (x - mean); g = dy, zero where y <= 0 with the ReLU)
+//
+// Memory passes are what these kernels cost (ResNet-50 spends a third of its step here), so:
+//   - the forward statistics take one pass: sums of d = x - K and d^2 with K a value of the
+//     channel (its first row), so that var = E[d^2] - E[d]^2 does not cancel catastrophically
+//     (the shifted-data algorithm; in double);
+//   - with the fused ReLU, the backward does not read y: the mask y <= 0 is v <= 0 for
+//     v = (x - mean) a + beta, recomputed bit for bit as the forward computed it (same float
+//     operations on the same mean, a and beta; a is formed from the float var in both);
+//   - channel counts divisible by 4 (all of ResNet's) move float4s: each thread owns 4
+//     adjacent channels.
+#include <cstdint>
+#include <initializer_list>
+
 #include "batchnorm_nhwc.cuh"
 
 namespace win::kernels {
 
 namespace {
 
-constexpr int kLanes = 32;    // channels per block (one warp wide)
-constexpr int kRowLanes = 8;  // rows read at once per block
-constexpr int kThreads = kLanes * kRowLanes;
+constexpr int kBlockChannels = 32;  // channels per block
+constexpr int kThreads = 256;
 constexpr int64_t kMinChunkRows = 512;
 constexpr int64_t kMaxChunks = 1024;  // the per-channel sum over chunks is sequential
 
@@ -28,91 +40,159 @@ int64_t chunks_of(int64_t rows) {
   return (rows + len - 1) / len;
 }
 
-// The fused ReLU's mask, as the reference has it: dy passes unless y <= 0.
-__device__ __forceinline__ float masked(const float* y, const float* dy, int64_t i) {
-  return (y != nullptr && y[i] <= 0.0f) ? 0.0f : dy[i];
-}
+// V channels per thread: kLanesX threads across a block's 32 channels, kRowLanes rows at once.
+template <int V>
+struct Shape {
+  static constexpr int kLanesX = kBlockChannels / V;
+  static constexpr int kRowLanes = kThreads / kLanesX;
+};
 
-// What a column pass sums per element: x, (x - mean)^2, or (g, g (x - mean)) for the backward.
-enum class Sum { X, SquaredDeviation, Gradient };
+template <int V>
+struct Vec;
+template <>
+struct Vec<1> {
+  static __device__ __forceinline__ void load(const float* p, float* v) { v[0] = *p; }
+  static __device__ __forceinline__ void store(float* p, const float* v) { *p = v[0]; }
+};
+template <>
+struct Vec<4> {
+  static __device__ __forceinline__ void load(const float* p, float* v) {
+    const float4 t = *reinterpret_cast<const float4*>(p);
+    v[0] = t.x;
+    v[1] = t.y;
+    v[2] = t.z;
+    v[3] = t.w;
+  }
+  static __device__ __forceinline__ void store(float* p, const float* v) {
+    *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+  }
+};
 
-// partial[(k * kQ + q) * C + c]: quantity q of channel c summed over chunk k's rows.
-template <Sum kSum>
-__global__ void column_partials(const float* x, const float* y, const float* dy, int64_t rows,
+// The fused ReLU's mask for one element: from y when given, else recomputed from x (mask_a not
+// null: v = (x - mean) a + beta, as apply_forward formed it), else none.
+struct Mask {
+  const float* y = nullptr;
+  const float* a = nullptr;     // the forward coefficient, per channel
+  const float* beta = nullptr;  // per channel
+};
+
+// What a column pass sums per element: (d, d^2) with d = x - K, or (g, g (x - mean)).
+enum class Sum { Shifted, Gradient };
+
+// partial[(k * 2 + q) * C + c]: quantity q of channel c summed over chunk k's rows.
+// Forward: shift[c] gets K (x's first row).
+template <Sum kSum, int V>
+__global__ void column_partials(const float* x, const float* dy, Mask mask, int64_t rows,
                                 int64_t chunk_rows, int64_t channels, const float* mean,
                                 double* partial) {
-  constexpr int kQ = kSum == Sum::Gradient ? 2 : 1;
-  __shared__ double s[kQ][kRowLanes][kLanes];
-  const int tx = threadIdx.x % kLanes, ty = threadIdx.x / kLanes;
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * kLanes + tx;
+  using S = Shape<V>;
+  __shared__ double s[2][S::kRowLanes][kBlockChannels];
+  const int tx = threadIdx.x % S::kLanesX, ty = threadIdx.x / S::kLanesX;
+  const int64_t c0 = static_cast<int64_t>(blockIdx.x) * kBlockChannels + tx * V;
   const int64_t k = blockIdx.y;
   const int64_t r0 = k * chunk_rows, r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
-  double acc[kQ] = {};
-  if (c < channels) {  // no return: every thread reaches the barrier below
-    const double m = kSum == Sum::X ? 0.0 : static_cast<double>(mean[c]);
-    for (int64_t r = r0 + ty; r < r1; r += kRowLanes) {
-      const int64_t i = r * channels + c;
-      const double v = x[i];
-      if constexpr (kSum == Sum::X) {
-        acc[0] += v;
-      } else if constexpr (kSum == Sum::SquaredDeviation) {
-        acc[0] += (v - m) * (v - m);
+  double acc0[V] = {}, acc1[V] = {};
+  if (c0 < channels) {  // no return: every thread reaches the barrier below
+    float base[V], a[V], b[V];
+    if constexpr (kSum == Sum::Shifted) {
+      Vec<V>::load(x + c0, base);  // K: the first row
+    } else {
+      Vec<V>::load(mean + c0, base);
+      if (mask.a) {
+        Vec<V>::load(mask.a + c0, a);
+        Vec<V>::load(mask.beta + c0, b);
+      }
+    }
+    for (int64_t r = r0 + ty; r < r1; r += S::kRowLanes) {
+      const int64_t i = r * channels + c0;
+      float xv[V];
+      Vec<V>::load(x + i, xv);
+      if constexpr (kSum == Sum::Shifted) {
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          const double d = static_cast<double>(xv[v]) - static_cast<double>(base[v]);
+          acc0[v] += d;
+          acc1[v] += d * d;
+        }
       } else {
-        const double g = masked(y, dy, i);
-        acc[0] += g;
-        acc[kQ - 1] += g * (v - m);
+        float g[V];
+        Vec<V>::load(dy + i, g);
+        if (mask.y) {
+          float yv[V];
+          Vec<V>::load(mask.y + i, yv);
+#pragma unroll
+          for (int v = 0; v < V; ++v)
+            if (yv[v] <= 0.0f) g[v] = 0.0f;
+        } else if (mask.a) {
+#pragma unroll
+          for (int v = 0; v < V; ++v)
+            if (fmaf(xv[v] - base[v], a[v], b[v]) <= 0.0f) g[v] = 0.0f;
+        }
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          const double gv = g[v];
+          acc0[v] += gv;
+          acc1[v] += gv * (static_cast<double>(xv[v]) - static_cast<double>(base[v]));
+        }
       }
     }
   }
-  for (int q = 0; q < kQ; ++q) s[q][ty][tx] = acc[q];
+#pragma unroll
+  for (int v = 0; v < V; ++v) {
+    s[0][ty][tx * V + v] = acc0[v];
+    s[1][ty][tx * V + v] = acc1[v];
+  }
   __syncthreads();
-  if (ty == 0 && c < channels)
-    for (int q = 0; q < kQ; ++q) {
+  // One thread per channel of the block adds the row lanes in order.
+  const int cb = threadIdx.x;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kBlockChannels + cb;
+  if (cb < kBlockChannels && c < channels)
+    for (int q = 0; q < 2; ++q) {
       double t = 0.0;
-      for (int j = 0; j < kRowLanes; ++j) t += s[q][j][tx];
-      partial[(k * kQ + q) * channels + c] = t;
+      for (int j = 0; j < S::kRowLanes; ++j) t += s[q][j][cb];
+      partial[(k * 2 + q) * channels + c] = t;
     }
 }
 
-// Quantity q (of nq) of channel c summed over the chunks, in chunk order.
-__device__ double chunk_total(const double* partial, int64_t chunks, int q, int nq, int64_t c,
+// Quantity q of channel c summed over the chunks, in chunk order.
+__device__ double chunk_total(const double* partial, int64_t chunks, int q, int64_t c,
                               int64_t channels) {
   double t = 0.0;
-  for (int64_t k = 0; k < chunks; ++k) t += partial[(k * nq + q) * channels + c];
+  for (int64_t k = 0; k < chunks; ++k) t += partial[(k * 2 + q) * channels + c];
   return t;
 }
 
-__global__ void finish_mean(const double* partial, int64_t chunks, int64_t rows, int64_t channels,
-                            float* mean) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c < channels)
-    mean[c] = static_cast<float>(chunk_total(partial, chunks, 0, 1, c, channels) /
-                                 static_cast<double>(rows));
+// The forward coefficient from the float var: the backward recomputes it the same way.
+__device__ __forceinline__ float forward_coefficient(float gamma, float var, double eps) {
+  return static_cast<float>(static_cast<double>(gamma) / sqrt(static_cast<double>(var) + eps));
 }
 
-// var (biased), the running statistics and the forward coefficient a.
+// mean, var (biased), the running statistics and the forward coefficient a.
 __global__ void finish_forward(const double* partial, int64_t chunks, int64_t rows,
-                               int64_t channels, const float* gamma, double eps, double momentum,
-                               float* running_mean, float* running_var, const float* mean,
-                               float* var, float* a) {
+                               int64_t channels, const float* x, const float* gamma, double eps,
+                               double momentum, float* running_mean, float* running_var,
+                               float* mean, float* var, float* a) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= channels) return;
   const double n = static_cast<double>(rows);
-  const double ss = chunk_total(partial, chunks, 0, 1, c, channels);
+  const double s1 = chunk_total(partial, chunks, 0, c, channels);
+  const double s2 = chunk_total(partial, chunks, 1, c, channels);
+  const double dm = s1 / n;                                 // mean of d = x - K
+  const double ss = s2 - s1 * dm > 0 ? s2 - s1 * dm : 0.0;  // sum (x - mean)^2
+  const double m = static_cast<double>(x[c]) + dm;
   const double v = ss / n;
+  mean[c] = static_cast<float>(m);
   var[c] = static_cast<float>(v);
-  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
+  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * m);
   running_var[c] =
       static_cast<float>((1.0 - momentum) * running_var[c] + momentum * ss / (n - 1.0));
-  a[c] = static_cast<float>(static_cast<double>(gamma[c]) / sqrt(v + eps));
+  a[c] = forward_coefficient(gamma[c], var[c], eps);
 }
 
-__global__ void eval_coefficient(int64_t channels, const float* gamma, double eps, const float* var,
-                                 float* a) {
+__global__ void coefficient(int64_t channels, const float* gamma, double eps, const float* var,
+                            float* a) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c < channels)
-    a[c] =
-        static_cast<float>(static_cast<double>(gamma[c]) / sqrt(static_cast<double>(var[c]) + eps));
+  if (c < channels) a[c] = forward_coefficient(gamma[c], var[c], eps);
 }
 
 // dbeta, dgamma (accumulated) and the backward coefficients A, B, D.
@@ -122,8 +202,8 @@ __global__ void finish_backward(const double* partial, int64_t chunks, int64_t r
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= channels) return;
   const double n = static_cast<double>(rows);
-  const double sg = chunk_total(partial, chunks, 0, 2, c, channels);
-  const double sgx = chunk_total(partial, chunks, 1, 2, c, channels);
+  const double sg = chunk_total(partial, chunks, 0, c, channels);
+  const double sgx = chunk_total(partial, chunks, 1, c, channels);
   const double ve = static_cast<double>(var[c]) + eps, inv = 1.0 / sqrt(ve);
   dbeta[c] = static_cast<float>(static_cast<double>(dbeta[c]) + sg);
   dgamma[c] = static_cast<float>(static_cast<double>(dgamma[c]) + sgx * inv);
@@ -133,35 +213,72 @@ __global__ void finish_backward(const double* partial, int64_t chunks, int64_t r
   cd[c] = static_cast<float>(-A * sg / n);
 }
 
-// The element-wise passes walk (rows, C) as 32 channels x 8 rows per block: a thread keeps its
-// channel's coefficients in registers and steps over rows (no per-element index division).
+// The element-wise passes walk (rows, C) with the column mapping above: a thread keeps its
+// channels' coefficients in registers and steps over rows (no per-element index division).
 // y = (x - mean[c]) a[c] + beta[c], then the ReLU when relu.
+template <int V>
 __global__ void apply_forward(const float* x, int64_t rows, int64_t channels, const float* mean,
                               const float* a, const float* beta, bool relu, float* y) {
-  const int tx = threadIdx.x % kLanes, ty = threadIdx.x / kLanes;
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * kLanes + tx;
-  if (c >= channels) return;
-  const float mc = mean[c], ac = a[c], bc = beta[c];
-  const int64_t step = static_cast<int64_t>(gridDim.y) * kRowLanes;
-  for (int64_t r = static_cast<int64_t>(blockIdx.y) * kRowLanes + ty; r < rows; r += step) {
-    const int64_t i = r * channels + c;
-    const float v = fmaf(x[i] - mc, ac, bc);
-    y[i] = relu && v < 0.0f ? 0.0f : v;
+  using S = Shape<V>;
+  const int tx = threadIdx.x % S::kLanesX, ty = threadIdx.x / S::kLanesX;
+  const int64_t c0 = static_cast<int64_t>(blockIdx.x) * kBlockChannels + tx * V;
+  if (c0 >= channels) return;
+  float mc[V], ac[V], bc[V];
+  Vec<V>::load(mean + c0, mc);
+  Vec<V>::load(a + c0, ac);
+  Vec<V>::load(beta + c0, bc);
+  const int64_t step = static_cast<int64_t>(gridDim.y) * S::kRowLanes;
+  for (int64_t r = static_cast<int64_t>(blockIdx.y) * S::kRowLanes + ty; r < rows; r += step) {
+    const int64_t i = r * channels + c0;
+    float xv[V], out[V];
+    Vec<V>::load(x + i, xv);
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      const float t = fmaf(xv[v] - mc[v], ac[v], bc[v]);
+      out[v] = relu && t < 0.0f ? 0.0f : t;
+    }
+    Vec<V>::store(y + i, out);
   }
 }
 
 // dx = g A[c] + (x - mean[c]) B[c] + D[c].
-__global__ void apply_backward(const float* x, const float* y, const float* dy, int64_t rows,
+template <int V>
+__global__ void apply_backward(const float* x, const float* dy, Mask mask, int64_t rows,
                                int64_t channels, const float* mean, const float* ca,
                                const float* cb, const float* cd, float* dx) {
-  const int tx = threadIdx.x % kLanes, ty = threadIdx.x / kLanes;
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * kLanes + tx;
-  if (c >= channels) return;
-  const float mc = mean[c], A = ca[c], B = cb[c], D = cd[c];
-  const int64_t step = static_cast<int64_t>(gridDim.y) * kRowLanes;
-  for (int64_t r = static_cast<int64_t>(blockIdx.y) * kRowLanes + ty; r < rows; r += step) {
-    const int64_t i = r * channels + c;
-    dx[i] = fmaf(masked(y, dy, i), A, fmaf(x[i] - mc, B, D));
+  using S = Shape<V>;
+  const int tx = threadIdx.x % S::kLanesX, ty = threadIdx.x / S::kLanesX;
+  const int64_t c0 = static_cast<int64_t>(blockIdx.x) * kBlockChannels + tx * V;
+  if (c0 >= channels) return;
+  float mc[V], A[V], B[V], D[V], fa[V], fb[V];
+  Vec<V>::load(mean + c0, mc);
+  Vec<V>::load(ca + c0, A);
+  Vec<V>::load(cb + c0, B);
+  Vec<V>::load(cd + c0, D);
+  if (mask.a) {
+    Vec<V>::load(mask.a + c0, fa);
+    Vec<V>::load(mask.beta + c0, fb);
+  }
+  const int64_t step = static_cast<int64_t>(gridDim.y) * S::kRowLanes;
+  for (int64_t r = static_cast<int64_t>(blockIdx.y) * S::kRowLanes + ty; r < rows; r += step) {
+    const int64_t i = r * channels + c0;
+    float xv[V], g[V], out[V];
+    Vec<V>::load(x + i, xv);
+    Vec<V>::load(dy + i, g);
+    if (mask.y) {
+      float yv[V];
+      Vec<V>::load(mask.y + i, yv);
+#pragma unroll
+      for (int v = 0; v < V; ++v)
+        if (yv[v] <= 0.0f) g[v] = 0.0f;
+    } else if (mask.a) {
+#pragma unroll
+      for (int v = 0; v < V; ++v)
+        if (fmaf(xv[v] - mc[v], fa[v], fb[v]) <= 0.0f) g[v] = 0.0f;
+    }
+#pragma unroll
+    for (int v = 0; v < V; ++v) out[v] = fmaf(g[v], A[v], fmaf(xv[v] - mc[v], B[v], D[v]));
+    Vec<V>::store(dx + i, out);
   }
 }
 
@@ -169,16 +286,17 @@ int channel_blocks(int64_t channels) {
   return static_cast<int>((channels + kThreads - 1) / kThreads);
 }
 dim3 partial_grid(int64_t rows, int64_t channels) {
-  return dim3(static_cast<unsigned>((channels + kLanes - 1) / kLanes),
+  return dim3(static_cast<unsigned>((channels + kBlockChannels - 1) / kBlockChannels),
               static_cast<unsigned>(chunks_of(rows)));
 }
+template <int V>
 dim3 apply_grid(int64_t rows, int64_t channels) {
-  const int64_t want = (rows + kRowLanes - 1) / kRowLanes;
-  return dim3(static_cast<unsigned>((channels + kLanes - 1) / kLanes),
+  const int64_t want = (rows + Shape<V>::kRowLanes - 1) / Shape<V>::kRowLanes;
+  return dim3(static_cast<unsigned>((channels + kBlockChannels - 1) / kBlockChannels),
               static_cast<unsigned>(want < 1 ? 1 : (want < 65535 ? want : 65535)));
 }
 
-// Scratch: the partials (chunks x 2 x C doubles), then 3 coefficient rows of C floats.
+// Scratch: the partials (chunks x 2 x C doubles), then 4 coefficient rows of C floats.
 double* partials_of(void* scratch) {
   return static_cast<double*>(scratch);
 }
@@ -186,15 +304,52 @@ float* coefficients_of(void* scratch, int64_t rows, int64_t channels) {
   return reinterpret_cast<float*>(static_cast<double*>(scratch) + chunks_of(rows) * 2 * channels);
 }
 
+// float4 when every row starts 16-byte aligned and every pointer is (the usual case).
+bool vectorizable(int64_t channels, std::initializer_list<const void*> ptrs) {
+  if (channels % 4 != 0) return false;
+  for (const void* p : ptrs)
+    if (p != nullptr && reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
+template <int V>
+void forward_train(const float* x, int64_t rows, int64_t channels, const float* gamma,
+                   const float* beta, double eps, double momentum, float* running_mean,
+                   float* running_var, float* mean, float* var, float* y, bool relu, void* scratch,
+                   cudaStream_t stream) {
+  double* partial = partials_of(scratch);
+  float* a = coefficients_of(scratch, rows, channels);
+  column_partials<Sum::Shifted, V><<<partial_grid(rows, channels), kThreads, 0, stream>>>(
+      x, nullptr, Mask{}, rows, chunk_rows_of(rows), channels, nullptr, partial);
+  finish_forward<<<channel_blocks(channels), kThreads, 0, stream>>>(
+      partial, chunks_of(rows), rows, channels, x, gamma, eps, momentum, running_mean, running_var,
+      mean, var, a);
+  apply_forward<V><<<apply_grid<V>(rows, channels), kThreads, 0, stream>>>(x, rows, channels, mean,
+                                                                           a, beta, relu, y);
+}
+
+template <int V>
+void backward(const float* x, const float* dy, Mask mask, int64_t rows, int64_t channels,
+              const float* gamma, const float* mean, const float* var, double eps, float* dx,
+              float* dgamma, float* dbeta, float* coeff, double* partial, cudaStream_t stream) {
+  float *ca = coeff, *cb = ca + channels, *cd = cb + channels;
+  column_partials<Sum::Gradient, V><<<partial_grid(rows, channels), kThreads, 0, stream>>>(
+      x, dy, mask, rows, chunk_rows_of(rows), channels, mean, partial);
+  finish_backward<<<channel_blocks(channels), kThreads, 0, stream>>>(
+      partial, chunks_of(rows), rows, channels, gamma, var, eps, dgamma, dbeta, ca, cb, cd);
+  apply_backward<V><<<apply_grid<V>(rows, channels), kThreads, 0, stream>>>(
+      x, dy, mask, rows, channels, mean, ca, cb, cd, dx);
+}
+
 }  // namespace
 
 bool bn_nhwc_supported(int64_t rows, int64_t channels) {
-  return rows >= 1 && channels >= 1 && channels <= 65535LL * kLanes;
+  return rows >= 1 && channels >= 1 && channels <= 65535LL * kBlockChannels;
 }
 
 size_t bn_nhwc_scratch_bytes(int64_t rows, int64_t channels) {
   return static_cast<size_t>(chunks_of(rows) * 2 * channels) * sizeof(double) +
-         static_cast<size_t>(3 * channels) * sizeof(float);
+         static_cast<size_t>(4 * channels) * sizeof(float);
 }
 
 size_t bn_nhwc_eval_scratch_bytes(int64_t channels) {
@@ -207,20 +362,12 @@ cudaError_t launch_bn_nhwc_forward_train_f32(const float* x, int64_t rows, int64
                                              float* running_var, float* mean, float* var, float* y,
                                              bool relu, void* scratch, cudaStream_t stream) {
   if (rows < 2 || !bn_nhwc_supported(rows, channels)) return cudaErrorInvalidValue;
-  double* partial = partials_of(scratch);
-  float* a = coefficients_of(scratch, rows, channels);
-  const int64_t chunks = chunks_of(rows), len = chunk_rows_of(rows);
-  column_partials<Sum::X><<<partial_grid(rows, channels), kThreads, 0, stream>>>(
-      x, nullptr, nullptr, rows, len, channels, nullptr, partial);
-  finish_mean<<<channel_blocks(channels), kThreads, 0, stream>>>(partial, chunks, rows, channels,
-                                                                 mean);
-  column_partials<Sum::SquaredDeviation><<<partial_grid(rows, channels), kThreads, 0, stream>>>(
-      x, nullptr, nullptr, rows, len, channels, mean, partial);
-  finish_forward<<<channel_blocks(channels), kThreads, 0, stream>>>(
-      partial, chunks, rows, channels, gamma, eps, momentum, running_mean, running_var, mean, var,
-      a);
-  apply_forward<<<apply_grid(rows, channels), kThreads, 0, stream>>>(x, rows, channels, mean, a,
-                                                                     beta, relu, y);
+  if (vectorizable(channels, {x, y, gamma, beta, mean, var}))
+    forward_train<4>(x, rows, channels, gamma, beta, eps, momentum, running_mean, running_var, mean,
+                     var, y, relu, scratch, stream);
+  else
+    forward_train<1>(x, rows, channels, gamma, beta, eps, momentum, running_mean, running_var, mean,
+                     var, y, relu, scratch, stream);
   return cudaGetLastError();
 }
 
@@ -231,29 +378,40 @@ cudaError_t launch_bn_nhwc_forward_eval_f32(const float* x, int64_t rows, int64_
                                             cudaStream_t stream) {
   if (!bn_nhwc_supported(rows, channels)) return cudaErrorInvalidValue;
   float* a = static_cast<float*>(scratch);
-  eval_coefficient<<<channel_blocks(channels), kThreads, 0, stream>>>(channels, gamma, eps,
-                                                                      running_var, a);
-  apply_forward<<<apply_grid(rows, channels), kThreads, 0, stream>>>(
-      x, rows, channels, running_mean, a, beta, relu, y);
+  coefficient<<<channel_blocks(channels), kThreads, 0, stream>>>(channels, gamma, eps, running_var,
+                                                                 a);
+  if (vectorizable(channels, {x, y, running_mean, beta, a}))
+    apply_forward<4><<<apply_grid<4>(rows, channels), kThreads, 0, stream>>>(
+        x, rows, channels, running_mean, a, beta, relu, y);
+  else
+    apply_forward<1><<<apply_grid<1>(rows, channels), kThreads, 0, stream>>>(
+        x, rows, channels, running_mean, a, beta, relu, y);
   return cudaGetLastError();
 }
 
-cudaError_t launch_bn_nhwc_backward_f32(const float* x, const float* y, const float* dy,
-                                        int64_t rows, int64_t channels, const float* gamma,
-                                        const float* mean, const float* var, double eps, float* dx,
-                                        float* dgamma, float* dbeta, void* scratch,
-                                        cudaStream_t stream) {
+cudaError_t launch_bn_nhwc_backward_f32(const float* x, const float* y, const float* beta,
+                                        const float* dy, int64_t rows, int64_t channels,
+                                        const float* gamma, const float* mean, const float* var,
+                                        double eps, float* dx, float* dgamma, float* dbeta,
+                                        void* scratch, cudaStream_t stream) {
   if (!bn_nhwc_supported(rows, channels)) return cudaErrorInvalidValue;
   double* partial = partials_of(scratch);
-  float* ca = coefficients_of(scratch, rows, channels);
-  float* cb = ca + channels;
-  float* cd = cb + channels;
-  column_partials<Sum::Gradient><<<partial_grid(rows, channels), kThreads, 0, stream>>>(
-      x, y, dy, rows, chunk_rows_of(rows), channels, mean, partial);
-  finish_backward<<<channel_blocks(channels), kThreads, 0, stream>>>(
-      partial, chunks_of(rows), rows, channels, gamma, var, eps, dgamma, dbeta, ca, cb, cd);
-  apply_backward<<<apply_grid(rows, channels), kThreads, 0, stream>>>(x, y, dy, rows, channels,
-                                                                      mean, ca, cb, cd, dx);
+  float* coeff = coefficients_of(scratch, rows, channels);  // A, B, D, then the forward's a
+  Mask mask;
+  if (beta != nullptr) {  // the ReLU's mask from x
+    mask.a = coeff + 3 * channels;
+    mask.beta = beta;
+    coefficient<<<channel_blocks(channels), kThreads, 0, stream>>>(channels, gamma, eps, var,
+                                                                   coeff + 3 * channels);
+  } else {
+    mask.y = y;
+  }
+  if (vectorizable(channels, {x, y, beta, dy, gamma, mean, var, dx, coeff}))
+    backward<4>(x, dy, mask, rows, channels, gamma, mean, var, eps, dx, dgamma, dbeta, coeff,
+                partial, stream);
+  else
+    backward<1>(x, dy, mask, rows, channels, gamma, mean, var, eps, dx, dgamma, dbeta, coeff,
+                partial, stream);
   return cudaGetLastError();
 }
 

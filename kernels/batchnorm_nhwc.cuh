@@ -35,12 +35,14 @@ size_t bn_nhwc_eval_scratch_bytes(int64_t channels);
     double eps, const float* running_mean, const float* running_var, float* y, bool relu,
     void* scratch, cudaStream_t stream);
 
-// The training backward with the given mean and (biased) var: g = dy (zero where y <= 0 when y
-// is not null: the fused ReLU); dbeta += sum g; dgamma += sum g xhat; dx = gamma / sqrt(var + eps)
-// (g - mean(g) - xhat mean(g xhat)), xhat = (x - mean) / sqrt(var + eps). dx overwritten.
+// The training backward with the given mean and (biased) var: g = dy, zero where the fused ReLU
+// cut the forward (y <= 0) when one of y and beta is given: with beta (the forward's, gamma and
+// var the same), the mask is recomputed from x and y is not read (one pass less); else from y.
+// dbeta += sum g; dgamma += sum g xhat; dx = gamma / sqrt(var + eps) (g - mean(g) - xhat
+// mean(g xhat)), xhat = (x - mean) / sqrt(var + eps). dx overwritten.
 [[nodiscard]] cudaError_t launch_bn_nhwc_backward_f32(
-    const float* x, const float* y, const float* dy, int64_t rows, int64_t channels,
-    const float* gamma, const float* mean, const float* var, double eps, float* dx, float* dgamma,
-    float* dbeta, void* scratch, cudaStream_t stream);
+    const float* x, const float* y, const float* beta, const float* dy, int64_t rows,
+    int64_t channels, const float* gamma, const float* mean, const float* var, double eps,
+    float* dx, float* dgamma, float* dbeta, void* scratch, cudaStream_t stream);
 
 }  // namespace win::kernels

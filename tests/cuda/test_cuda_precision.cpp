@@ -83,3 +83,44 @@ TEST(CudaPrecision, ConvolutionsStayWithinTf32RoundingInEveryPrecision) {
   std::printf("convolution, normalised error against the CPU: fp32 %.2e, bf16 run %.2e\n", fp32,
               bf16);
 }
+
+// Attention's per-head products: (B, H, T, dh) views of (B, T, H, dh) tensors, whose batch dims do
+// not collapse to one stride, so the product runs as one call per head; under bf16 the factors
+// are rounded once, whole, and each call reads its head from the copies. Every precision must
+// match the CPU within its operand rounding, in both product orientations.
+TEST(CudaPrecision, PerHeadProductsOnStridedViews) {
+  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
+    GTEST_SKIP() << why;
+  const RestorePrecision restore;
+  const int64_t b = 3, t = 17, h = 4, dh = 8;
+  const Tensor q = parity::host_randn({b, t, h, dh}, 21), k = parity::host_randn({b, t, h, dh}, 22);
+  const Tensor qh = q.permute({0, 2, 1, 3}), kh = k.permute({0, 2, 1, 3});  // (B, H, T, dh)
+  Tensor scores = Tensor::empty({b, h, t, t}, DType::F32);                  // Q K^T
+  Tensor back = Tensor::empty({b, h, dh, dh}, DType::F32);                  // Q^T K
+  backend::Ops& cpu = backend::ops_for(Device::CPU, DType::F32);
+  cpu.gemm(false, true, 1.0, qh, kh, 0.0, scores);
+  cpu.gemm(true, false, 1.0, qh, kh, 0.0, back);
+  const Tensor gq = on_gpu(q), gk = on_gpu(k);
+  const Tensor gqh = gq.permute({0, 2, 1, 3}), gkh = gk.permute({0, 2, 1, 3});
+  auto errors_in = [&](backend::Precision p) {
+    backend::set_precision(p);
+    Allocator& a = backend::device_allocator(Device::CUDA);
+    Tensor s = Tensor::empty({b, h, t, t}, DType::F32, a),
+           r = Tensor::empty({b, h, dh, dh}, DType::F32, a);
+    backend::Ops& gpu = backend::ops_for(Device::CUDA, DType::F32);
+    gpu.gemm(false, true, 1.0, gqh, gkh, 0.0, s);
+    gpu.gemm(true, false, 1.0, gqh, gkh, 0.0, r);
+    return std::pair{parity::normalised_error(backend::to_device(s, Device::CPU), scores),
+                     parity::normalised_error(backend::to_device(r, Device::CPU), back)};
+  };
+  const auto [fp32_s, fp32_r] = errors_in(backend::Precision::Fp32);
+  const auto [bf16_s, bf16_r] = errors_in(backend::Precision::Bf16);
+  EXPECT_LT(fp32_s, 1e-6);
+  EXPECT_LT(fp32_r, 1e-6);
+  for (double e : {bf16_s, bf16_r}) {
+    EXPECT_GT(e, 1e-4);  // rounded to bf16: not the fp32 result
+    EXPECT_LT(e, 2e-2);  // and only that (a head read from the wrong place would be ~1)
+  }
+  std::printf("per-head products, normalised error: fp32 %.2e %.2e, bf16 %.2e %.2e\n", fp32_s,
+              fp32_r, bf16_s, bf16_r);
+}

@@ -2,9 +2,11 @@
 // column-major, where a row-major X is X^T. So C = op(A) op(B) runs as the column-major product
 // C^T = op(B)^T op(A)^T: B's storage is cuBLASLt's first operand and A's its second, with no copy.
 // A batch goes to one strided-batch matmul when each operand's batch dims collapse to one stride,
-// else to a loop over the outer batch dim. Each product shape (dims, leading dims, batch strides,
-// epilogue, pointer alignments) gets its matmul descriptor, layouts and heuristic algorithm once,
-// cached per thread; a call then only launches.
+// else to a loop over the smaller of the two batch dims (attention's heads: 12 calls rather than
+// one per sequence). Under run.precision = "bf16" a batched product's fp32 factors are rounded
+// to bf16 once, whole, before any of its calls. Each product shape (dims, leading dims, batch
+// strides, epilogue, pointer alignments) gets its matmul descriptor, layouts and heuristic
+// algorithm once, cached per thread; a call then only launches.
 #include "backend/cuda/cuda_gemm.hpp"
 
 #include <algorithm>
@@ -68,6 +70,7 @@ struct Call {
   int64_t batch = 1, stride_a = 0, stride_b = 0, stride_c = 0;
   cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
   const void* bias = nullptr;  // m values, for the BIAS epilogues
+  bool operands_bf16 = false;  // a and b already point at bf16 copies of fp32 operands
 };
 
 using Key = std::array<int64_t, 20>;
@@ -227,8 +230,8 @@ void run(const Call& g0, float alpha, float beta) {
   if (g0.k == 0) return scale_only(g0, alpha, beta, ctx);
   WIN_CHECK(g0.batch <= INT32_MAX, ErrorKind::Internal, "gemm: batch of ", g0.batch);
   Call g = g0;
-  g.ab_type = g.type;  // bf16 tensors are bf16 operands; fp32 ones may be rounded below
-  if (g.type == CUDA_R_32F && precision() == Precision::Bf16) {
+  g.ab_type = g.operands_bf16 ? CUDA_R_16BF : g.type;  // bf16 tensors are bf16 operands
+  if (g.type == CUDA_R_32F && !g.operands_bf16 && precision() == Precision::Bf16) {
     thread_local Tensor buf_a, buf_b;
     g.a = to_bf16(g.a, g.batch, g.stride_a, buf_a, ctx);
     g.b = to_bf16(g.b, g.batch, g.stride_b, buf_b, ctx);
@@ -267,17 +270,57 @@ bool one_batch_stride(const Tensor& t, int64_t& count, int64_t& stride) {
   return t.size(0) == 1 || t.size(1) == 1 || t.stride(0) == t.size(1) * t.stride(1);
 }
 
+// bf16 copies of a product's two fp32 factors (whole spans, same strides), made once for all
+// the calls of a batched product; null pointers: none (run() rounds per call if it must).
+struct Bf16Copies {
+  const char *a32 = nullptr, *a16 = nullptr, *b32 = nullptr, *b16 = nullptr;
+};
+
+// Elements from t's first element to its last (gaps included); strides are non-negative.
+int64_t span_elements(const Tensor& t) {
+  int64_t span = 1;
+  for (int i = 0; i < t.dim(); ++i) {
+    if (t.size(i) == 0) return 0;
+    span += (t.size(i) - 1) * t.stride(i);
+  }
+  return span;
+}
+
+// t's span rounded to bf16 into buf (grown as in to_bf16); returns the copy of t's first element.
+const char* bf16_span(const Tensor& t, Tensor& buf, CudaContext& ctx) {
+  const int64_t n = span_elements(t);
+  const auto bytes = static_cast<size_t>(n) * 2;
+  if (!buf.defined() || buf.nbytes() < bytes) {
+    WIN_CUDA_CHECK(cudaStreamSynchronize(ctx.stream()));
+    buf = Tensor::empty({static_cast<int64_t>(std::max<size_t>(bytes, 2))}, DType::U8,
+                        cuda_allocator());
+  }
+  if (n > 0)
+    WIN_CUDA_CHECK(kernels::launch_cast_f32_to_bf16(static_cast<const float*>(t.raw()),
+                                                    static_cast<__nv_bfloat16*>(buf.raw()), n,
+                                                    ctx.stream()));
+  return static_cast<const char*>(buf.raw());
+}
+
+// Where the bf16 copy of the fp32 element at p lies (p inside the factor whose copy starts at
+// c16 and whose fp32 first element is c32).
+const void* in_copy(const void* p, const char* c32, const char* c16) {
+  return c16 + (static_cast<const char*>(p) - c32) / 2;
+}
+
 // The product on row-major C, whose first matrix has unit column stride (checked).
 void gemm_rowmajor_c(bool ta, bool tb, float alpha, const Tensor& a, const Tensor& b, float beta,
-                     Tensor& c) {
+                     Tensor& c, const Bf16Copies& copies) {
   const int d = c.dim();
   if (d == 4) {
     int64_t na = 0, nb = 0, nc = 0, sa = 0, sb = 0, sc = 0;
     if (!one_batch_stride(a, na, sa) || !one_batch_stride(b, nb, sb) ||
         !one_batch_stride(c, nc, sc)) {
-      for (int64_t i = 0; i < c.size(0); ++i) {
-        Tensor ci = c.select(0, i);
-        gemm_rowmajor_c(ta, tb, alpha, a.select(0, i), b.select(0, i), beta, ci);
+      // Any 3-d slice has one batch stride: loop over the smaller batch dim.
+      const int dim = c.size(1) < c.size(0) ? 1 : 0;
+      for (int64_t i = 0; i < c.size(dim); ++i) {
+        Tensor ci = c.select(dim, i);
+        gemm_rowmajor_c(ta, tb, alpha, a.select(dim, i), b.select(dim, i), beta, ci, copies);
       }
       return;
     }
@@ -296,6 +339,11 @@ void gemm_rowmajor_c(bool ta, bool tb, float alpha, const Tensor& a, const Tenso
   if (dims.k > 0) {
     g.a = operand(b0, tb, "B");
     g.b = operand(a0, ta, "A");
+    if (copies.a16) {  // cuBLASLt's a is win's B, its b win's A
+      g.a.ptr = in_copy(g.a.ptr, copies.b32, copies.b16);
+      g.b.ptr = in_copy(g.b.ptr, copies.a32, copies.a16);
+      g.operands_bf16 = true;
+    }
   }
   if (d > 2) {
     // cuBLASLt's first operand is win's B and its second win's A (see the top comment): their
@@ -308,6 +356,25 @@ void gemm_rowmajor_c(bool ta, bool tb, float alpha, const Tensor& a, const Tenso
     one_batch_stride(c, g.batch, g.stride_c);
   }
   run(g, alpha, beta);
+}
+
+// The product, with the factors rounded to bf16 once when the run's precision asks for it and
+// the product takes several calls (one call rounds its own operands, in run()).
+void gemm_rowmajor_c(bool ta, bool tb, float alpha, const Tensor& a, const Tensor& b, float beta,
+                     Tensor& c) {
+  Bf16Copies copies;
+  int64_t n = 0, s = 0;
+  const bool several = c.dim() == 4 && !(one_batch_stride(a, n, s) && one_batch_stride(b, n, s) &&
+                                         one_batch_stride(c, n, s));
+  if (several && c.dtype() == DType::F32 && precision() == Precision::Bf16 && c.numel() > 0) {
+    CudaContext& ctx = cuda_context();
+    thread_local Tensor whole_a, whole_b;
+    copies.a32 = static_cast<const char*>(a.raw());
+    copies.a16 = bf16_span(a, whole_a, ctx);
+    copies.b32 = static_cast<const char*>(b.raw());
+    copies.b16 = bf16_span(b, whole_b, ctx);
+  }
+  gemm_rowmajor_c(ta, tb, alpha, a, b, beta, c, copies);
 }
 
 void check_operand(const Tensor& t, DType dtype, const char* what) {

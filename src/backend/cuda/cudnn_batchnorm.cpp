@@ -95,6 +95,7 @@ class CudnnBatchNorm final : public BatchNormOp {
     WIN_CHECK(count > 1, ErrorKind::Internal,
               "batchnorm: training needs more than one value per channel, got input ", x.shape());
     CudaContext& ctx = cuda_context();
+    beta_ = beta;  // the backward recomputes the ReLU's mask from x with it
     if (own_kernels({&x, &y})) {
       const int64_t c = x.size(1);
       void* scratch = ctx.workspace(kernels::bn_nhwc_scratch_bytes(count, c));
@@ -156,9 +157,11 @@ class CudnnBatchNorm final : public BatchNormOp {
     if (own_kernels({&x, &dy, &dx}) && (!relu_ || own_kernels({&y}))) {
       const int64_t rows = x.size(0) * x.size(2) * x.size(3), c = x.size(1);
       void* scratch = ctx.workspace(kernels::bn_nhwc_scratch_bytes(rows, c));
+      // With the fused ReLU the mask comes from x and the forward's beta (y is not read).
+      const bool from_x = relu_ && beta_.defined();
       WIN_CUDA_CHECK(kernels::launch_bn_nhwc_backward_f32(
-          f(x), relu_ ? f(y) : nullptr, f(dy), rows, c, f(gamma), f(mean), f(var), eps, f(dx),
-          f(dgamma), f(dbeta), scratch, ctx.stream()));
+          f(x), relu_ && !from_x ? f(y) : nullptr, from_x ? f(beta_) : nullptr, f(dy), rows, c,
+          f(gamma), f(mean), f(var), eps, f(dx), f(dgamma), f(dbeta), scratch, ctx.stream()));
       return;
     }
     cudnnHandle_t h = ctx.cudnn();
@@ -220,6 +223,7 @@ class CudnnBatchNorm final : public BatchNormOp {
   ActivationDesc act_;
   Described train_, eval_, bwd_;
   Tensor masked_;  // dy masked by the fused ReLU
+  Tensor beta_;    // the last forward_train's beta (a parameter: unchanged until after backward)
   Tensor stats_;   // (3, C) f32: ones, zeros, inverse std
   TensorDesc chan_;
 };
