@@ -176,17 +176,23 @@ const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
   resume();
   // Gradients on GPUs are summed by NCCL on a side stream when every rank of the group has a GPU
   // of its own; ranks that share one reduce through host memory.
-  std::unique_ptr<dist::DeviceComm> device_comm;
+  std::unique_ptr<dist::DeviceComm> own_comm;
+  dist::DeviceComm* device_comm = nullptr;
   const Tensor& grads = store_.grads();
   if (group.size() > 1 && grads.defined() && grads.device() != Device::CPU) {
-    std::string why;
-    device_comm = dist::make_device_comm(group, &why);
+    std::string why = opt_.device_comm_why;
+    if (opt_.comm == nullptr && (opt_.device_comm != nullptr || !why.empty())) {
+      device_comm = opt_.device_comm;  // the job's (or the job's reason for having none)
+    } else {
+      own_comm = dist::make_device_comm(group, &why);
+      device_comm = own_comm.get();
+    }
     log_info(opt_.stage, ": gradient allreduce ",
              device_comm ? std::string("by NCCL, overlapping backward")
                          : cat("through host memory and MPI (", why, ")"));
   }
   on_device_ = device_comm != nullptr;
-  GradientSync sync(group, store_, opt_.bucket_mb, {}, device_comm.get());
+  GradientSync sync(group, store_, opt_.bucket_mb, {}, device_comm);
   CommReplicaSum replicas(group);
   nn::Context ctx;
   ctx.rng = Philox(opt_.seed, kDropoutStream);

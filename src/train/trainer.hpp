@@ -22,6 +22,7 @@
 
 #include "data/loader.hpp"
 #include "dist/comm.hpp"
+#include "dist/device_comm.hpp"
 #include "io/checkpoint.hpp"
 #include "io/metrics.hpp"
 #include "nn/module.hpp"
@@ -42,8 +43,13 @@ struct TrainerOptions {
   std::string config_toml;           // stored in every checkpoint
   uint64_t seed = 0;                 // keys the dropout stream
   const dist::Comm* comm = nullptr;  // the data-parallel group; null: every rank of the job
-  double bucket_mb = 25.0;           // gradient allreduce bucket (dist.bucket_mb)
-  bool sync_bn = false;              // BatchNorm statistics over the global batch (dist.sync_bn)
+  // The job's device communicator (RunContext makes one for the whole run: NCCL's setup costs a
+  // second or more per communicator), used when the group is the whole job; null: run() makes
+  // its own when the gradients are on GPUs. device_comm_why: why the job has none, for the log.
+  dist::DeviceComm* device_comm = nullptr;
+  std::string device_comm_why;
+  double bucket_mb = 25.0;  // gradient allreduce bucket (dist.bucket_mb)
+  bool sync_bn = false;     // BatchNorm statistics over the global batch (dist.sync_bn)
 };
 
 // Where the time of one rank's steps went, reduced over the group at the end of run().

@@ -125,6 +125,8 @@ RunContext::RunContext(config::Deck deck, std::string deck_toml)
              deck_.run.deterministic ? "" : ", non-deterministic algorithms allowed");
   }
   placement_ = std::make_unique<nn::DeviceScope>(device_);
+  if (device_ != Device::CPU && world > 1)  // collective: every rank constructs this context
+    device_comm_ = dist::make_device_comm(dist::world(), &device_comm_why_);
   if (world > 1)
     log_info("ranks: ", world, " (data parallel: wide, finetune, vanilla, kd, ",
              deck_.narrow.schedule == "pipelined"
@@ -227,6 +229,8 @@ train::TrainerOptions RunContext::trainer_options(const std::string& stage, cons
   to.seed = static_cast<uint64_t>(deck_.run.seed) + seed_offset;
   to.bucket_mb = deck_.dist.bucket_mb;
   to.sync_bn = deck_.dist.sync_bn;
+  to.device_comm = device_comm_.get();
+  to.device_comm_why = device_comm_why_;
   return to;
 }
 

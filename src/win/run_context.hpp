@@ -67,6 +67,10 @@ class RunContext {
   // run.device for every module built while this context lives (on its thread): the stages
   // build models without naming a device.
   std::unique_ptr<nn::DeviceScope> placement_;
+  // The job's NCCL communicator for the data-parallel stages (several GPU ranks, each with its
+  // own GPU), made once; else why there is none.
+  std::unique_ptr<dist::DeviceComm> device_comm_;
+  std::string device_comm_why_;
 };
 
 // A subset of a source's samples, in the given order.
