@@ -243,7 +243,8 @@ int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision
     print_op_timings(ops, steps, med * 1e3);
     // The convolutions by shape and algorithm, the largest first.
     if (detailed.size() > 16) detailed.resize(16);
-    std::printf("# by shape (kernel/stride in->out channels, input HxW, batch; largest 16):\n");
+    if (!detailed.empty())
+      std::printf("# by shape (kernel/stride in->out channels, input HxW, batch; largest 16):\n");
     for (const auto& r : detailed)
       std::printf("#   %-72s %5.1f %9.3f ms %6.1f%%\n", r.name.c_str(),
                   static_cast<double>(r.calls) / steps, r.ms / steps,
