@@ -76,6 +76,25 @@ struct Mask {
   const float* beta = nullptr;  // per channel
 };
 
+// g = 0 where the fused ReLU cut the forward, for the V elements at i (x values xv; the
+// channels' mean, forward coefficient a and beta in registers when the mask comes from x).
+template <int V>
+__device__ __forceinline__ void apply_mask(const Mask& mask, int64_t i, const float* xv,
+                                           const float* mean, const float* a, const float* beta,
+                                           float* g) {
+  if (mask.y) {
+    float yv[V];
+    Vec<V>::load(mask.y + i, yv);
+#pragma unroll
+    for (int v = 0; v < V; ++v)
+      if (yv[v] <= 0.0f) g[v] = 0.0f;
+  } else if (mask.a) {
+#pragma unroll
+    for (int v = 0; v < V; ++v)
+      if (fmaf(xv[v] - mean[v], a[v], beta[v]) <= 0.0f) g[v] = 0.0f;
+  }
+}
+
 // What a column pass sums per element: (d, d^2) with d = x - K, or (g, g (x - mean)).
 enum class Sum { Shifted, Gradient };
 
@@ -117,17 +136,7 @@ __global__ void column_partials(const float* x, const float* dy, Mask mask, int6
       } else {
         float g[V];
         Vec<V>::load(dy + i, g);
-        if (mask.y) {
-          float yv[V];
-          Vec<V>::load(mask.y + i, yv);
-#pragma unroll
-          for (int v = 0; v < V; ++v)
-            if (yv[v] <= 0.0f) g[v] = 0.0f;
-        } else if (mask.a) {
-#pragma unroll
-          for (int v = 0; v < V; ++v)
-            if (fmaf(xv[v] - base[v], a[v], b[v]) <= 0.0f) g[v] = 0.0f;
-        }
+        apply_mask<V>(mask, i, xv, base, a, b, g);
 #pragma unroll
         for (int v = 0; v < V; ++v) {
           const double gv = g[v];
@@ -265,17 +274,7 @@ __global__ void apply_backward(const float* x, const float* dy, Mask mask, int64
     float xv[V], g[V], out[V];
     Vec<V>::load(x + i, xv);
     Vec<V>::load(dy + i, g);
-    if (mask.y) {
-      float yv[V];
-      Vec<V>::load(mask.y + i, yv);
-#pragma unroll
-      for (int v = 0; v < V; ++v)
-        if (yv[v] <= 0.0f) g[v] = 0.0f;
-    } else if (mask.a) {
-#pragma unroll
-      for (int v = 0; v < V; ++v)
-        if (fmaf(xv[v] - mc[v], fa[v], fb[v]) <= 0.0f) g[v] = 0.0f;
-    }
+    apply_mask<V>(mask, i, xv, mc, fa, fb, g);
 #pragma unroll
     for (int v = 0; v < V; ++v) out[v] = fmaf(g[v], A[v], fmaf(xv[v] - mc[v], B[v], D[v]));
     Vec<V>::store(dx + i, out);
