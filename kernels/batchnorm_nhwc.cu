@@ -1,7 +1,8 @@
 // Channels-last batch normalisation (see batchnorm_nhwc.cuh). Column statistics in two levels:
 // column_partials sums one chunk of rows per block (32 channels per block, several row lanes,
 // double accumulators, the lanes combined in a fixed order; at most kMaxChunks chunks whose
-// length is fixed by the row count, so results depend on the shape only), then a per-channel
+// length is fixed by the row count, so results depend on the shape and on whether the float4
+// path is taken — the pointers' alignment — only, never on timing), then a per-channel
 // kernel adds the chunks in order and turns the sums into per-channel coefficients, applied by
 // one element-wise pass (x - mean is formed per element, so a large mean costs no precision):
 //   forward:  y = (x - mean) a + beta          a = gamma / sqrt(var + eps)
@@ -186,8 +187,9 @@ __global__ void finish_forward(const double* partial, int64_t chunks, int64_t ro
   const double n = static_cast<double>(rows);
   const double s1 = chunk_total(partial, chunks, 0, c, channels);
   const double s2 = chunk_total(partial, chunks, 1, c, channels);
-  const double dm = s1 / n;                                 // mean of d = x - K
-  const double ss = s2 - s1 * dm > 0 ? s2 - s1 * dm : 0.0;  // sum (x - mean)^2
+  const double dm = s1 / n;           // mean of d = x - K
+  const double r = s2 - s1 * dm;      // sum (x - mean)^2; rounding may make it slightly negative
+  const double ss = r < 0 ? 0.0 : r;  // (a NaN stays NaN: a diverged input must show)
   const double m = static_cast<double>(x[c]) + dm;
   const double v = ss / n;
   mean[c] = static_cast<float>(m);
@@ -361,7 +363,7 @@ cudaError_t launch_bn_nhwc_forward_train_f32(const float* x, int64_t rows, int64
                                              float* running_var, float* mean, float* var, float* y,
                                              bool relu, void* scratch, cudaStream_t stream) {
   if (rows < 2 || !bn_nhwc_supported(rows, channels)) return cudaErrorInvalidValue;
-  if (vectorizable(channels, {x, y, gamma, beta, mean, var}))
+  if (vectorizable(channels, {x, y, beta, mean}))
     forward_train<4>(x, rows, channels, gamma, beta, eps, momentum, running_mean, running_var, mean,
                      var, y, relu, scratch, stream);
   else
@@ -405,7 +407,7 @@ cudaError_t launch_bn_nhwc_backward_f32(const float* x, const float* y, const fl
   } else {
     mask.y = y;
   }
-  if (vectorizable(channels, {x, y, beta, dy, gamma, mean, var, dx, coeff}))
+  if (vectorizable(channels, {x, y, beta, dy, mean, dx, coeff}))
     backward<4>(x, dy, mask, rows, channels, gamma, mean, var, eps, dx, dgamma, dbeta, coeff,
                 partial, stream);
   else

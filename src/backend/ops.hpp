@@ -71,6 +71,8 @@ class BatchNormOp {
   virtual void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
                             const Tensor& running_mean, const Tensor& running_var, Tensor& y) = 0;
   // Backward of the last forward_train; y is its output. Overwrites dx; accumulates dgamma, dbeta.
+  // gamma, beta, mean and var must be the forward's, unchanged in between (a layer's parameters
+  // and saved statistics): the GPU recomputes the fused ReLU's mask from x with them.
   virtual void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& gamma,
                         const Tensor& mean, const Tensor& var, double eps, Tensor& dx,
                         Tensor& dgamma, Tensor& dbeta) = 0;

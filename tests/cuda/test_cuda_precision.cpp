@@ -85,14 +85,13 @@ TEST(CudaPrecision, ConvolutionsStayWithinTf32RoundingInEveryPrecision) {
 }
 
 // Attention's per-head products: (B, H, T, dh) views of (B, T, H, dh) tensors, whose batch dims do
-// not collapse to one stride, so the product runs as one call per head; under bf16 the factors
-// are rounded once, whole, and each call reads its head from the copies. Every precision must
-// match the CPU within its operand rounding, in both product orientations.
-TEST(CudaPrecision, PerHeadProductsOnStridedViews) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
-  const RestorePrecision restore;
-  const int64_t b = 3, t = 17, h = 4, dh = 8;
+// not collapse to one stride, so the product runs as one call per head (B > H) or per sequence
+// (B < H); under bf16 the factors are rounded once, whole, and each call reads its matrices from
+// the copies. Every precision must match the CPU within its operand rounding, in both product
+// orientations and with a column-major C (the transposed entry).
+namespace {
+void check_per_head_products(int64_t b, int64_t h) {
+  const int64_t t = 17, dh = 8;
   const Tensor q = parity::host_randn({b, t, h, dh}, 21), k = parity::host_randn({b, t, h, dh}, 22);
   const Tensor qh = q.permute({0, 2, 1, 3}), kh = k.permute({0, 2, 1, 3});  // (B, H, T, dh)
   Tensor scores = Tensor::empty({b, h, t, t}, DType::F32);                  // Q K^T
@@ -109,7 +108,8 @@ TEST(CudaPrecision, PerHeadProductsOnStridedViews) {
            r = Tensor::empty({b, h, dh, dh}, DType::F32, a);
     backend::Ops& gpu = backend::ops_for(Device::CUDA, DType::F32);
     gpu.gemm(false, true, 1.0, gqh, gkh, 0.0, s);
-    gpu.gemm(true, false, 1.0, gqh, gkh, 0.0, r);
+    Tensor rt = r.transpose(2, 3);  // a column-major C: r = Q^T K computed as rt = K^T Q
+    gpu.gemm(true, false, 1.0, gkh, gqh, 0.0, rt);
     return std::pair{parity::normalised_error(backend::to_device(s, Device::CPU), scores),
                      parity::normalised_error(backend::to_device(r, Device::CPU), back)};
   };
@@ -121,6 +121,17 @@ TEST(CudaPrecision, PerHeadProductsOnStridedViews) {
     EXPECT_GT(e, 1e-4);  // rounded to bf16: not the fp32 result
     EXPECT_LT(e, 2e-2);  // and only that (a head read from the wrong place would be ~1)
   }
-  std::printf("per-head products, normalised error: fp32 %.2e %.2e, bf16 %.2e %.2e\n", fp32_s,
-              fp32_r, bf16_s, bf16_r);
+  std::printf(
+      "per-head products (B %lld, H %lld), normalised error: fp32 %.2e %.2e, bf16 %.2e "
+      "%.2e\n",
+      static_cast<long long>(b), static_cast<long long>(h), fp32_s, fp32_r, bf16_s, bf16_r);
+}
+}  // namespace
+
+TEST(CudaPrecision, PerHeadProductsOnStridedViews) {
+  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
+    GTEST_SKIP() << why;
+  const RestorePrecision restore;
+  check_per_head_products(5, 4);  // a call per head
+  check_per_head_products(3, 4);  // a call per sequence
 }
