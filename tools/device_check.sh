@@ -25,8 +25,9 @@
 #              (OUTDIR/ranks.log; DEVICE_CHECK_SKIP_RANKS=1 skips, _RANKS_S caps: 120)
 #   win bench  win bench --workload resnet50|bert-base --device cuda --precision P for P in
 #              DEVICE_CHECK_PRECISIONS (bf16 fp32), for each workload that `win bench --help`
-#              lists, else "not built yet"; then a bf16 --profile run (GPU time per op;
-#              DEVICE_CHECK_SKIP_PROFILE=1 skips it) (OUTDIR/bench.txt)
+#              lists, else "not built yet"; then --profile runs (GPU time per op; bf16 twice,
+#              deterministic and measured algorithms, and fp32;
+#              DEVICE_CHECK_SKIP_PROFILE=1 skips them) (OUTDIR/bench.txt)
 #   runs       win run of the small decks (MLP, ResNet, BERT) with run.device = "cuda", then the
 #              same on this machine's CPU; both must finish (OUTDIR/runs.md: their reports;
 #              OUTDIR/runs.log). Needs data/*_small carried; DEVICE_CHECK_SKIP_RUNS=1 skips them,
@@ -352,8 +353,8 @@ if [[ -x $build/bin/win ]]; then
           "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda --precision "$prec" \
           "${extra_bench[@]}" || true
       done
-      # Where the GPU time goes (per-op CUDA events), a few steps in bf16, deterministic algorithms
-      # (the default) and cuDNN's fastest.
+      # Where the GPU time goes (per-op CUDA events), a few steps in bf16 with deterministic
+      # algorithms (the default) and with measured ones, and in fp32.
       if [[ -z ${DEVICE_CHECK_SKIP_PROFILE:-} ]]; then
         run_phase "win bench $w profile nondeterministic" "$(phase_limit $((bench_cap / 4)))" \
           "$out/bench.txt" "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda \
@@ -361,6 +362,9 @@ if [[ -x $build/bin/win ]]; then
         run_phase "win bench $w profile" "$(phase_limit $((bench_cap / 4)))" "$out/bench.txt" \
           "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda --precision bf16 \
           --profile --steps 3 --warmup 1 || true
+        run_phase "win bench $w profile fp32" "$(phase_limit $((bench_cap / 4)))" \
+          "$out/bench.txt" "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda \
+          --precision fp32 --profile --steps 2 --warmup 1 || true
       fi
     fi
   done
