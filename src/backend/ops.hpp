@@ -215,6 +215,18 @@ class Ops {
   virtual void adamw_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, double lr,
                             double beta1, double beta2, double eps, double weight_decay,
                             int64_t step) = 0;
+
+  // ---- optional fused kernels --------------------------------------------------------------
+  // Attention for inference (no dropout, no backward):
+  //   o = softmax(scale q k^T + mask_bias) v   per (batch, head),
+  // q, k, v, o (B, H, T, dh) views sharing one set of strides with unit stride along dh,
+  // mask_bias (B, 1, T) dense or undefined. Returns false, computing nothing, when this backend
+  // has no fused kernel for the case; the caller then composes gemm and softmax. The CPU
+  // backends never fuse (the arguments are q, k, v, mask_bias, scale, o).
+  virtual bool fused_attention_inference(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                         double, Tensor&) {
+    return false;
+  }
 };
 
 // The backend for tensors of this device and dtype: CPU f32 -> CpuOps, CPU f64 -> RefOps<double>.

@@ -78,6 +78,19 @@ Tensor SelfAttention::forward(const Tensor& x, Context& ctx) {
   kh_ = heads_view(k_->forward(x, ctx), h);
   vh_ = heads_view(v_->forward(x, ctx), h);
 
+  // Inference (no dropout, no backward): a backend's fused kernel, if it has one, without the
+  // (B, H, T, T) probabilities (a frozen teacher's forward, evaluation).
+  inference_ = !ctx.training;
+  if (inference_) {
+    ensure(ctx_, x_shape_, dtype());
+    Tensor ch = heads_view(ctx_, h);
+    if (ops().fused_attention_inference(qh_, kh_, vh_, mask_bias_,
+                                        1.0 / std::sqrt(static_cast<double>(dh_)), ch)) {
+      ctx.macs += 2 * b * h * n * n * dh_;
+      return ctx_;
+    }
+  }
+
   // scores = Q K^T / sqrt(dh) (+ mask), softmax in place: backward needs only the probabilities.
   ensure(probs_, {b, h, n, n}, dtype());
   ops().gemm(false, true, 1.0 / std::sqrt(static_cast<double>(dh_)), qh_, kh_, 0.0, probs_);
@@ -105,6 +118,8 @@ Tensor SelfAttention::forward(const Tensor& x, Context& ctx) {
 Tensor SelfAttention::backward(const Tensor& dy0, Context& ctx) {
   WIN_CHECK(dy0.shape() == x_shape_, ErrorKind::Internal, "SelfAttention backward: dy ",
             dy0.shape(), " for input ", x_shape_);
+  WIN_CHECK(!inference_, ErrorKind::Internal,
+            "SelfAttention backward after a forward in inference mode (ctx.training = false)");
   const int64_t h = heads_;
   const Tensor dch = heads_view(dy0.contiguous(), h);
 

@@ -48,6 +48,7 @@ class SelfAttention final : public Module {
   Tensor mask_bias_host_;  // its host staging copy when the layer is on a device
   Tensor ones_;            // (B, heads * T, 1) of ones: the rank-1 product broadcasting mask_bias_
   Dims x_shape_;
+  bool inference_ = false;    // the last forward had ctx.training = false (no backward follows)
   Tensor qh_, kh_, vh_;       // (B, H, T, dh) views of the Linear outputs
   Tensor probs_;              // softmax output (B, H, T, T), also the scores before it
   Tensor pdrop_;              // probs after dropout (probs_ itself when dropout is off)

@@ -10,10 +10,14 @@
 #include <vector>
 
 #include "attention.cuh"
+#include "backend/op_timing.hpp"
 #include "backend/transfer.hpp"
 #include "core/dtype.hpp"
+#include "core/error.hpp"
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
+#include "nn/attention.hpp"
+#include "nn/module.hpp"
 
 using namespace win;
 
@@ -213,4 +217,50 @@ TEST(CudaAttention, ReferenceGradientsMatchFiniteDifferences) {
     EXPECT_NEAR(fd(k, i), r.dk[i], 2e-3) << "dK " << i;
     EXPECT_NEAR(fd(v, i), r.dv[i], 2e-3) << "dV " << i;
   }
+}
+
+// SelfAttention in inference mode on the GPU takes the fused kernel (the op timings show
+// attention.inference and no softmax) and gives the CPU layer's output; in training mode it
+// composes gemm and softmax as before. A backward after an inference forward is refused.
+TEST(CudaAttention, SelfAttentionInferenceUsesTheFusedKernel) {
+  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
+    GTEST_SKIP() << why;
+  const int64_t b = 3, t = 21, hidden = 64, heads = 4;
+  std::vector<int32_t> mask(static_cast<size_t>(b * t), 1);
+  for (int64_t j = t - 6; j < t; ++j) mask[static_cast<size_t>(t + j)] = 0;  // sequence 1 padded
+  const Tensor x = Tensor::from(randn(b * t * hidden, 31), {b, t, hidden});
+
+  nn::SelfAttention cpu(hidden, heads, 0.1, 1, DType::F32);
+  nn::init_params(cpu, 41);
+  cpu.set_mask(Tensor::from(mask, {b, t}));
+  nn::Context eval;
+  eval.training = false;
+  const std::vector<double> want = cpu.forward(x, eval).to_vector();
+
+  std::unique_ptr<nn::SelfAttention> gpu;
+  {
+    const nn::DeviceScope on_gpu(Device::CUDA);
+    gpu = std::make_unique<nn::SelfAttention>(hidden, heads, 0.1, 1, DType::F32);
+  }
+  nn::init_params(*gpu, 41);  // drawn on the host: the same values
+  gpu->set_mask(Tensor::from(mask, {b, t}));
+  const Tensor gx = backend::to_device(x, Device::CUDA);
+  (void)backend::take_op_timings();
+  backend::set_op_timing(true);
+  const Tensor y = gpu->forward(gx, eval);
+  backend::set_op_timing(false);
+  bool fused = false, softmax = false;
+  for (const auto& r : backend::take_op_timings()) {
+    fused = fused || r.name == "attention.inference";
+    softmax = softmax || r.name.rfind("softmax", 0) == 0;
+  }
+  EXPECT_TRUE(fused) << "the fused kernel was not used";
+  EXPECT_FALSE(softmax);
+  EXPECT_LT(error(y.to_vector(), want), 1e-5);
+
+  nn::Context train;  // dropout active: the composed path, and backward works
+  const Tensor yt = gpu->forward(gx, train);
+  EXPECT_NO_THROW(gpu->backward(yt, train));
+  (void)gpu->forward(gx, eval);
+  EXPECT_THROW(gpu->backward(yt, eval), Error);
 }

@@ -290,6 +290,20 @@ TEST(Dropout, IdentityInEvalModeAndForPZero) {
 
 // ---- SelfAttention -----------------------------------------------------------------------------
 
+// Inference mode (ctx.training = false) promises no backward, so that a backend may fuse the
+// forward and keep nothing for it: a backward then is an internal error, not silent garbage.
+TEST(AttentionInference, BackwardAfterAnInferenceForwardIsRefused) {
+  SelfAttention att(8, 2, 0.1, 1, DType::F32);
+  init_params(att, 82);
+  const Tensor x = randn({2, 5, 8}, DType::F32, 83);
+  Context eval;
+  eval.training = false;
+  const Tensor y = att.forward(x, eval);
+  EXPECT_THROW(att.backward(y, eval), Error);
+  Context train;
+  EXPECT_NO_THROW(att.backward(att.forward(x, train), train));
+}
+
 TEST(AttentionGrad, FiniteDifferencesInDouble) {
   // step 1e-6, rtol 1e-6, atol 1e-9: softmax of products is smooth; the truncation error
   // h^2 |f'''| ~ 1e-12 and the rounding error 1e-16 * |L| / h ~ 1e-10 are far below.

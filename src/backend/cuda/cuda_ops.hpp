@@ -52,6 +52,10 @@ class CudaOps final : public Ops {
                   bool nesterov, double weight_decay, bool first_step) override;
   void adamw_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1,
                     double beta2, double eps, double weight_decay, int64_t step) override;
+
+  // cuda_ops_attention.cpp: kernels/attention.cu's forward, when the shapes fit it.
+  bool fused_attention_inference(const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const Tensor& mask_bias, double scale, Tensor& o) override;
 };
 
 // The process's CudaOps (ops_for(Device::CUDA, DType::F32) returns it).
