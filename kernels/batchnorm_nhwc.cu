@@ -22,6 +22,7 @@
 #include <initializer_list>
 
 #include "batchnorm_nhwc.cuh"
+#include "device_common.cuh"
 
 namespace win::kernels {
 
@@ -33,12 +34,10 @@ constexpr int64_t kMinChunkRows = 512;
 constexpr int64_t kMaxChunks = 1024;  // the per-channel sum over chunks is sequential
 
 int64_t chunk_rows_of(int64_t rows) {
-  const int64_t spread = (rows + kMaxChunks - 1) / kMaxChunks;
-  return spread > kMinChunkRows ? spread : kMinChunkRows;
+  return device::column_chunk_rows(rows, kMinChunkRows, kMaxChunks);
 }
 int64_t chunks_of(int64_t rows) {
-  const int64_t len = chunk_rows_of(rows);
-  return (rows + len - 1) / len;
+  return device::column_chunks(rows, kMinChunkRows, kMaxChunks);
 }
 
 // V channels per thread: kLanesX threads across a block's 32 channels, kRowLanes rows at once.

@@ -1,8 +1,11 @@
-// Device helpers the kernels share: fp32 <-> storage conversions (f32, bf16) and warp-wide
-// reductions. Header-only and device-only; included by .cu files, never by host code.
+// Helpers the kernels share: fp32 <-> storage conversions (f32, bf16), warp-wide reductions,
+// and the chunking of deterministic column sums. Header-only; included by .cu files, never by
+// host code.
 #pragma once
 
 #include <cuda_bf16.h>
+
+#include <cstdint>
 
 namespace win::kernels::device {
 
@@ -34,6 +37,20 @@ __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
+}
+
+// Deterministic column sums over a (rows, cols) matrix go in two levels: each chunk of rows gives
+// one partial per column, then the chunks are added in order. Rows per chunk: min_rows, or more
+// when that would make over max_chunks chunks, so the order depends on the row count only.
+__host__ __device__ constexpr int64_t column_chunk_rows(int64_t rows, int64_t min_rows,
+                                                        int64_t max_chunks) {
+  const int64_t spread = (rows + max_chunks - 1) / max_chunks;
+  return spread > min_rows ? spread : min_rows;
+}
+__host__ __device__ constexpr int64_t column_chunks(int64_t rows, int64_t min_rows,
+                                                    int64_t max_chunks) {
+  const int64_t len = column_chunk_rows(rows, min_rows, max_chunks);
+  return (rows + len - 1) / len;
 }
 
 }  // namespace win::kernels::device

@@ -188,12 +188,10 @@ constexpr int64_t kMaxChunks = 128;     // so scratch stays at most kMaxChunks *
 
 // Rows per chunk: 256, or more when that would make over kMaxChunks chunks. Depends on rows only.
 int64_t chunk_rows_of(int64_t rows) {
-  const int64_t even = (rows + kMaxChunks - 1) / kMaxChunks;
-  return even > kMinChunkRows ? even : kMinChunkRows;
+  return device::column_chunk_rows(rows, kMinChunkRows, kMaxChunks);
 }
 int64_t chunks_of(int64_t rows) {
-  const int64_t per = chunk_rows_of(rows);
-  return (rows + per - 1) / per;
+  return device::column_chunks(rows, kMinChunkRows, kMaxChunks);
 }
 
 // Column sums of one chunk of rows of dy (masked by y > 0 and written to dz when kRelu). With one

@@ -54,8 +54,13 @@ GradientSync::GradientSync(const dist::Comm& comm, nn::ParamStore& store, double
     selective_ = true;
     WIN_CHECK(g.dtype() == DType::F32, ErrorKind::Internal,
               "GradientSync: a selection of f32 gradients only");
-    for (const auto& e : store_.entries())
-      if (only(e)) ranges_.emplace_back(e.offset, e.numel);
+    for (const auto& e : store_.entries()) {
+      if (!only(e)) continue;
+      if (!ranges_.empty() && ranges_.back().first + ranges_.back().second == e.offset)
+        ranges_.back().second += e.numel;  // adjacent entries: one run
+      else
+        ranges_.emplace_back(e.offset, e.numel);
+    }
     return;
   }
   const int64_t n = g.numel(), nb = (n + bucket_ - 1) / bucket_;
@@ -203,17 +208,11 @@ void GradientSync::finish_on_device() {
   if (selective_) {
     // Each run of adjacent selected entries is summed in place, in bucket-sized pieces: no
     // packing copy is needed on the device.
-    std::vector<std::pair<int64_t, int64_t>> runs;
     for (const auto& [off, n] : ranges_)
-      if (!runs.empty() && runs.back().first + runs.back().second == off)
-        runs.back().second += n;
-      else
-        runs.emplace_back(off, n);
-    for (const auto& [off, n] : runs)
       for (int64_t at = off; at < off + n; at += bucket_)
         device_->start_sum(g, at, std::min(bucket_, off + n - at));
     device_->join();
-    for (const auto& [off, n] : runs) {
+    for (const auto& [off, n] : ranges_) {
       Tensor part = g.slice(0, off, off + n);
       ops.scale(inv, part);
     }

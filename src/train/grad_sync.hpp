@@ -58,7 +58,7 @@ class GradientSync final : public nn::GradientsReady {
   nn::ParamStore& store_;
   dist::DeviceComm* device_ = nullptr;
   int64_t bucket_ = 0;                               // elements per allreduce
-  std::vector<std::pair<int64_t, int64_t>> ranges_;  // with `only`: [offset, numel) of entries
+  std::vector<std::pair<int64_t, int64_t>> ranges_;  // with `only`: [offset, numel) runs
   std::vector<float> packed_;
   Tensor host_;  // host copy of GPU gradients (defined only then)
   bool selective_ = false;

@@ -40,16 +40,9 @@ void ActivationLink::send(const Tensor& t0, int dest, int tag) {
     in_flight_.push_back(t);
     return;
   }
-  const float* p = nullptr;
-  if (flat.device() == Device::CPU) {
-    p = flat.data<float>();
-  } else {
-    if (!host_out_.defined() || host_out_.numel() != flat.numel())
-      host_out_ = Tensor::empty({flat.numel()}, DType::F32);
-    backend::copy_across(flat, host_out_);
-    p = host_out_.data<float>();
-  }
-  pipe_.send(std::span<const float>(p, static_cast<size_t>(flat.numel())), dest, tag + 1);
+  const Tensor& host = backend::on_device(flat, Device::CPU, host_out_);  // GPU values: staged
+  pipe_.send(std::span<const float>(host.data<float>(), static_cast<size_t>(host.numel())), dest,
+             tag + 1);
 }
 
 void ActivationLink::recv(int source, int tag, Tensor& t) {

@@ -208,19 +208,26 @@ int64_t span_of(const Operand& o, int64_t batch, int64_t stride) {
   return (batch > 1 ? (batch - 1) * stride : 0) + (o.cols - 1) * o.ld + o.rows;
 }
 
-// o rounded to bf16 into buf (a u8 device tensor grown as needed; growing waits for the stream,
-// as the workspace does, so no queued product loses its operand).
-Operand to_bf16(const Operand& o, int64_t batch, int64_t stride, Tensor& buf, CudaContext& ctx) {
-  const int64_t n = span_of(o, batch, stride);
+// n fp32 values from src rounded to bf16 into buf (a u8 device tensor grown as needed; growing
+// waits for the stream, as the workspace does, so no queued product loses its operand); returns
+// the copy.
+const char* cast_to_bf16(const void* src, int64_t n, Tensor& buf, CudaContext& ctx) {
   const auto bytes = static_cast<size_t>(n) * 2;
   if (!buf.defined() || buf.nbytes() < bytes) {
     WIN_CUDA_CHECK(cudaStreamSynchronize(ctx.stream()));
-    buf = Tensor::empty({static_cast<int64_t>(bytes)}, DType::U8, cuda_allocator());
+    buf = Tensor::empty({static_cast<int64_t>(std::max<size_t>(bytes, 2))}, DType::U8,
+                        cuda_allocator());
   }
-  WIN_CUDA_CHECK(kernels::launch_cast_f32_to_bf16(
-      static_cast<const float*>(o.ptr), static_cast<__nv_bfloat16*>(buf.raw()), n, ctx.stream()));
+  if (n > 0)
+    WIN_CUDA_CHECK(kernels::launch_cast_f32_to_bf16(
+        static_cast<const float*>(src), static_cast<__nv_bfloat16*>(buf.raw()), n, ctx.stream()));
+  return static_cast<const char*>(buf.raw());
+}
+
+// o rounded to bf16 into buf.
+Operand to_bf16(const Operand& o, int64_t batch, int64_t stride, Tensor& buf, CudaContext& ctx) {
   Operand r = o;
-  r.ptr = buf.raw();
+  r.ptr = cast_to_bf16(o.ptr, span_of(o, batch, stride), buf, ctx);
   return r;
 }
 
@@ -286,20 +293,9 @@ int64_t span_elements(const Tensor& t) {
   return span;
 }
 
-// t's span rounded to bf16 into buf (grown as in to_bf16); returns the copy of t's first element.
+// t's span rounded to bf16 into buf; returns the copy of t's first element.
 const char* bf16_span(const Tensor& t, Tensor& buf, CudaContext& ctx) {
-  const int64_t n = span_elements(t);
-  const auto bytes = static_cast<size_t>(n) * 2;
-  if (!buf.defined() || buf.nbytes() < bytes) {
-    WIN_CUDA_CHECK(cudaStreamSynchronize(ctx.stream()));
-    buf = Tensor::empty({static_cast<int64_t>(std::max<size_t>(bytes, 2))}, DType::U8,
-                        cuda_allocator());
-  }
-  if (n > 0)
-    WIN_CUDA_CHECK(kernels::launch_cast_f32_to_bf16(static_cast<const float*>(t.raw()),
-                                                    static_cast<__nv_bfloat16*>(buf.raw()), n,
-                                                    ctx.stream()));
-  return static_cast<const char*>(buf.raw());
+  return cast_to_bf16(t.raw(), span_elements(t), buf, ctx);
 }
 
 // Where the bf16 copy of the fp32 element at p lies (p inside the factor whose copy starts at
