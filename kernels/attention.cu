@@ -33,10 +33,12 @@ struct Args {
   const T* o;     // backward
   const T* dout;  // backward
   const float* mask;
-  const float* lse;  // backward
-  float* lse_out;    // forward
-  float* delta;      // backward scratch
-  T* o_out;          // forward
+  const float* lse;     // backward
+  const uint8_t* keep;  // (B, H, T, T) dropout mask of the probabilities, or nullptr for none
+  float inv_keep;       // 1 / (1 - p) with the mask
+  float* lse_out;       // forward
+  float* delta;         // backward scratch
+  T* o_out;             // forward
   T* dq;
   T* dk;
   T* dv;
@@ -87,6 +89,14 @@ constexpr int dkv_smem_floats() {
 template <int kD>
 constexpr int dq_smem_floats() {
   return 4 * kTile * (kD + 1) + kTile * kLs + 3 * kTile;
+}
+
+// The dropout factor of probability (query i, key j) of head bh: keep[bh, i, j] / (1 - p), and 0
+// outside the T x T matrix (padded tile rows and columns).
+template <class T>
+__device__ __forceinline__ float keep_factor(const Args<T>& a, int64_t bh, int i, int j) {
+  if (i >= a.t || j >= a.t) return 0.0f;
+  return a.keep[(bh * a.t + i) * a.t + j] ? a.inv_keep : 0.0f;
 }
 
 // ---- forward: one block per (b, h, query tile) ---------------------------------------------
@@ -154,8 +164,9 @@ __global__ void __launch_bounds__(kThreads) attn_fwd(Args<T> a) {
       const float m_new = fmaxf(m_old, warp_max(fmaxf(v0, v1)));
       const float ref = m_new == -INFINITY ? 0.0f : m_new;  // all -inf so far: p = 0, no NaN
       const float p0 = expf(v0 - ref), p1 = expf(v1 - ref);
-      sr[lane] = p0;
-      sr[lane + 32] = p1;
+      // The row sum takes every probability; only the product with V sees the dropout.
+      sr[lane] = a.keep ? p0 * keep_factor(a, bh, q0 + row, k0 + lane) : p0;
+      sr[lane + 32] = a.keep ? p1 * keep_factor(a, bh, q0 + row, k0 + lane + 32) : p1;
       const float sum = warp_sum(p0 + p1);
       __syncwarp();  // every lane has read row_m[row]
       if (lane == 0) {
@@ -225,13 +236,18 @@ __device__ __forceinline__ void load_row_stats(const Args<T>& a, int64_t bh, int
 }
 
 // P (recomputed) and dS = P (dP - delta) for the 4 x 4 block of a thread: rows (queries)
-// ty + 16 r, columns (keys) tx + 16 c of the current tiles.
-template <int kD>
-__device__ __forceinline__ void probs_and_dscores(const float* qs, const float* ks,
+// ty + 16 r, columns (keys) tx + 16 c of the tiles at q0, k0. With dropout (a.keep), what dO V^T
+// gives is the gradient of the dropped probabilities D = P * keep / (1 - p), so dP is that times
+// the same factor, and p returns D (dV = D^T dO); delta = rowsum(dO * O) is rowsum(dP * P) either
+// way, since O = D V.
+template <int kD, class T>
+__device__ __forceinline__ void probs_and_dscores(const Args<T>& a, int64_t bh, int q0, int k0,
+                                                  const float* qs, const float* ks,
                                                   const float* dos, const float* vs,
                                                   const float* lse_s, const float* delta_s,
-                                                  const float* mask_s, float scale, int ty, int tx,
+                                                  const float* mask_s, int ty, int tx,
                                                   float (&p)[4][4], float (&ds)[4][4]) {
+  const float scale = a.scale;
   constexpr int kLd = kD + 1;
   float dp[4][4];
 #pragma unroll
@@ -250,8 +266,10 @@ __device__ __forceinline__ void probs_and_dscores(const float* qs, const float* 
     for (int c = 0; c < 4; ++c) {
       // The forward's score, bit for bit (same products in the same order, the same fma).
       const float sv = __fmaf_rn(p[r][c], scale, mask_s[tx + 16 * c]);
-      p[r][c] = expf(sv - lse_s[i]);
-      ds[r][c] = p[r][c] * (dp[r][c] - delta_s[i]);
+      const float pv = expf(sv - lse_s[i]);
+      const float f = a.keep ? keep_factor(a, bh, q0 + i, k0 + tx + 16 * c) : 1.0f;
+      ds[r][c] = pv * (dp[r][c] * f - delta_s[i]);
+      p[r][c] = pv * f;
     }
   }
 }
@@ -301,7 +319,7 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dkv(Args<T> a) {
     __syncthreads();
 
     float p[4][4], ds[4][4];
-    probs_and_dscores<kD>(qs, ks, dos, vs, lse_s, delta_s, mask_s, a.scale, ty, tx, p, ds);
+    probs_and_dscores<kD>(a, bh, q0, k0, qs, ks, dos, vs, lse_s, delta_s, mask_s, ty, tx, p, ds);
 #pragma unroll
     for (int r = 0; r < 4; ++r)
 #pragma unroll
@@ -311,7 +329,7 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dkv(Args<T> a) {
       }
     __syncthreads();
 
-    // dV[j][d] += sum_i P[i][j] dO[i][d]; dK[j][d] += sum_i dS[i][j] Q[i][d] (times scale below).
+    // dV[j][d] += sum_i D[i][j] dO[i][d]; dK[j][d] += sum_i dS[i][j] Q[i][d] (times scale below).
     tile_mm<4, kRn, kTile, 1, kLs, kLd, 1>(dv, ps, dos, ty, tx);
     tile_mm<4, kRn, kTile, 1, kLs, kLd, 1>(dk, dss, qs, ty, tx);
   }
@@ -374,7 +392,7 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dq(Args<T> a) {
     __syncthreads();
 
     float p[4][4], ds[4][4];
-    probs_and_dscores<kD>(qs, ks, dos, vs, lse_s, delta_s, mask_s, a.scale, ty, tx, p, ds);
+    probs_and_dscores<kD>(a, bh, q0, k0, qs, ks, dos, vs, lse_s, delta_s, mask_s, ty, tx, p, ds);
 #pragma unroll
     for (int r = 0; r < 4; ++r)
 #pragma unroll
@@ -433,13 +451,17 @@ cudaError_t backward_kd(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
 }
 
 template <class T>
-Args<T> make_args(const T* q, const T* k, const T* v, const float* mask, int64_t heads, int64_t t,
-                  int64_t dh, float scale, AttentionStrides s) {
+Args<T> make_args(const T* q, const T* k, const T* v, const float* mask, const uint8_t* keep,
+                  double p, int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides s) {
   Args<T> a{};
   a.q = q;
   a.k = k;
   a.v = v;
   a.mask = mask;
+  a.keep = keep;
+  // Rounded to float once, as the composed path's dropout rounds x / (1 - p) from double: the
+  // fused product differs from it by float rounding only.
+  a.inv_keep = static_cast<float>(1.0 / (1.0 - p));
   a.sb = s.batch;
   a.sh = s.head;
   a.sr = s.row;
@@ -451,13 +473,14 @@ Args<T> make_args(const T* q, const T* k, const T* v, const float* mask, int64_t
 }
 
 template <class T>
-cudaError_t forward(const T* q, const T* k, const T* v, const float* mask, int64_t batch,
-                    int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides s, T* o,
-                    float* lse, cudaStream_t stream) {
+cudaError_t forward(const T* q, const T* k, const T* v, const float* mask, const uint8_t* keep,
+                    double p, int64_t batch, int64_t heads, int64_t t, int64_t dh, float scale,
+                    AttentionStrides s, T* o, float* lse, cudaStream_t stream) {
   int64_t blocks = 0;
-  if (!valid_sizes(batch, heads, t, dh, &blocks)) return cudaErrorInvalidValue;
+  if (!valid_sizes(batch, heads, t, dh, &blocks) || !(p >= 0.0 && p < 1.0))
+    return cudaErrorInvalidValue;
   if (blocks <= 0) return cudaGetLastError();
-  Args<T> a = make_args(q, k, v, mask, heads, t, dh, scale, s);
+  Args<T> a = make_args(q, k, v, mask, keep, p, heads, t, dh, scale, s);
   a.o_out = o;
   a.lse_out = lse;
   if (dh <= 32) return forward_kd<T, 32>(a, blocks, stream);
@@ -466,14 +489,15 @@ cudaError_t forward(const T* q, const T* k, const T* v, const float* mask, int64
 }
 
 template <class T>
-cudaError_t backward(const T* q, const T* k, const T* v, const float* mask, const T* o,
-                     const T* dout, const float* lse, int64_t batch, int64_t heads, int64_t t,
-                     int64_t dh, float scale, AttentionStrides s, float* delta, T* dq, T* dk, T* dv,
-                     cudaStream_t stream) {
+cudaError_t backward(const T* q, const T* k, const T* v, const float* mask, const uint8_t* keep,
+                     double p, const T* o, const T* dout, const float* lse, int64_t batch,
+                     int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides s,
+                     float* delta, T* dq, T* dk, T* dv, cudaStream_t stream) {
   int64_t blocks = 0;
-  if (!valid_sizes(batch, heads, t, dh, &blocks)) return cudaErrorInvalidValue;
+  if (!valid_sizes(batch, heads, t, dh, &blocks) || !(p >= 0.0 && p < 1.0))
+    return cudaErrorInvalidValue;
   if (blocks <= 0) return cudaGetLastError();
-  Args<T> a = make_args(q, k, v, mask, heads, t, dh, scale, s);
+  Args<T> a = make_args(q, k, v, mask, keep, p, heads, t, dh, scale, s);
   a.o = o;
   a.dout = dout;
   a.lse = lse;
@@ -495,38 +519,42 @@ cudaError_t backward(const T* q, const T* k, const T* v, const float* mask, cons
 }  // namespace
 
 cudaError_t launch_attention_forward_f32(const float* q, const float* k, const float* v,
-                                         const float* mask_bias, int64_t batch, int64_t heads,
-                                         int64_t t, int64_t dh, float scale,
-                                         AttentionStrides strides, float* o, float* lse,
-                                         cudaStream_t stream) {
-  return forward(q, k, v, mask_bias, batch, heads, t, dh, scale, strides, o, lse, stream);
+                                         const float* mask_bias, const uint8_t* keep, double p,
+                                         int64_t batch, int64_t heads, int64_t t, int64_t dh,
+                                         float scale, AttentionStrides strides, float* o,
+                                         float* lse, cudaStream_t stream) {
+  return forward(q, k, v, mask_bias, keep, p, batch, heads, t, dh, scale, strides, o, lse, stream);
 }
 
 cudaError_t launch_attention_forward_bf16(const __nv_bfloat16* q, const __nv_bfloat16* k,
                                           const __nv_bfloat16* v, const float* mask_bias,
-                                          int64_t batch, int64_t heads, int64_t t, int64_t dh,
-                                          float scale, AttentionStrides strides, __nv_bfloat16* o,
-                                          float* lse, cudaStream_t stream) {
-  return forward(q, k, v, mask_bias, batch, heads, t, dh, scale, strides, o, lse, stream);
+                                          const uint8_t* keep, double p, int64_t batch,
+                                          int64_t heads, int64_t t, int64_t dh, float scale,
+                                          AttentionStrides strides, __nv_bfloat16* o, float* lse,
+                                          cudaStream_t stream) {
+  return forward(q, k, v, mask_bias, keep, p, batch, heads, t, dh, scale, strides, o, lse, stream);
 }
 
 cudaError_t launch_attention_backward_f32(const float* q, const float* k, const float* v,
-                                          const float* mask_bias, const float* o, const float* dout,
-                                          const float* lse, int64_t batch, int64_t heads, int64_t t,
-                                          int64_t dh, float scale, AttentionStrides strides,
-                                          float* delta, float* dq, float* dk, float* dv,
-                                          cudaStream_t stream) {
-  return backward(q, k, v, mask_bias, o, dout, lse, batch, heads, t, dh, scale, strides, delta, dq,
-                  dk, dv, stream);
+                                          const float* mask_bias, const uint8_t* keep, double p,
+                                          const float* o, const float* dout, const float* lse,
+                                          int64_t batch, int64_t heads, int64_t t, int64_t dh,
+                                          float scale, AttentionStrides strides, float* delta,
+                                          float* dq, float* dk, float* dv, cudaStream_t stream) {
+  return backward(q, k, v, mask_bias, keep, p, o, dout, lse, batch, heads, t, dh, scale, strides,
+                  delta, dq, dk, dv, stream);
 }
 
-cudaError_t launch_attention_backward_bf16(
-    const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, const float* mask_bias,
-    const __nv_bfloat16* o, const __nv_bfloat16* dout, const float* lse, int64_t batch,
-    int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides strides, float* delta,
-    __nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv, cudaStream_t stream) {
-  return backward(q, k, v, mask_bias, o, dout, lse, batch, heads, t, dh, scale, strides, delta, dq,
-                  dk, dv, stream);
+cudaError_t launch_attention_backward_bf16(const __nv_bfloat16* q, const __nv_bfloat16* k,
+                                           const __nv_bfloat16* v, const float* mask_bias,
+                                           const uint8_t* keep, double p, const __nv_bfloat16* o,
+                                           const __nv_bfloat16* dout, const float* lse,
+                                           int64_t batch, int64_t heads, int64_t t, int64_t dh,
+                                           float scale, AttentionStrides strides, float* delta,
+                                           __nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv,
+                                           cudaStream_t stream) {
+  return backward(q, k, v, mask_bias, keep, p, o, dout, lse, batch, heads, t, dh, scale, strides,
+                  delta, dq, dk, dv, stream);
 }
 
 }  // namespace win::kernels

@@ -1,7 +1,7 @@
 // Dropout kernels (see dropout.cuh). One thread per Philox block: its four words decide the (up
 // to) four elements of that block that fall inside [lo_offset, lo_offset + n), exactly as the CPU
 // loop consumes a block per four elements, so the draw of an element depends only on its global
-// position.
+// position. The mask-only launcher runs the same kernel without x and y.
 #include "dropout.cuh"
 #include "philox_device.cuh"
 
@@ -34,7 +34,7 @@ __global__ void dropout_kernel(const float* x, int64_t n, philox::Key key, uint6
       const int64_t i = static_cast<int64_t>(e - lo_offset);
       const bool keep = philox::dropout_keep_word(r.w[w], keep_below);
       mask[i] = keep ? 1 : 0;
-      y[i] = philox::dropout_value(x[i], keep, inv_keep);
+      if (y) y[i] = philox::dropout_value(x[i], keep, inv_keep);
     }
   }
 }
@@ -61,6 +61,13 @@ cudaError_t launch_dropout_f32(const float* x, int64_t n, double p, uint32_t key
   dropout_kernel<<<blocks_for(philox_blocks), kThreads, 0, stream>>>(
       x, n, key, hi_counter, lo_offset, keep_below, inv_keep, mask, y, philox_blocks);
   return cudaGetLastError();
+}
+
+cudaError_t launch_dropout_mask(int64_t n, double p, uint32_t key0, uint32_t key1,
+                                uint64_t hi_counter, uint64_t lo_offset, uint8_t* mask,
+                                cudaStream_t stream) {
+  return launch_dropout_f32(nullptr, n, p, key0, key1, hi_counter, lo_offset, mask, nullptr,
+                            stream);
 }
 
 cudaError_t launch_dropout_backward_f32(const float* dy, const uint8_t* mask, int64_t n, double p,

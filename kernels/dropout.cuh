@@ -20,6 +20,12 @@ namespace win::kernels {
                                              uint32_t key1, uint64_t hi_counter, uint64_t lo_offset,
                                              uint8_t* mask, float* y, cudaStream_t stream);
 
+// The mask alone, the same bits as launch_dropout_f32 writes (for kernels that apply it inside,
+// as the fused attention does). mask (n, u8)
+[[nodiscard]] cudaError_t launch_dropout_mask(int64_t n, double p, uint32_t key0, uint32_t key1,
+                                              uint64_t hi_counter, uint64_t lo_offset,
+                                              uint8_t* mask, cudaStream_t stream);
+
 // dx[i] = mask[i] ? dy[i] / (1 - p) : 0 (double scaling, as on the CPU). Overwrites dx (may alias
 // dy). dy (n), mask (n, u8), dx (n)
 [[nodiscard]] cudaError_t launch_dropout_backward_f32(const float* dy, const uint8_t* mask,

@@ -217,16 +217,35 @@ class Ops {
                             int64_t step) = 0;
 
   // ---- optional fused kernels --------------------------------------------------------------
-  // Attention for inference (no dropout, no backward):
-  //   o = softmax(scale q k^T + mask_bias) v   per (batch, head),
-  // q, k, v, o (B, H, T, dh) views sharing one set of strides with unit stride along dh,
-  // mask_bias (B, 1, T) dense or undefined. Returns false, computing nothing, when this backend
-  // has no fused kernel for the case; the caller then composes gemm and softmax. The CPU
-  // backends never fuse (the arguments are q, k, v, mask_bias, scale, o).
-  virtual bool fused_attention_inference(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                         double, Tensor&) {
+  // Attention dropout applied inside a fused kernel: probability i of the (B, H, T, T) tensor,
+  // row-major, is kept exactly when Ops::dropout keeps element i at (hi_counter, lo_offset + i),
+  // so the fused and the composed paths drop the same probabilities. p = 0: no dropout.
+  struct AttentionDropout {
+    double p = 0;
+    const Philox* rng = nullptr;
+    uint64_t hi_counter = 0, lo_offset = 0;
+  };
+  // Whether attention_forward/backward take these operands: q, k, v (B, H, T, dh) views sharing
+  // one set of strides with unit stride along dh, mask_bias (B, 1, T) dense or undefined. The CPU
+  // backends never fuse; the caller then composes gemm, softmax and dropout.
+  virtual bool fuses_attention(const Tensor& /*q*/, const Tensor& /*k*/, const Tensor& /*v*/,
+                               const Tensor& /*mask_bias*/) {
     return false;
   }
+  // o = (softmax(scale q k^T + mask_bias) * keep / (1 - p)) v per (batch, head), without writing
+  // the probabilities; o a view like q's. lse (B, H, T) f32: the row logsumexp backward needs.
+  // With drop.p > 0, keep (B, H, T, T) u8 is overwritten with the mask drawn as described above.
+  // Only where fuses_attention(q, k, v, mask_bias) holds (an internal error otherwise).
+  virtual void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const Tensor& mask_bias, double scale,
+                                 const AttentionDropout& drop, Tensor& keep, Tensor& o,
+                                 Tensor& lse);
+  // dq, dk, dv (views like q's, overwritten) from dout, given the forward's operands, its keep
+  // mask and p (keep undefined when its p was 0), o and lse.
+  virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& mask_bias, double scale, const Tensor& keep,
+                                  double p, const Tensor& o, const Tensor& lse, const Tensor& dout,
+                                  Tensor& dq, Tensor& dk, Tensor& dv);
 };
 
 // The backend for tensors of this device and dtype: CPU f32 -> CpuOps, CPU f64 -> RefOps<double>.

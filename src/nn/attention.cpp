@@ -78,22 +78,26 @@ Tensor SelfAttention::forward(const Tensor& x, Context& ctx) {
   kh_ = heads_view(k_->forward(x, ctx), h);
   vh_ = heads_view(v_->forward(x, ctx), h);
 
-  // Inference (no dropout, no backward): a backend's fused kernel, if it has one, without the
-  // (B, H, T, T) probabilities (a frozen teacher's forward, evaluation).
   inference_ = !ctx.training;
-  if (inference_) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(dh_));
+  // A backend's fused kernel, where it has one: no (B, H, T, T) tensor is written, and dropout
+  // is its mask, drawn with the counters the Dropout layer would use (the same mask).
+  fused_ = ops().fuses_attention(qh_, kh_, vh_, mask_bias_);
+  if (fused_) {
     ensure(ctx_, x_shape_, dtype());
     Tensor ch = heads_view(ctx_, h);
-    if (ops().fused_attention_inference(qh_, kh_, vh_, mask_bias_,
-                                        1.0 / std::sqrt(static_cast<double>(dh_)), ch)) {
-      ctx.macs += 2 * b * h * n * n * dh_;
-      return ctx_;
-    }
+    ensure(lse_, {b, h, n}, DType::F32);
+    const backend::Ops::AttentionDropout drop = drop_->fused_draw({b, h, n, n}, ctx);
+    if (drop.p > 0.0) ensure(keep_, {b, h, n, n}, DType::U8);
+    ops().attention_forward(qh_, kh_, vh_, mask_bias_, scale, drop, keep_, ch, lse_);
+    fused_p_ = drop.p;
+    ctx.macs += 2 * b * h * n * n * dh_;
+    return ctx_;
   }
 
   // scores = Q K^T / sqrt(dh) (+ mask), softmax in place: backward needs only the probabilities.
   ensure(probs_, {b, h, n, n}, dtype());
-  ops().gemm(false, true, 1.0 / std::sqrt(static_cast<double>(dh_)), qh_, kh_, 0.0, probs_);
+  ops().gemm(false, true, scale, qh_, kh_, 0.0, probs_);
   if (mask_bias_.defined()) {
     WIN_CHECK(mask_bias_.size(0) == b && mask_bias_.size(2) == n, ErrorKind::Internal,
               "SelfAttention: mask (", mask_bias_.size(0), ", ", mask_bias_.size(2), ") for input ",
@@ -122,22 +126,18 @@ Tensor SelfAttention::backward(const Tensor& dy0, Context& ctx) {
             "SelfAttention backward after a forward in inference mode (ctx.training = false)");
   const int64_t h = heads_;
   const Tensor dch = heads_view(dy0.contiguous(), h);
-
-  ensure(dprobs_, probs_.shape(), dtype());
-  ops().gemm(false, true, 1.0, dch, vh_, 0.0, dprobs_);  // dP = dC V^T
-  ensure(dv_, x_shape_, dtype());
-  Tensor dvh = heads_view(dv_, h);
-  ops().gemm(true, false, 1.0, pdrop_, dch, 0.0, dvh);  // dV = P^T dC
-  const Tensor dp = drop_->backward(dprobs_, ctx);
-  ensure(dscores_, probs_.shape(), dtype());
-  softmax_->backward(probs_, dp, dscores_);  // the mask is a constant: nothing to add
-
   const double scale = 1.0 / std::sqrt(static_cast<double>(dh_));
   ensure(dq_, x_shape_, dtype());
   ensure(dk_, x_shape_, dtype());
-  Tensor dqh = heads_view(dq_, h), dkh = heads_view(dk_, h);
-  ops().gemm(false, false, scale, dscores_, kh_, 0.0, dqh);  // dQ = dS K / sqrt(dh)
-  ops().gemm(true, false, scale, dscores_, qh_, 0.0, dkh);   // dK = dS^T Q / sqrt(dh)
+  ensure(dv_, x_shape_, dtype());
+  Tensor dqh = heads_view(dq_, h), dkh = heads_view(dk_, h), dvh = heads_view(dv_, h);
+
+  if (fused_) {
+    ops().attention_backward(qh_, kh_, vh_, mask_bias_, scale, keep_, fused_p_, heads_view(ctx_, h),
+                             lse_, dch, dqh, dkh, dvh);
+  } else {
+    composed_backward(dch, scale, ctx, dqh, dkh, dvh);
+  }
 
   // x feeds all three projections: dx is the sum of their input gradients.
   const Tensor dxq = q_->backward(dq_, ctx);
@@ -147,6 +147,18 @@ Tensor SelfAttention::backward(const Tensor& dy0, Context& ctx) {
   ops().add(dxq, dxk, dx_);
   ops().axpy(1.0, dxv, dx_);
   return dx_;
+}
+
+void SelfAttention::composed_backward(const Tensor& dch, double scale, Context& ctx, Tensor& dqh,
+                                      Tensor& dkh, Tensor& dvh) {
+  ensure(dprobs_, probs_.shape(), dtype());
+  ops().gemm(false, true, 1.0, dch, vh_, 0.0, dprobs_);  // dP = dC V^T
+  ops().gemm(true, false, 1.0, pdrop_, dch, 0.0, dvh);   // dV = P^T dC
+  const Tensor dp = drop_->backward(dprobs_, ctx);
+  ensure(dscores_, probs_.shape(), dtype());
+  softmax_->backward(probs_, dp, dscores_);  // the mask is a constant: nothing to add
+  ops().gemm(false, false, scale, dscores_, kh_, 0.0, dqh);  // dQ = dS K / sqrt(dh)
+  ops().gemm(true, false, scale, dscores_, qh_, 0.0, dkh);   // dK = dS^T Q / sqrt(dh)
 }
 
 }  // namespace win::nn

@@ -6,6 +6,11 @@
 // attention.output.dense belongs to the caller's block. Input x (B, T, hidden) contiguous (a
 // copy otherwise); output (B, T, hidden).
 //
+// On a backend with fused attention (the GPU, Ops::fuses_attention) the scores, softmax, dropout
+// and the product with V are one kernel that never writes the (B, H, T, T) probabilities; the
+// dropout mask is drawn with the same counters as the Dropout child's, so both paths drop the
+// same probabilities and agree to rounding.
+//
 // set_mask(mask) takes a (B, T) i32 or i8 tensor, 1 = attend, 0 = padding; padded keys get -10000
 // added to their logits, as the original BERT does (so a fully padded row still averages
 // uniformly instead of producing NaN). The mask stays in force until replaced or cleared with
@@ -34,10 +39,14 @@ class SelfAttention final : public Module {
   Linear& query() { return *q_; }
   Linear& key() { return *k_; }
   Linear& value() { return *v_; }
-  // Attention probabilities (B, heads, T, T) of the last forward, before dropout.
-  const Tensor& probs() const { return probs_; }
+  // Whether the last forward ran the backend's fused kernel (Ops::fuses_attention).
+  bool fused() const { return fused_; }
 
  private:
+  // Backward through the gemm / softmax / dropout composition of a forward that did not fuse.
+  void composed_backward(const Tensor& dch, double scale, Context& ctx, Tensor& dqh, Tensor& dkh,
+                         Tensor& dvh);
+
   int64_t hidden_, heads_, dh_;
   Linear* q_;
   Linear* k_;
@@ -49,6 +58,10 @@ class SelfAttention final : public Module {
   Tensor ones_;            // (B, heads * T, 1) of ones: the rank-1 product broadcasting mask_bias_
   Dims x_shape_;
   bool inference_ = false;    // the last forward had ctx.training = false (no backward follows)
+  bool fused_ = false;        // the last forward ran Ops::attention_forward
+  double fused_p_ = 0;        // its dropout probability (0: keep_ unused)
+  Tensor lse_;                // (B, H, T) f32 row logsumexp of a fused forward
+  Tensor keep_;               // (B, H, T, T) u8 dropout mask of a fused forward
   Tensor qh_, kh_, vh_;       // (B, H, T, dh) views of the Linear outputs
   Tensor probs_;              // softmax output (B, H, T, T), also the scores before it
   Tensor pdrop_;              // probs after dropout (probs_ itself when dropout is off)

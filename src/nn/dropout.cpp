@@ -24,16 +24,29 @@ uint64_t Dropout::counter(uint64_t step, uint64_t stream_id) {
   return (step << kStreamBits) | stream_id;
 }
 
+backend::Ops::AttentionDropout Dropout::fused_draw(const Dims& shape, const Context& ctx) const {
+  backend::Ops::AttentionDropout d;
+  if (!ctx.training || p_ == 0.0) return d;
+  int64_t numel = 1;
+  for (const int64_t s : shape) numel *= s;
+  const int64_t samples = shape.empty() ? 1 : std::max<int64_t>(shape[0], 1);
+  // Masks are keyed by global element position: the same for any split of the global batch.
+  const auto per_sample = static_cast<uint64_t>(numel / samples);
+  d.p = p_;
+  d.rng = &ctx.rng;
+  d.hi_counter = counter(ctx.step, stream_id_);
+  d.lo_offset = static_cast<uint64_t>(ctx.sample_offset) * per_sample;
+  return d;
+}
+
 Tensor Dropout::forward(const Tensor& x, Context& ctx) {
   active_ = ctx.training && p_ > 0.0;
   if (!active_) return x;
   ensure(mask_, x.shape(), DType::U8);
   ensure(y_, x.shape(), dtype(), &x);
   if (y_.strides() != x.strides()) y_ = empty_like(x);  // keep the input's layout
-  // Masks are keyed by global element position: the same for any split of the global batch.
-  const uint64_t per_sample = static_cast<uint64_t>(x.numel() / std::max<int64_t>(x.size(0), 1));
-  ops().dropout(x, p_, ctx.rng, counter(ctx.step, stream_id_),
-                static_cast<uint64_t>(ctx.sample_offset) * per_sample, mask_, y_);
+  const backend::Ops::AttentionDropout d = fused_draw(x.shape(), ctx);
+  ops().dropout(x, p_, ctx.rng, d.hi_counter, d.lo_offset, mask_, y_);
   return y_;
 }
 

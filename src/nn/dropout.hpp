@@ -24,6 +24,10 @@ class Dropout final : public Module {
   static uint64_t counter(uint64_t step, uint64_t stream_id);
   // The mask of the last training forward (u8, 1 = kept); undefined when it was the identity.
   const Tensor& mask() const { return active_ ? mask_ : none_; }
+  // What a forward of an x of this shape would draw in this ctx, for a fused kernel that applies
+  // the mask itself (Ops::attention_forward): the same counters, so the same mask; p = 0 where
+  // forward would be the identity. The layer's own forward and backward are then not called.
+  backend::Ops::AttentionDropout fused_draw(const Dims& shape, const Context& ctx) const;
 
  private:
   double p_;

@@ -288,6 +288,34 @@ TEST(Dropout, IdentityInEvalModeAndForPZero) {
   EXPECT_EQ(none.forward(x, train).to_vector(), x.to_vector());
 }
 
+// A fused kernel that applies dropout itself (the GPU's attention) draws with fused_draw's
+// counters; they must give exactly the mask forward draws, for any step and sample offset.
+TEST(Dropout, FusedDrawGivesTheMaskForwardDraws) {
+  Dropout d(0.25, 7, DType::F32);
+  const Tensor x = randn({3, 2, 5, 5}, DType::F32, 90);
+  Context train;
+  train.rng = Philox(5, 1);
+  train.step = 11;
+  train.sample_offset = 6;
+  (void)d.forward(x, train);
+  const backend::Ops::AttentionDropout draw = d.fused_draw(x.shape(), train);
+  ASSERT_EQ(draw.p, 0.25);
+  ASSERT_EQ(draw.rng, &train.rng);
+  Tensor mask = Tensor::empty(x.shape(), DType::U8), y = Tensor::empty(x.shape(), DType::F32);
+  backend::ops_for(Device::CPU, DType::F32)
+      .dropout(x, draw.p, *draw.rng, draw.hi_counter, draw.lo_offset, mask, y);
+  EXPECT_EQ(mask.to_vector(), d.mask().to_vector());
+  // Another sample offset is another mask (the offset is really used).
+  train.sample_offset = 7;
+  const backend::Ops::AttentionDropout other = d.fused_draw(x.shape(), train);
+  EXPECT_EQ(other.lo_offset, draw.lo_offset + 2 * 5 * 5);
+  // No dropout where forward is the identity.
+  Context eval;
+  eval.training = false;
+  EXPECT_EQ(d.fused_draw(x.shape(), eval).p, 0.0);
+  EXPECT_EQ(Dropout(0.0, 8, DType::F32).fused_draw(x.shape(), train).p, 0.0);
+}
+
 // ---- SelfAttention -----------------------------------------------------------------------------
 
 // Inference mode (ctx.training = false) promises no backward, so that a backend may fuse the
@@ -299,6 +327,7 @@ TEST(AttentionInference, BackwardAfterAnInferenceForwardIsRefused) {
   Context eval;
   eval.training = false;
   const Tensor y = att.forward(x, eval);
+  EXPECT_FALSE(att.fused());  // the CPU backends compose gemm and softmax
   EXPECT_THROW(att.backward(y, eval), Error);
   Context train;
   EXPECT_NO_THROW(att.backward(att.forward(x, train), train));

@@ -53,9 +53,16 @@ class CudaOps final : public Ops {
   void adamw_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1,
                     double beta2, double eps, double weight_decay, int64_t step) override;
 
-  // cuda_ops_attention.cpp: kernels/attention.cu's forward, when the shapes fit it.
-  bool fused_attention_inference(const Tensor& q, const Tensor& k, const Tensor& v,
-                                 const Tensor& mask_bias, double scale, Tensor& o) override;
+  // cuda_ops_attention.cpp: kernels/attention.cu, when the shapes fit it.
+  bool fuses_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& mask_bias) override;
+  void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask_bias,
+                         double scale, const AttentionDropout& drop, Tensor& keep, Tensor& o,
+                         Tensor& lse) override;
+  void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                          const Tensor& mask_bias, double scale, const Tensor& keep, double p,
+                          const Tensor& o, const Tensor& lse, const Tensor& dout, Tensor& dq,
+                          Tensor& dk, Tensor& dv) override;
 };
 
 // The process's CudaOps (ops_for(Device::CUDA, DType::F32) returns it).

@@ -1,4 +1,5 @@
-// RefOps<T> instantiation and the backend registry (ops_for, ref_ops).
+// RefOps<T> instantiation, the backend registry (ops_for, ref_ops), and the defaults of the
+// optional fused ops.
 #include "backend/ref/ref_ops.hpp"
 
 #include "backend/cpu/cpu_ops.hpp"
@@ -8,6 +9,17 @@
 #include "core/error.hpp"
 
 namespace win::backend {
+
+// A backend without fused attention says so in fuses_attention; reaching these is a caller bug.
+void Ops::attention_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double,
+                            const AttentionDropout&, Tensor&, Tensor&, Tensor&) {
+  WIN_FAIL(ErrorKind::Internal, name(), ": attention_forward without fused attention");
+}
+void Ops::attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double,
+                             const Tensor&, double, const Tensor&, const Tensor&, const Tensor&,
+                             Tensor&, Tensor&, Tensor&) {
+  WIN_FAIL(ErrorKind::Internal, name(), ": attention_backward without fused attention");
+}
 
 template <class T>
 const char* RefOps<T>::name() const {
