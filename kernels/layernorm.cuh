@@ -8,7 +8,7 @@
 // dgamma and dbeta are column sums over rows, made deterministic without atomics: rows are cut
 // into layernorm_backward_chunks(rows) fixed chunks (a function of rows only, never of the
 // device), each chunk's column sums go to the caller's scratch (double), and a second kernel adds
-// the chunks in chunk order. Same inputs, same bits, on any GPU.
+// the chunks in one fixed order. Same inputs, same bits, on any GPU.
 //
 // Every launcher is asynchronous on `stream` and returns cudaGetLastError() after its launches
 // (cudaSuccess when rows == 0 or d == 0 and nothing was launched).
@@ -21,7 +21,7 @@
 
 namespace win::kernels {
 
-// Number of row chunks the backward cuts rows into (>= 1 for rows >= 1, at most 512).
+// Number of row chunks the backward cuts rows into (>= 1 for rows >= 1, at most 128).
 int64_t layernorm_backward_chunks(int64_t rows);
 // Size in doubles of the backward's scratch: 2 * layernorm_backward_chunks(rows) * d.
 int64_t layernorm_backward_scratch_doubles(int64_t rows, int64_t d);

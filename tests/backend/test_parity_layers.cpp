@@ -56,6 +56,35 @@ TEST_P(OpParity, SoftmaxAndLayerNorm) {
   EXPECT_PARITY(get(db), db_ref, 1e-5);
 }
 
+// Layer norm at the widths and row counts of the GPU kernels' other paths: BERT-base's 768 (24
+// values per lane) over several backward chunks of 64 rows, the last one partial, and a row wider
+// than the warp path (1100: one block per row and a separate column-sum kernel).
+TEST_P(OpParity, LayerNormWideRowsOverSeveralChunks) {
+  for (const Dims& shape : {Dims{300, 768}, Dims{70, 1100}}) {
+    SCOPED_TRACE(::testing::Message() << "shape " << shape);
+    const int64_t rows = shape[0], d = shape[1];
+    const Tensor x = host_randn(shape, 11, 2.0), dy = host_randn(shape, 12);
+    const Tensor gamma = host_randn({d}, 13), beta = host_randn({d}, 14);
+    auto ln_ref = ref().layernorm();
+    auto ln = ops().layernorm();
+    Tensor y_ref = Tensor::empty(shape, DType::F32), y = like(y_ref);
+    Tensor mean_ref = Tensor::empty({rows}, DType::F32),
+           var_ref = Tensor::empty({rows}, DType::F32);
+    Tensor mean = like(mean_ref), var = like(var_ref);
+    ln_ref->forward(x, gamma, beta, 1e-5, mean_ref, var_ref, y_ref);
+    ln->forward(put(x), put(gamma), put(beta), 1e-5, mean, var, y);
+    EXPECT_PARITY(get(y), y_ref, 1e-5);
+    Tensor dx_ref = Tensor::empty(shape, DType::F32), dx = like(dx_ref);
+    Tensor dg_ref = host_randn({d}, 15), db_ref = host_randn({d}, 16);
+    Tensor dg = put(dg_ref), db = put(db_ref);
+    ln_ref->backward(x, dy, gamma, mean_ref, var_ref, 1e-5, dx_ref, dg_ref, db_ref);
+    ln->backward(put(x), put(dy), put(gamma), mean, var, 1e-5, dx, dg, db);
+    EXPECT_PARITY(get(dx), dx_ref, 1e-5);
+    EXPECT_PARITY(get(dg), dg_ref, 1e-5);
+    EXPECT_PARITY(get(db), db_ref, 1e-5);
+  }
+}
+
 TEST_P(OpParity, LinearWithAndWithoutFusedRelu) {
   for (bool relu : {false, true}) {
     auto op_ref = ref().linear(relu);
