@@ -47,15 +47,19 @@ struct Shape {
   static constexpr int kRowLanes = kThreads / kLanesX;
 };
 
-template <int V>
+// V consecutive values of a T (float or bf16) buffer to and from floats: one 16-byte (float4) or
+// 8-byte (4 bf16) access for V = 4, plain loads otherwise.
+template <class T, int V>
 struct Vec;
-template <>
-struct Vec<1> {
-  static __device__ __forceinline__ void load(const float* p, float* v) { v[0] = *p; }
-  static __device__ __forceinline__ void store(float* p, const float* v) { *p = v[0]; }
+template <class T>
+struct Vec<T, 1> {
+  static __device__ __forceinline__ void load(const T* p, float* v) { v[0] = device::to_f(*p); }
+  static __device__ __forceinline__ void store(T* p, const float* v) {
+    *p = device::from_f<T>(v[0]);
+  }
 };
 template <>
-struct Vec<4> {
+struct Vec<float, 4> {
   static __device__ __forceinline__ void load(const float* p, float* v) {
     const float4 t = *reinterpret_cast<const float4*>(p);
     v[0] = t.x;
@@ -67,24 +71,48 @@ struct Vec<4> {
     *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
   }
 };
+template <>
+struct Vec<__nv_bfloat16, 4> {
+  static __device__ __forceinline__ void load(const __nv_bfloat16* p, float* v) {
+    const uint2 t = *reinterpret_cast<const uint2*>(p);
+    const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&t.x));
+    const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&t.y));
+    v[0] = a.x;
+    v[1] = a.y;
+    v[2] = b.x;
+    v[3] = b.y;
+  }
+  static __device__ __forceinline__ void store(__nv_bfloat16* p, const float* v) {
+    const __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]);
+    const __nv_bfloat162 b = __floats2bfloat162_rn(v[2], v[3]);
+    uint2 t;
+    t.x = *reinterpret_cast<const unsigned*>(&a);
+    t.y = *reinterpret_cast<const unsigned*>(&b);
+    *reinterpret_cast<uint2*>(p) = t;
+  }
+};
+// Per-channel fp32 vectors (statistics, coefficients, parameters) in every variant.
+template <int V>
+using FVec = Vec<float, V>;
 
 // The fused ReLU's mask for one element: from y when given, else recomputed from x (mask_a not
 // null: v = (x - mean) a + beta, as apply_forward formed it), else none.
+template <class T>
 struct Mask {
-  const float* y = nullptr;
+  const T* y = nullptr;
   const float* a = nullptr;     // the forward coefficient, per channel
   const float* beta = nullptr;  // per channel
 };
 
 // g = 0 where the fused ReLU cut the forward, for the V elements at i (x values xv; the
 // channels' mean, forward coefficient a and beta in registers when the mask comes from x).
-template <int V>
-__device__ __forceinline__ void apply_mask(const Mask& mask, int64_t i, const float* xv,
+template <class T, int V>
+__device__ __forceinline__ void apply_mask(const Mask<T>& mask, int64_t i, const float* xv,
                                            const float* mean, const float* a, const float* beta,
                                            float* g) {
   if (mask.y) {
     float yv[V];
-    Vec<V>::load(mask.y + i, yv);
+    Vec<T, V>::load(mask.y + i, yv);
 #pragma unroll
     for (int v = 0; v < V; ++v)
       if (yv[v] <= 0.0f) g[v] = 0.0f;
@@ -100,8 +128,8 @@ enum class Sum { Shifted, Gradient };
 
 // partial[(k * 2 + q) * C + c]: quantity q of channel c summed over chunk k's rows.
 // Forward: shift[c] gets K (x's first row).
-template <Sum kSum, int V>
-__global__ void column_partials(const float* x, const float* dy, Mask mask, int64_t rows,
+template <Sum kSum, class T, int V>
+__global__ void column_partials(const T* x, const T* dy, Mask<T> mask, int64_t rows,
                                 int64_t chunk_rows, int64_t channels, const float* mean,
                                 double* partial) {
   using S = Shape<V>;
@@ -114,18 +142,18 @@ __global__ void column_partials(const float* x, const float* dy, Mask mask, int6
   if (c0 < channels) {  // no return: every thread reaches the barrier below
     float base[V], a[V], b[V];
     if constexpr (kSum == Sum::Shifted) {
-      Vec<V>::load(x + c0, base);  // K: the first row
+      Vec<T, V>::load(x + c0, base);  // K: the first row
     } else {
-      Vec<V>::load(mean + c0, base);
+      FVec<V>::load(mean + c0, base);
       if (mask.a) {
-        Vec<V>::load(mask.a + c0, a);
-        Vec<V>::load(mask.beta + c0, b);
+        FVec<V>::load(mask.a + c0, a);
+        FVec<V>::load(mask.beta + c0, b);
       }
     }
     for (int64_t r = r0 + ty; r < r1; r += S::kRowLanes) {
       const int64_t i = r * channels + c0;
       float xv[V];
-      Vec<V>::load(x + i, xv);
+      Vec<T, V>::load(x + i, xv);
       if constexpr (kSum == Sum::Shifted) {
 #pragma unroll
         for (int v = 0; v < V; ++v) {
@@ -135,8 +163,8 @@ __global__ void column_partials(const float* x, const float* dy, Mask mask, int6
         }
       } else {
         float g[V];
-        Vec<V>::load(dy + i, g);
-        apply_mask<V>(mask, i, xv, base, a, b, g);
+        Vec<T, V>::load(dy + i, g);
+        apply_mask<T, V>(mask, i, xv, base, a, b, g);
 #pragma unroll
         for (int v = 0; v < V; ++v) {
           const double gv = g[v];
@@ -177,8 +205,9 @@ __device__ __forceinline__ float forward_coefficient(float gamma, float var, dou
 }
 
 // mean, var (biased), the running statistics and the forward coefficient a.
+template <class T>
 __global__ void finish_forward(const double* partial, int64_t chunks, int64_t rows,
-                               int64_t channels, const float* x, const float* gamma, double eps,
+                               int64_t channels, const T* x, const float* gamma, double eps,
                                double momentum, float* running_mean, float* running_var,
                                float* mean, float* var, float* a) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -189,7 +218,7 @@ __global__ void finish_forward(const double* partial, int64_t chunks, int64_t ro
   const double dm = s1 / n;           // mean of d = x - K
   const double r = s2 - s1 * dm;      // sum (x - mean)^2; rounding may make it slightly negative
   const double ss = r < 0 ? 0.0 : r;  // (a NaN stays NaN: a diverged input must show)
-  const double m = static_cast<double>(x[c]) + dm;
+  const double m = static_cast<double>(device::to_f(x[c])) + dm;
   const double v = ss / n;
   mean[c] = static_cast<float>(m);
   var[c] = static_cast<float>(v);
@@ -226,59 +255,59 @@ __global__ void finish_backward(const double* partial, int64_t chunks, int64_t r
 // The element-wise passes walk (rows, C) with the column mapping above: a thread keeps its
 // channels' coefficients in registers and steps over rows (no per-element index division).
 // y = (x - mean[c]) a[c] + beta[c], then the ReLU when relu.
-template <int V>
-__global__ void apply_forward(const float* x, int64_t rows, int64_t channels, const float* mean,
-                              const float* a, const float* beta, bool relu, float* y) {
+template <class T, int V>
+__global__ void apply_forward(const T* x, int64_t rows, int64_t channels, const float* mean,
+                              const float* a, const float* beta, bool relu, T* y) {
   using S = Shape<V>;
   const int tx = threadIdx.x % S::kLanesX, ty = threadIdx.x / S::kLanesX;
   const int64_t c0 = static_cast<int64_t>(blockIdx.x) * kBlockChannels + tx * V;
   if (c0 >= channels) return;
   float mc[V], ac[V], bc[V];
-  Vec<V>::load(mean + c0, mc);
-  Vec<V>::load(a + c0, ac);
-  Vec<V>::load(beta + c0, bc);
+  FVec<V>::load(mean + c0, mc);
+  FVec<V>::load(a + c0, ac);
+  FVec<V>::load(beta + c0, bc);
   const int64_t step = static_cast<int64_t>(gridDim.y) * S::kRowLanes;
   for (int64_t r = static_cast<int64_t>(blockIdx.y) * S::kRowLanes + ty; r < rows; r += step) {
     const int64_t i = r * channels + c0;
     float xv[V], out[V];
-    Vec<V>::load(x + i, xv);
+    Vec<T, V>::load(x + i, xv);
 #pragma unroll
     for (int v = 0; v < V; ++v) {
       const float t = fmaf(xv[v] - mc[v], ac[v], bc[v]);
       out[v] = relu && t < 0.0f ? 0.0f : t;
     }
-    Vec<V>::store(y + i, out);
+    Vec<T, V>::store(y + i, out);
   }
 }
 
 // dx = g A[c] + (x - mean[c]) B[c] + D[c].
-template <int V>
-__global__ void apply_backward(const float* x, const float* dy, Mask mask, int64_t rows,
+template <class T, int V>
+__global__ void apply_backward(const T* x, const T* dy, Mask<T> mask, int64_t rows,
                                int64_t channels, const float* mean, const float* ca,
-                               const float* cb, const float* cd, float* dx) {
+                               const float* cb, const float* cd, T* dx) {
   using S = Shape<V>;
   const int tx = threadIdx.x % S::kLanesX, ty = threadIdx.x / S::kLanesX;
   const int64_t c0 = static_cast<int64_t>(blockIdx.x) * kBlockChannels + tx * V;
   if (c0 >= channels) return;
   float mc[V], A[V], B[V], D[V], fa[V], fb[V];
-  Vec<V>::load(mean + c0, mc);
-  Vec<V>::load(ca + c0, A);
-  Vec<V>::load(cb + c0, B);
-  Vec<V>::load(cd + c0, D);
+  FVec<V>::load(mean + c0, mc);
+  FVec<V>::load(ca + c0, A);
+  FVec<V>::load(cb + c0, B);
+  FVec<V>::load(cd + c0, D);
   if (mask.a) {
-    Vec<V>::load(mask.a + c0, fa);
-    Vec<V>::load(mask.beta + c0, fb);
+    FVec<V>::load(mask.a + c0, fa);
+    FVec<V>::load(mask.beta + c0, fb);
   }
   const int64_t step = static_cast<int64_t>(gridDim.y) * S::kRowLanes;
   for (int64_t r = static_cast<int64_t>(blockIdx.y) * S::kRowLanes + ty; r < rows; r += step) {
     const int64_t i = r * channels + c0;
     float xv[V], g[V], out[V];
-    Vec<V>::load(x + i, xv);
-    Vec<V>::load(dy + i, g);
-    apply_mask<V>(mask, i, xv, mc, fa, fb, g);
+    Vec<T, V>::load(x + i, xv);
+    Vec<T, V>::load(dy + i, g);
+    apply_mask<T, V>(mask, i, xv, mc, fa, fb, g);
 #pragma unroll
     for (int v = 0; v < V; ++v) out[v] = fmaf(g[v], A[v], fmaf(xv[v] - mc[v], B[v], D[v]));
-    Vec<V>::store(dx + i, out);
+    Vec<T, V>::store(dx + i, out);
   }
 }
 
@@ -312,33 +341,92 @@ bool vectorizable(int64_t channels, std::initializer_list<const void*> ptrs) {
   return true;
 }
 
-template <int V>
-void forward_train(const float* x, int64_t rows, int64_t channels, const float* gamma,
+template <class T, int V>
+void forward_train(const T* x, int64_t rows, int64_t channels, const float* gamma,
                    const float* beta, double eps, double momentum, float* running_mean,
-                   float* running_var, float* mean, float* var, float* y, bool relu, void* scratch,
+                   float* running_var, float* mean, float* var, T* y, bool relu, void* scratch,
                    cudaStream_t stream) {
   double* partial = partials_of(scratch);
   float* a = coefficients_of(scratch, rows, channels);
-  column_partials<Sum::Shifted, V><<<partial_grid(rows, channels), kThreads, 0, stream>>>(
-      x, nullptr, Mask{}, rows, chunk_rows_of(rows), channels, nullptr, partial);
-  finish_forward<<<channel_blocks(channels), kThreads, 0, stream>>>(
+  column_partials<Sum::Shifted, T, V><<<partial_grid(rows, channels), kThreads, 0, stream>>>(
+      x, nullptr, Mask<T>{}, rows, chunk_rows_of(rows), channels, nullptr, partial);
+  finish_forward<T><<<channel_blocks(channels), kThreads, 0, stream>>>(
       partial, chunks_of(rows), rows, channels, x, gamma, eps, momentum, running_mean, running_var,
       mean, var, a);
-  apply_forward<V><<<apply_grid<V>(rows, channels), kThreads, 0, stream>>>(x, rows, channels, mean,
-                                                                           a, beta, relu, y);
+  apply_forward<T, V><<<apply_grid<V>(rows, channels), kThreads, 0, stream>>>(
+      x, rows, channels, mean, a, beta, relu, y);
 }
 
-template <int V>
-void backward(const float* x, const float* dy, Mask mask, int64_t rows, int64_t channels,
-              const float* gamma, const float* mean, const float* var, double eps, float* dx,
+template <class T, int V>
+void backward(const T* x, const T* dy, Mask<T> mask, int64_t rows, int64_t channels,
+              const float* gamma, const float* mean, const float* var, double eps, T* dx,
               float* dgamma, float* dbeta, float* coeff, double* partial, cudaStream_t stream) {
   float *ca = coeff, *cb = ca + channels, *cd = cb + channels;
-  column_partials<Sum::Gradient, V><<<partial_grid(rows, channels), kThreads, 0, stream>>>(
+  column_partials<Sum::Gradient, T, V><<<partial_grid(rows, channels), kThreads, 0, stream>>>(
       x, dy, mask, rows, chunk_rows_of(rows), channels, mean, partial);
   finish_backward<<<channel_blocks(channels), kThreads, 0, stream>>>(
       partial, chunks_of(rows), rows, channels, gamma, var, eps, dgamma, dbeta, ca, cb, cd);
-  apply_backward<V><<<apply_grid<V>(rows, channels), kThreads, 0, stream>>>(
+  apply_backward<T, V><<<apply_grid<V>(rows, channels), kThreads, 0, stream>>>(
       x, dy, mask, rows, channels, mean, ca, cb, cd, dx);
+}
+
+template <class T>
+cudaError_t forward_train_any(const T* x, int64_t rows, int64_t channels, const float* gamma,
+                              const float* beta, double eps, double momentum, float* running_mean,
+                              float* running_var, float* mean, float* var, T* y, bool relu,
+                              void* scratch, cudaStream_t stream) {
+  if (rows < 2 || !bn_nhwc_supported(rows, channels)) return cudaErrorInvalidValue;
+  if (vectorizable(channels, {x, y, beta, mean}))
+    forward_train<T, 4>(x, rows, channels, gamma, beta, eps, momentum, running_mean, running_var,
+                        mean, var, y, relu, scratch, stream);
+  else
+    forward_train<T, 1>(x, rows, channels, gamma, beta, eps, momentum, running_mean, running_var,
+                        mean, var, y, relu, scratch, stream);
+  return cudaGetLastError();
+}
+
+template <class T>
+cudaError_t forward_eval_any(const T* x, int64_t rows, int64_t channels, const float* gamma,
+                             const float* beta, double eps, const float* running_mean,
+                             const float* running_var, T* y, bool relu, void* scratch,
+                             cudaStream_t stream) {
+  if (!bn_nhwc_supported(rows, channels)) return cudaErrorInvalidValue;
+  float* a = static_cast<float*>(scratch);
+  coefficient<<<channel_blocks(channels), kThreads, 0, stream>>>(channels, gamma, eps, running_var,
+                                                                 a);
+  if (vectorizable(channels, {x, y, running_mean, beta, a}))
+    apply_forward<T, 4><<<apply_grid<4>(rows, channels), kThreads, 0, stream>>>(
+        x, rows, channels, running_mean, a, beta, relu, y);
+  else
+    apply_forward<T, 1><<<apply_grid<1>(rows, channels), kThreads, 0, stream>>>(
+        x, rows, channels, running_mean, a, beta, relu, y);
+  return cudaGetLastError();
+}
+
+template <class T>
+cudaError_t backward_any(const T* x, const T* y, const float* beta, const T* dy, int64_t rows,
+                         int64_t channels, const float* gamma, const float* mean, const float* var,
+                         double eps, T* dx, float* dgamma, float* dbeta, void* scratch,
+                         cudaStream_t stream) {
+  if (!bn_nhwc_supported(rows, channels)) return cudaErrorInvalidValue;
+  double* partial = partials_of(scratch);
+  float* coeff = coefficients_of(scratch, rows, channels);  // A, B, D, then the forward's a
+  Mask<T> mask;
+  if (beta != nullptr) {  // the ReLU's mask from x
+    mask.a = coeff + 3 * channels;
+    mask.beta = beta;
+    coefficient<<<channel_blocks(channels), kThreads, 0, stream>>>(channels, gamma, eps, var,
+                                                                   coeff + 3 * channels);
+  } else {
+    mask.y = y;
+  }
+  if (vectorizable(channels, {x, y, beta, dy, mean, dx, coeff}))
+    backward<T, 4>(x, dy, mask, rows, channels, gamma, mean, var, eps, dx, dgamma, dbeta, coeff,
+                   partial, stream);
+  else
+    backward<T, 1>(x, dy, mask, rows, channels, gamma, mean, var, eps, dx, dgamma, dbeta, coeff,
+                   partial, stream);
+  return cudaGetLastError();
 }
 
 }  // namespace
@@ -361,14 +449,17 @@ cudaError_t launch_bn_nhwc_forward_train_f32(const float* x, int64_t rows, int64
                                              double momentum, float* running_mean,
                                              float* running_var, float* mean, float* var, float* y,
                                              bool relu, void* scratch, cudaStream_t stream) {
-  if (rows < 2 || !bn_nhwc_supported(rows, channels)) return cudaErrorInvalidValue;
-  if (vectorizable(channels, {x, y, beta, mean}))
-    forward_train<4>(x, rows, channels, gamma, beta, eps, momentum, running_mean, running_var, mean,
-                     var, y, relu, scratch, stream);
-  else
-    forward_train<1>(x, rows, channels, gamma, beta, eps, momentum, running_mean, running_var, mean,
-                     var, y, relu, scratch, stream);
-  return cudaGetLastError();
+  return forward_train_any(x, rows, channels, gamma, beta, eps, momentum, running_mean, running_var,
+                           mean, var, y, relu, scratch, stream);
+}
+cudaError_t launch_bn_nhwc_forward_train_bf16(const __nv_bfloat16* x, int64_t rows,
+                                              int64_t channels, const float* gamma,
+                                              const float* beta, double eps, double momentum,
+                                              float* running_mean, float* running_var, float* mean,
+                                              float* var, __nv_bfloat16* y, bool relu,
+                                              void* scratch, cudaStream_t stream) {
+  return forward_train_any(x, rows, channels, gamma, beta, eps, momentum, running_mean, running_var,
+                           mean, var, y, relu, scratch, stream);
 }
 
 cudaError_t launch_bn_nhwc_forward_eval_f32(const float* x, int64_t rows, int64_t channels,
@@ -376,17 +467,16 @@ cudaError_t launch_bn_nhwc_forward_eval_f32(const float* x, int64_t rows, int64_
                                             const float* running_mean, const float* running_var,
                                             float* y, bool relu, void* scratch,
                                             cudaStream_t stream) {
-  if (!bn_nhwc_supported(rows, channels)) return cudaErrorInvalidValue;
-  float* a = static_cast<float*>(scratch);
-  coefficient<<<channel_blocks(channels), kThreads, 0, stream>>>(channels, gamma, eps, running_var,
-                                                                 a);
-  if (vectorizable(channels, {x, y, running_mean, beta, a}))
-    apply_forward<4><<<apply_grid<4>(rows, channels), kThreads, 0, stream>>>(
-        x, rows, channels, running_mean, a, beta, relu, y);
-  else
-    apply_forward<1><<<apply_grid<1>(rows, channels), kThreads, 0, stream>>>(
-        x, rows, channels, running_mean, a, beta, relu, y);
-  return cudaGetLastError();
+  return forward_eval_any(x, rows, channels, gamma, beta, eps, running_mean, running_var, y, relu,
+                          scratch, stream);
+}
+cudaError_t launch_bn_nhwc_forward_eval_bf16(const __nv_bfloat16* x, int64_t rows, int64_t channels,
+                                             const float* gamma, const float* beta, double eps,
+                                             const float* running_mean, const float* running_var,
+                                             __nv_bfloat16* y, bool relu, void* scratch,
+                                             cudaStream_t stream) {
+  return forward_eval_any(x, rows, channels, gamma, beta, eps, running_mean, running_var, y, relu,
+                          scratch, stream);
 }
 
 cudaError_t launch_bn_nhwc_backward_f32(const float* x, const float* y, const float* beta,
@@ -394,25 +484,17 @@ cudaError_t launch_bn_nhwc_backward_f32(const float* x, const float* y, const fl
                                         const float* gamma, const float* mean, const float* var,
                                         double eps, float* dx, float* dgamma, float* dbeta,
                                         void* scratch, cudaStream_t stream) {
-  if (!bn_nhwc_supported(rows, channels)) return cudaErrorInvalidValue;
-  double* partial = partials_of(scratch);
-  float* coeff = coefficients_of(scratch, rows, channels);  // A, B, D, then the forward's a
-  Mask mask;
-  if (beta != nullptr) {  // the ReLU's mask from x
-    mask.a = coeff + 3 * channels;
-    mask.beta = beta;
-    coefficient<<<channel_blocks(channels), kThreads, 0, stream>>>(channels, gamma, eps, var,
-                                                                   coeff + 3 * channels);
-  } else {
-    mask.y = y;
-  }
-  if (vectorizable(channels, {x, y, beta, dy, mean, dx, coeff}))
-    backward<4>(x, dy, mask, rows, channels, gamma, mean, var, eps, dx, dgamma, dbeta, coeff,
-                partial, stream);
-  else
-    backward<1>(x, dy, mask, rows, channels, gamma, mean, var, eps, dx, dgamma, dbeta, coeff,
-                partial, stream);
-  return cudaGetLastError();
+  return backward_any(x, y, beta, dy, rows, channels, gamma, mean, var, eps, dx, dgamma, dbeta,
+                      scratch, stream);
+}
+cudaError_t launch_bn_nhwc_backward_bf16(const __nv_bfloat16* x, const __nv_bfloat16* y,
+                                         const float* beta, const __nv_bfloat16* dy, int64_t rows,
+                                         int64_t channels, const float* gamma, const float* mean,
+                                         const float* var, double eps, __nv_bfloat16* dx,
+                                         float* dgamma, float* dbeta, void* scratch,
+                                         cudaStream_t stream) {
+  return backward_any(x, y, beta, dy, rows, channels, gamma, mean, var, eps, dx, dgamma, dbeta,
+                      scratch, stream);
 }
 
 }  // namespace win::kernels

@@ -1,13 +1,16 @@
-// Batch normalisation of channels-last fp32 activations: x viewed as a (rows, C) matrix with C
-// contiguous (rows = N H W), so the per-channel statistics are column sums. cuDNN's batch-norm
-// API (backend/cuda/cudnn_batchnorm.cpp) is tuned for NCHW and slow on NHWC, which is what win's
-// convolutions produce. Column sums are deterministic: chunks of rows (their length fixed by the
-// shape) summed in double in a fixed order, then the chunks in order. Semantics are the op table's
-// (backend/ops.hpp, BatchNormOp): biased batch variance out, running statistics moved with the
-// unbiased one, optional fused ReLU. Only the host launchers are visible. Shapes: x, y, dy, dx
-// (rows, C); gamma, beta, mean, var, running stats, dgamma, dbeta (C).
+// Batch normalisation of channels-last fp32 or bf16 activations: x viewed as a (rows, C) matrix
+// with C contiguous (rows = N H W), so the per-channel statistics are column sums. cuDNN's
+// batch-norm API (backend/cuda/cudnn_batchnorm.cpp) is tuned for NCHW and slow on NHWC, which is
+// what win's convolutions produce. Column sums are deterministic: chunks of rows (their length
+// fixed by the shape) summed in double in a fixed order, then the chunks in order. Semantics are
+// the op table's (backend/ops.hpp, BatchNormOp): biased batch variance out, running statistics
+// moved with the unbiased one, optional fused ReLU. Only the host launchers are visible. Shapes: x,
+// y, dy, dx (rows, C); gamma, beta, mean, var, running stats, dgamma, dbeta (C). The bf16 variants
+// (bf16 activations, precision.hpp) read and write x, y, dy, dx in bf16; everything per channel
+// stays fp32 and the arithmetic is the fp32 variants' (sums in double).
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <cstddef>
 #include <cstdint>
@@ -44,5 +47,18 @@ size_t bn_nhwc_eval_scratch_bytes(int64_t channels);
     const float* x, const float* y, const float* beta, const float* dy, int64_t rows,
     int64_t channels, const float* gamma, const float* mean, const float* var, double eps,
     float* dx, float* dgamma, float* dbeta, void* scratch, cudaStream_t stream);
+
+[[nodiscard]] cudaError_t launch_bn_nhwc_forward_train_bf16(
+    const __nv_bfloat16* x, int64_t rows, int64_t channels, const float* gamma, const float* beta,
+    double eps, double momentum, float* running_mean, float* running_var, float* mean, float* var,
+    __nv_bfloat16* y, bool relu, void* scratch, cudaStream_t stream);
+[[nodiscard]] cudaError_t launch_bn_nhwc_forward_eval_bf16(
+    const __nv_bfloat16* x, int64_t rows, int64_t channels, const float* gamma, const float* beta,
+    double eps, const float* running_mean, const float* running_var, __nv_bfloat16* y, bool relu,
+    void* scratch, cudaStream_t stream);
+[[nodiscard]] cudaError_t launch_bn_nhwc_backward_bf16(
+    const __nv_bfloat16* x, const __nv_bfloat16* y, const float* beta, const __nv_bfloat16* dy,
+    int64_t rows, int64_t channels, const float* gamma, const float* mean, const float* var,
+    double eps, __nv_bfloat16* dx, float* dgamma, float* dbeta, void* scratch, cudaStream_t stream);
 
 }  // namespace win::kernels

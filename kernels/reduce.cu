@@ -3,6 +3,7 @@
 // reads 32 neighbouring channels) and one warp per output otherwise (NCHW: lanes read along the
 // spatial plane), and its broadcast backward. Block sums use a fixed shuffle tree, so the order of
 // every floating-point addition depends only on the sizes.
+#include "device_common.cuh"
 #include "reduce.cuh"
 
 #include <algorithm>
@@ -73,23 +74,26 @@ struct Pool {
   double inv;  // 1 / (h * w)
 };
 
-// One thread per output; consecutive threads take consecutive channels.
-__global__ void avg_pool_thread_kernel(const float* x, float* y, Pool p) {
+// One thread per output; consecutive threads take consecutive channels. TX: float or bf16.
+template <class TX>
+__global__ void avg_pool_thread_kernel(const TX* x, float* y, Pool p) {
   const int64_t outputs = p.n * p.c;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < outputs;
        o += stride) {
     const int64_t in = o / p.c, ic = o % p.c;
-    const float* base = x + in * p.xs[0] + ic * p.xs[1];
+    const TX* base = x + in * p.xs[0] + ic * p.xs[1];
     double s = 0.0;
     for (int64_t a = 0; a < p.h; ++a)
-      for (int64_t b = 0; b < p.w; ++b) s += static_cast<double>(base[a * p.xs[2] + b * p.xs[3]]);
+      for (int64_t b = 0; b < p.w; ++b)
+        s += static_cast<double>(device::to_f(base[a * p.xs[2] + b * p.xs[3]]));
     y[in * p.ys[0] + ic * p.ys[1]] = static_cast<float>(s * p.inv);
   }
 }
 
 // One warp per output; lanes stride over the h * w plane.
-__global__ void avg_pool_warp_kernel(const float* x, float* y, Pool p) {
+template <class TX>
+__global__ void avg_pool_warp_kernel(const TX* x, float* y, Pool p) {
   const int64_t outputs = p.n * p.c;
   const int lane = threadIdx.x & 31;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
@@ -97,11 +101,11 @@ __global__ void avg_pool_warp_kernel(const float* x, float* y, Pool p) {
   for (int64_t o = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32; o < outputs;
        o += warps) {
     const int64_t in = o / p.c, ic = o % p.c;
-    const float* base = x + in * p.xs[0] + ic * p.xs[1];
+    const TX* base = x + in * p.xs[0] + ic * p.xs[1];
     double s = 0.0;
     for (int64_t j = lane; j < plane; j += 32) {
       const int64_t a = j / p.w, b = j % p.w;
-      s += static_cast<double>(base[a * p.xs[2] + b * p.xs[3]]);
+      s += static_cast<double>(device::to_f(base[a * p.xs[2] + b * p.xs[3]]));
     }
     s = warp_sum(s);
     if (lane == 0) y[in * p.ys[0] + ic * p.ys[1]] = static_cast<float>(s * p.inv);
@@ -117,7 +121,8 @@ struct Broadcast {
   double inv;
 };
 
-__global__ void avg_pool_backward_kernel(const float* dy, float* dx, Broadcast b, int64_t total) {
+template <class TX>
+__global__ void avg_pool_backward_kernel(const float* dy, TX* dx, Broadcast b, int64_t total) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += stride) {
@@ -129,7 +134,7 @@ __global__ void avg_pool_backward_kernel(const float* dy, float* dx, Broadcast b
       od += idx * b.dys[d];
       ox += idx * b.dxs[d];
     }
-    dx[ox] = static_cast<float>(static_cast<double>(dy[od]) * b.inv);
+    dx[ox] = device::from_f<TX>(static_cast<float>(static_cast<double>(dy[od]) * b.inv));
   }
 }
 
@@ -152,9 +157,11 @@ cudaError_t launch_sum_squares_f32(const float* x, int64_t n, double* scratch, d
   return cudaGetLastError();
 }
 
-cudaError_t launch_global_avg_pool_f32(const float* x, const int64_t shape[4],
-                                       const int64_t x_strides[4], float* y,
-                                       const int64_t y_strides[2], cudaStream_t stream) {
+namespace {
+
+template <class TX>
+cudaError_t global_avg_pool(const TX* x, const int64_t shape[4], const int64_t x_strides[4],
+                            float* y, const int64_t y_strides[2], cudaStream_t stream) {
   for (int d = 0; d < 4; ++d)
     if (shape[d] < 0) return cudaErrorInvalidValue;
   Pool p{};
@@ -173,18 +180,19 @@ cudaError_t launch_global_avg_pool_f32(const float* x, const int64_t shape[4],
   if (p.h > 1) plane_stride = std::min(plane_stride, iabs(p.xs[2]));
   if (p.w > 1) plane_stride = std::min(plane_stride, iabs(p.xs[3]));
   if (iabs(p.xs[1]) < plane_stride) {
-    avg_pool_thread_kernel<<<blocks_for(outputs), kThreads, 0, stream>>>(x, y, p);
+    avg_pool_thread_kernel<TX><<<blocks_for(outputs), kThreads, 0, stream>>>(x, y, p);
   } else {
     const int64_t want = (outputs + kWarps - 1) / kWarps;
     const int blocks = static_cast<int>(std::min<int64_t>(want, kMaxBlocks));
-    avg_pool_warp_kernel<<<blocks, kThreads, 0, stream>>>(x, y, p);
+    avg_pool_warp_kernel<TX><<<blocks, kThreads, 0, stream>>>(x, y, p);
   }
   return cudaGetLastError();
 }
 
-cudaError_t launch_global_avg_pool_backward_f32(const float* dy, const int64_t dy_strides[2],
-                                                float* dx, const int64_t shape[4],
-                                                const int64_t dx_strides[4], cudaStream_t stream) {
+template <class TX>
+cudaError_t global_avg_pool_backward(const float* dy, const int64_t dy_strides[2], TX* dx,
+                                     const int64_t shape[4], const int64_t dx_strides[4],
+                                     cudaStream_t stream) {
   int64_t total = 1;
   for (int d = 0; d < 4; ++d) {
     if (shape[d] < 0) return cudaErrorInvalidValue;
@@ -202,8 +210,31 @@ cudaError_t launch_global_avg_pool_backward_f32(const float* dy, const int64_t d
     b.dys[k] = dys[order[k]];
   }
   b.inv = 1.0 / static_cast<double>(shape[2] * shape[3]);
-  avg_pool_backward_kernel<<<blocks_for(total), kThreads, 0, stream>>>(dy, dx, b, total);
+  avg_pool_backward_kernel<TX><<<blocks_for(total), kThreads, 0, stream>>>(dy, dx, b, total);
   return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t launch_global_avg_pool_f32(const float* x, const int64_t shape[4],
+                                       const int64_t x_strides[4], float* y,
+                                       const int64_t y_strides[2], cudaStream_t stream) {
+  return global_avg_pool(x, shape, x_strides, y, y_strides, stream);
+}
+cudaError_t launch_global_avg_pool_bf16(const __nv_bfloat16* x, const int64_t shape[4],
+                                        const int64_t x_strides[4], float* y,
+                                        const int64_t y_strides[2], cudaStream_t stream) {
+  return global_avg_pool(x, shape, x_strides, y, y_strides, stream);
+}
+cudaError_t launch_global_avg_pool_backward_f32(const float* dy, const int64_t dy_strides[2],
+                                                float* dx, const int64_t shape[4],
+                                                const int64_t dx_strides[4], cudaStream_t stream) {
+  return global_avg_pool_backward(dy, dy_strides, dx, shape, dx_strides, stream);
+}
+cudaError_t launch_global_avg_pool_backward_bf16(const float* dy, const int64_t dy_strides[2],
+                                                 __nv_bfloat16* dx, const int64_t shape[4],
+                                                 const int64_t dx_strides[4], cudaStream_t stream) {
+  return global_avg_pool_backward(dy, dy_strides, dx, shape, dx_strides, stream);
 }
 
 }  // namespace win::kernels

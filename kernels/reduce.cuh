@@ -6,6 +6,7 @@
 // errors surface at the next synchronisation): host code writes WIN_CUDA_CHECK(launch_...(...)).
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <cstdint>
 
@@ -38,5 +39,16 @@ int64_t sum_squares_scratch_doubles(int64_t n);
                                                               float* dx, const int64_t shape[4],
                                                               const int64_t dx_strides[4],
                                                               cudaStream_t stream);
+
+// The same with bf16 activations (bf16 activations, precision.hpp): x bf16, y fp32; dy fp32, dx
+// bf16 (the double result rounded to float, then to bf16).
+[[nodiscard]] cudaError_t launch_global_avg_pool_bf16(const __nv_bfloat16* x,
+                                                      const int64_t shape[4],
+                                                      const int64_t x_strides[4], float* y,
+                                                      const int64_t y_strides[2],
+                                                      cudaStream_t stream);
+[[nodiscard]] cudaError_t launch_global_avg_pool_backward_bf16(
+    const float* dy, const int64_t dy_strides[2], __nv_bfloat16* dx, const int64_t shape[4],
+    const int64_t dx_strides[4], cudaStream_t stream);
 
 }  // namespace win::kernels

@@ -353,6 +353,17 @@ if [[ -x $build/bin/win ]]; then
           "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda --precision "$prec" \
           "${extra_bench[@]}" || true
       done
+      # bf16 activations (convolutional models only; experimental until measured here), with
+      # its profile.
+      if [[ $w == resnet50 ]] && grep -q -- --bf16-activations <<<"$help"; then
+        run_phase "win bench $w bf16 activations" "$(phase_limit $((bench_cap / 4)))" \
+          "$out/bench.txt" "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda \
+          --precision bf16 --bf16-activations "${extra_bench[@]}" || true
+        [[ -n ${DEVICE_CHECK_SKIP_PROFILE:-} ]] ||
+          run_phase "win bench $w bf16 activations profile" "$(phase_limit $((bench_cap / 4)))" \
+            "$out/bench.txt" "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda \
+            --precision bf16 --bf16-activations --profile --steps 3 --warmup 1 || true
+      fi
       # Where the GPU time goes (per-op CUDA events), a few steps in bf16 with deterministic
       # algorithms (the default) and with measured ones, and in fp32.
       if [[ -z ${DEVICE_CHECK_SKIP_PROFILE:-} ]]; then

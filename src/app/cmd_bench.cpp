@@ -204,11 +204,12 @@ StepTimes timed_steps(Workload& w, nn::Context& ctx, int warmup, int steps, Devi
 
 // One workload on the GPU: steps are timed from launch to the device finishing its queue.
 int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision precision,
-              bool profile, bool deterministic) {
+              bool profile, bool deterministic, bool bf16_activations) {
   const std::string why = backend::device_unavailable(Device::CUDA);
   WIN_CHECK(why.empty(), ErrorKind::Usage, "win bench --device cuda: ", why);
   backend::set_precision(precision);
   backend::set_deterministic(deterministic);
+  backend::set_bf16_activations(bf16_activations);
   const std::string devices = backend::cuda_devices();
   const double peak = nominal_bf16_peak_tflops(devices);
   auto w = make_workload(name, 0, 1, Device::CUDA);
@@ -231,8 +232,9 @@ int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision
   std::printf("%-9s %6lld %7s %12.2f %12.1f %11.1f %9.1f %8s\n", name.c_str(),
               static_cast<long long>(w->batch()), "cuda", med * 1e3,
               static_cast<double>(w->batch()) / med, flops / 1e9, tflops * 1e3, mfu.c_str());
-  std::printf("# %s, precision %s%s (precision.hpp); loss %.4f after %d steps; MFU against %s\n",
+  std::printf("# %s, precision %s%s%s (precision.hpp); loss %.4f after %d steps; MFU against %s\n",
               devices.c_str(), backend::precision_name(precision),
+              bf16_activations ? ", bf16 activations" : "",
               deterministic ? "" : ", non-deterministic", loss, warmup + steps,
               peak > 0 ? cat("the nominal dense bf16 peak ", peak, " TFLOP/s").c_str()
                        : "nothing (GPU not in the table)");
@@ -271,6 +273,10 @@ int run_bench(const Args& args) {
             "win bench: --precision applies to --device cuda (the CPU computes fp32)");
   WIN_CHECK(device == "cuda" || (!args.has("--profile") && !args.has("--nondeterministic")),
             ErrorKind::Usage, "win bench: --profile and --nondeterministic apply to --device cuda");
+  const backend::Precision precision =
+      backend::parse_precision(args.get("--precision").value_or("fp32"), "--precision");
+  WIN_CHECK(!args.has("--bf16-activations") || precision == backend::Precision::Bf16,
+            ErrorKind::Usage, "win bench: --bf16-activations needs --device cuda --precision bf16");
   if (device == "cuda") {
     WIN_CHECK(!dist::multi_rank(), ErrorKind::Usage,
               "win bench --device cuda runs on one rank (one GPU)");
@@ -278,10 +284,8 @@ int run_bench(const Args& args) {
               "win bench --device cuda: ", name, " is a CPU measurement");
     std::printf("%-9s %6s %7s %12s %12s %11s %9s %8s\n", "workload", "batch", "device", "median_ms",
                 "samples/s", "GFLOP/step", "GFLOP/s", "MFU");
-    return bench_gpu(
-        name, steps, warmup,
-        backend::parse_precision(args.get("--precision").value_or("fp32"), "--precision"),
-        args.has("--profile"), !args.has("--nondeterministic"));
+    return bench_gpu(name, steps, warmup, precision, args.has("--profile"),
+                     !args.has("--nondeterministic"), args.has("--bf16-activations"));
   }
 
   if (dist::world().is_root())
@@ -344,6 +348,10 @@ Command bench_command() {
                    {"--nondeterministic", "",
                     "--device cuda: measure cuDNN's convolution algorithms and take the fastest "
                     "(as cudnn.benchmark)",
+                    false},
+                   {"--bf16-activations", "",
+                    "--precision bf16: convolutions store activations in bf16, as autocast "
+                    "(experimental)",
                     false},
                    {"--steps", "N", "timed steps (default 20)", false},
                    {"--warmup", "N", "untimed steps first (default 3)", false},

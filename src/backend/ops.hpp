@@ -159,6 +159,9 @@ class Ops {
   virtual void axpy(double alpha, const Tensor& x, Tensor& y) = 0;  // y += alpha * x
   virtual void scale(double alpha, Tensor& x) = 0;                  // x *= alpha
   virtual void copy(const Tensor& x, Tensor& y) = 0;                // y = x (layouts may differ)
+  // y = x rounded to y's dtype (f32, f64 or bf16, to nearest even; same shape, layouts may
+  // differ): where bf16 activations begin and end (precision.hpp). A device backend needs x dense.
+  virtual void convert(const Tensor& x, Tensor& y) = 0;
   // y (rows, D) += bias (D) broadcast over rows.
   virtual void add_bias(const Tensor& bias, Tensor& y) = 0;
   // db (D) += sum of dy (rows, D) over rows.

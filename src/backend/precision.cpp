@@ -10,7 +10,23 @@ namespace win::backend {
 namespace {
 std::atomic<Precision> g_precision{Precision::Fp32};
 std::atomic<bool> g_deterministic{true};
+std::atomic<bool> g_bf16_activations{false};
 }  // namespace
+
+void set_bf16_activations(bool on) {
+  g_bf16_activations.store(on);
+}
+
+bool bf16_activations() {
+  return g_bf16_activations.load();
+}
+
+DType activation_dtype(Device device, DType input) {
+  if (device == Device::CUDA && input == DType::F32 && precision() == Precision::Bf16 &&
+      bf16_activations())
+    return DType::BF16;
+  return input;
+}
 
 void set_deterministic(bool on) {
   g_deterministic.store(on);

@@ -8,9 +8,17 @@
 //         bf16 itself)
 // Process-wide, read when the GPU ops build a plan (the plan caches key on it). The CPU backend
 // computes fp32 in every mode.
+//
+// bf16 activations (set_bf16_activations, win bench --bf16-activations; off by default until its
+// GPU measurements are in): with bf16 precision, convolutions store their outputs in bf16 on the
+// GPU, and what follows them (batch norm, pooling, the residual sums) keeps that dtype, as
+// PyTorch's autocast does; parameters, their gradients, statistics and everything after global
+// pooling stay fp32. Memory traffic, most of a ResNet step, halves.
 #pragma once
 
 #include <string>
+
+#include "core/dtype.hpp"
 
 namespace win::backend {
 
@@ -35,6 +43,12 @@ class ScopedPrecision {
  private:
   Precision previous_;
 };
+
+void set_bf16_activations(bool on);
+bool bf16_activations();
+// The dtype a convolution stores its output in on this device: bf16 on a GPU when the precision
+// is bf16 and bf16 activations are on, else `input` (the input's dtype: the CPU keeps f32/f64).
+DType activation_dtype(Device device, DType input);
 
 // Whether GPU ops must give the same bits on every run (run.deterministic, default true): cuDNN
 // then takes the first deterministic algorithm of its heuristic ranking, falling back to another

@@ -24,18 +24,18 @@ ResidualBlock::ResidualBlock(const char* type, int64_t in, int64_t out, int64_t 
 Tensor ResidualBlock::forward(const Tensor& x, nn::Context& ctx) {
   const Tensor h = main_->forward(x, ctx);
   const Tensor s = downsample_ ? downsample_->forward(x, ctx) : x;
-  ensure(out_, h.shape(), dtype(), &h);
+  ensure(out_, h.shape(), h.dtype(), &h);
   ops().add_relu(h, s, out_);
   return out_;
 }
 
 Tensor ResidualBlock::backward(const Tensor& dy, nn::Context& ctx) {
-  ensure(dsum_, dy.shape(), dtype(), &dy);
+  ensure(dsum_, dy.shape(), dy.dtype(), &dy);
   ops().relu_backward(out_, dy, dsum_);
   const Tensor& dsum = dsum_;
   const Tensor dmain = main_->backward(dsum, ctx);
   const Tensor dshort = downsample_ ? downsample_->backward(dsum, ctx) : dsum;
-  ensure(dx_, dmain.shape(), dtype(), &dmain);
+  ensure(dx_, dmain.shape(), dmain.dtype(), &dmain);
   ops().add(dmain, dshort, dx_);
   return dx_;
 }

@@ -42,7 +42,7 @@ Tensor BatchNorm2d::forward(const Tensor& x, Context& ctx) {
             "dist.sync_bn: synchronised BatchNorm runs on the CPU only; set dist.sync_bn = false "
             "with run.device = \"",
             device_name(device()), "\"");
-  ensure_like(y_, x, dtype());
+  ensure_like(y_, x, x.dtype());  // bf16 activations stay bf16 (precision.hpp)
   if (synced_) {
     sync_batchnorm_forward(x, gamma_->value, beta_->value, eps_, momentum_, fuse_relu_,
                            *ctx.replicas, *running_mean_, *running_var_, sync_, y_);
@@ -60,11 +60,11 @@ Tensor BatchNorm2d::backward(const Tensor& dy0, Context& ctx) {
             "BatchNorm2d backward: dy ", dy0.shape(), " for input ", x_.shape());
   Tensor dy = dy0;
   if (dy0.strides() != x_.strides()) {  // oneDNN takes x, dy and dx in one layout
-    ensure_like(dy_, x_, dtype());
+    ensure_like(dy_, x_, x_.dtype());
     ops().copy(dy0, dy_);
     dy = dy_;
   }
-  ensure_like(dx_, x_, dtype());
+  ensure_like(dx_, x_, x_.dtype());
   if (synced_) {
     // The backward is collective too: every replica that synchronised its forward must join.
     WIN_CHECK(ctx.replicas != nullptr, ErrorKind::Internal,
@@ -79,7 +79,7 @@ Tensor BatchNorm2d::backward(const Tensor& dy0, Context& ctx) {
     return dx_;
   }
   if (fuse_relu_) {  // through the ReLU first, then the affine map below with an unfused op
-    ensure_like(dy_, x_, dtype());
+    ensure_like(dy_, x_, x_.dtype());
     ops().relu_backward(y_, dy, dy_);
     dy = dy_;
     if (!plain_op_) plain_op_ = ops().batchnorm(false);

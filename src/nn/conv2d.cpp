@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "backend/precision.hpp"
 #include "core/error.hpp"
 
 namespace win::nn {
@@ -38,17 +39,22 @@ Tensor Conv2d::forward(const Tensor& x, Context& ctx) {
                 x.size(3) + 2 * desc_.padding >= desc_.kernel_w,
             ErrorKind::Internal, "Conv2d(", in_, ", ", out_, ", kernel ", desc_.kernel_h,
             ", padding ", desc_.padding, "): input ", x.shape());
-  if (is_channels_last(x)) {
+  // The output's dtype: bf16 where bf16 activations are on (a GPU run in bf16, precision.hpp;
+  // an fp32 input, the data, is rounded on the way in), else the input's.
+  const DType act = backend::activation_dtype(device(), x.dtype());
+  if (is_channels_last(x) && x.dtype() == act) {
     x_ = x;
     x_layout_ = Tensor();
   } else {
-    ensure_channels_last(x_cl_, x.shape(), dtype());
-    ops().copy(x, x_cl_);
+    ensure_channels_last(x_cl_, x.shape(), act);
+    if (x.dtype() == act)
+      ops().copy(x, x_cl_);
+    else
+      ops().convert(x, x_cl_);
     x_ = x_cl_;
     x_layout_ = x;
   }
-  ensure_channels_last(y_, {x.size(0), out_, out_extent(x.size(2)), out_extent(x.size(3))},
-                       dtype());
+  ensure_channels_last(y_, {x.size(0), out_, out_extent(x.size(2)), out_extent(x.size(3))}, act);
   op_->forward(x_, w_->value, b_ ? b_->value : Tensor(), y_);
   ctx.macs += y_.numel() * in_ * desc_.kernel_h * desc_.kernel_w;
   return y_;
@@ -57,21 +63,29 @@ Tensor Conv2d::forward(const Tensor& x, Context& ctx) {
 Tensor Conv2d::backward(const Tensor& dy0, Context&) {
   WIN_CHECK(x_.defined() && dy0.shape() == y_.shape(), ErrorKind::Internal, "Conv2d backward: dy ",
             dy0.shape(), " for output ", y_.shape());
+  // dy in the output's layout and dtype (a head's gradient may come contiguous or in fp32).
   Tensor dy = dy0;
-  if (!is_channels_last(dy0)) {  // e.g. from a contiguous head; oneDNN wants one layout
-    ensure_channels_last(dy_cl_, dy0.shape(), dtype());
-    ops().copy(dy0, dy_cl_);
+  if (!is_channels_last(dy0) || dy0.dtype() != y_.dtype()) {
+    ensure_channels_last(dy_cl_, dy0.shape(), y_.dtype());
+    if (dy0.dtype() == y_.dtype())
+      ops().copy(dy0, dy_cl_);
+    else
+      ops().convert(dy0.contiguous(), dy_cl_);
     dy = dy_cl_;
   }
   Tensor db = b_ ? b_->grad : Tensor();
   op_->backward_weights(x_, dy, w_->grad, db);
   if (!input_grad_) return Tensor();
-  ensure_channels_last(dx_cl_, x_.shape(), dtype());
+  ensure_channels_last(dx_cl_, x_.shape(), x_.dtype());
   op_->backward_data(dy, w_->value, dx_cl_);
   if (!x_layout_.defined()) return dx_cl_;
-  ensure(dx_, x_.shape(), dtype(), &x_layout_);
+  // Back to the caller's layout and dtype.
+  ensure(dx_, x_.shape(), x_layout_.dtype(), &x_layout_);
   if (dx_.strides() != x_layout_.strides()) dx_ = empty_like(x_layout_);
-  ops().copy(dx_cl_, dx_);
+  if (dx_cl_.dtype() == dx_.dtype())
+    ops().copy(dx_cl_, dx_);
+  else
+    ops().convert(dx_cl_, dx_);
   return dx_;
 }
 

@@ -45,7 +45,7 @@ Tensor Pool2d::forward(const Tensor& x, Context&) {
             ErrorKind::Internal, type(), "(kernel ", desc_.kernel, "): input ", x.shape());
   x_ = x;
   ensure_layout_of(y_, {x.size(0), x.size(1), out_extent(x.size(2)), out_extent(x.size(3))},
-                   dtype(), x);
+                   x.dtype(), x);
   op_->forward(x, y_);
   return y_;
 }
@@ -55,11 +55,11 @@ Tensor Pool2d::backward(const Tensor& dy0, Context&) {
             " backward: dy ", dy0.shape(), " for output ", y_.shape());
   Tensor dy = dy0;
   if (dy0.strides() != y_.strides()) {
-    ensure_layout_of(dy_, y_.shape(), dtype(), x_);
+    ensure_layout_of(dy_, y_.shape(), y_.dtype(), x_);
     ops().copy(dy0, dy_);
     dy = dy_;
   }
-  ensure(dx_, x_.shape(), dtype(), &x_);
+  ensure(dx_, x_.shape(), x_.dtype(), &x_);
   if (dx_.strides() != x_.strides()) dx_ = empty_like(x_);
   op_->backward(x_, y_, dy, dx_);
   return dx_;
@@ -74,7 +74,7 @@ AvgPool2d::AvgPool2d(int64_t kernel, int64_t stride, int64_t padding, DType dtyp
 Tensor GlobalAvgPool::forward(const Tensor& x, Context&) {
   WIN_CHECK(x.dim() == 4, ErrorKind::Internal, "GlobalAvgPool: input ", x.shape(), " is not 4-d");
   x_ = x;
-  ensure(y_, {x.size(0), x.size(1)}, dtype());
+  ensure(y_, {x.size(0), x.size(1)}, dtype());  // the layer's dtype: bf16 activations end here
   ops().global_avg_pool(x, y_);
   return y_;
 }
@@ -82,7 +82,7 @@ Tensor GlobalAvgPool::forward(const Tensor& x, Context&) {
 Tensor GlobalAvgPool::backward(const Tensor& dy, Context&) {
   WIN_CHECK(x_.defined() && dy.shape() == y_.shape(), ErrorKind::Internal,
             "GlobalAvgPool backward: dy ", dy.shape(), " for output ", y_.shape());
-  ensure(dx_, x_.shape(), dtype(), &x_);
+  ensure(dx_, x_.shape(), x_.dtype(), &x_);
   if (dx_.strides() != x_.strides()) dx_ = empty_like(x_);
   ops().global_avg_pool_backward(dy, dx_);
   return dx_;

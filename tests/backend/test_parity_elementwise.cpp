@@ -162,6 +162,27 @@ TEST_P(OpParity, EmbeddingGatherAndScatter) {
   }
 }
 
+// Rounding to bf16 is to nearest, ties to even, on every backend and into any layout; widening
+// back is exact. bf16 spaces values 2^-7 apart above 1: 1 + 2^-8 is a tie that goes to 1 (even),
+// 1 + 3 * 2^-8 a tie that goes to 1 + 2^-6 (even), and 1 + 2^-8 + 2^-20 rounds up to 1 + 2^-7.
+TEST_P(OpParity, ConvertRoundsToNearestEven) {
+  const std::vector<float> v = {
+      1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f, 1.0f + 0x1p-8f + 0x1p-20f, -2.5f, 0.0f, 3.0e38f};
+  const std::vector<double> want = {1.0, 1.0 + 0x1p-6, 1.0 + 0x1p-7, -2.5, 0.0, 3.0e38};
+  const Tensor x = Tensor::from(v, {2, 3});
+  Tensor h = like(Tensor::empty({2, 3}, DType::BF16));
+  ops().convert(put(x), h);
+  Tensor back = like(Tensor::empty({3, 2}, DType::F32)).transpose(0, 1);  // another layout
+  ops().convert(h, back);
+  const std::vector<double> got = get(back).to_vector();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_NEAR(got[i], want[i], std::abs(want[i]) * 0x1p-8) << "element " << i;
+  EXPECT_EQ(got[0], 1.0);
+  EXPECT_EQ(got[1], 1.0 + 0x1p-6);
+  EXPECT_EQ(got[2], 1.0 + 0x1p-7);
+}
+
 TEST_P(OpParity, DropoutMasksAreBitwiseTheReferenceOnes) {
   const Tensor x = host_randn({9, 131}, 1);
   const Philox rng(42, 0xD0);

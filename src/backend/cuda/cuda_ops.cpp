@@ -11,6 +11,7 @@
 #include "backend/cuda/cudnn_conv.hpp"
 #include "backend/cuda/cudnn_pool.hpp"
 #include "backend/cuda/op_timer.hpp"
+#include "cast.cuh"
 #include "core/error.hpp"
 #include "dropout.cuh"
 #include "eltwise.cuh"
@@ -106,6 +107,15 @@ std::array<int64_t, 4> strides4(const Tensor& t) {
   std::array<int64_t, 4> s = {0, 0, 0, 0};
   for (int64_t i = 0; i < t.dim(); ++i) s[static_cast<size_t>(4 - t.dim() + i)] = t.stride(i);
   return s;
+}
+
+// A dense bf16 GPU tensor's data (bf16 activations, precision.hpp).
+__nv_bfloat16* bf16_ptr(const Tensor& t, const char* what) {
+  WIN_CHECK(t.device() == Device::CUDA && t.dtype() == DType::BF16 && cuda_detail::dense(t),
+            ErrorKind::Internal, "cuda ", what, ": expected a dense bf16 GPU tensor, got ",
+            dtype_name(t.dtype()), " ", t.shape(), "/", t.strides(), " on ",
+            device_name(t.device()));
+  return static_cast<__nv_bfloat16*>(t.raw());
 }
 
 class CudaEltwiseOp final : public EltwiseOp {
@@ -212,26 +222,39 @@ void CudaOps::add(const Tensor& a, const Tensor& b, Tensor& y) {
     }
     return;
   }
-  WIN_CUDA_CHECK(kernels::launch_add_f32(dense_ptr<float>(a, "add"), dense_ptr<float>(b, "add"),
-                                         dense_ptr<float>(y, "add"), a.numel(), stream()));
+  if (a.dtype() == DType::BF16)
+    WIN_CUDA_CHECK(kernels::launch_add_bf16(bf16_ptr(a, "add"), bf16_ptr(b, "add"),
+                                            bf16_ptr(y, "add"), a.numel(), stream()));
+  else
+    WIN_CUDA_CHECK(kernels::launch_add_f32(dense_ptr<float>(a, "add"), dense_ptr<float>(b, "add"),
+                                           dense_ptr<float>(y, "add"), a.numel(), stream()));
 }
 
 void CudaOps::add_relu(const Tensor& a, const Tensor& b, Tensor& y) {
   WIN_CUDA_TIMED("add_relu");
   same_layout(a, b, "add_relu");
   same_layout(a, y, "add_relu");
-  WIN_CUDA_CHECK(
-      kernels::launch_add_relu_f32(dense_ptr<float>(a, "add_relu"), dense_ptr<float>(b, "add_relu"),
-                                   dense_ptr<float>(y, "add_relu"), a.numel(), stream()));
+  if (a.dtype() == DType::BF16)
+    WIN_CUDA_CHECK(kernels::launch_add_relu_bf16(bf16_ptr(a, "add_relu"), bf16_ptr(b, "add_relu"),
+                                                 bf16_ptr(y, "add_relu"), a.numel(), stream()));
+  else
+    WIN_CUDA_CHECK(kernels::launch_add_relu_f32(
+        dense_ptr<float>(a, "add_relu"), dense_ptr<float>(b, "add_relu"),
+        dense_ptr<float>(y, "add_relu"), a.numel(), stream()));
 }
 
 void CudaOps::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   WIN_CUDA_TIMED("relu_backward");
   same_layout(y, dy, "relu_backward");
   same_layout(y, dx, "relu_backward");
-  WIN_CUDA_CHECK(kernels::launch_relu_backward_f32(
-      dense_ptr<float>(y, "relu_backward"), dense_ptr<float>(dy, "relu_backward"),
-      dense_ptr<float>(dx, "relu_backward"), y.numel(), stream()));
+  if (y.dtype() == DType::BF16)
+    WIN_CUDA_CHECK(kernels::launch_relu_backward_bf16(
+        bf16_ptr(y, "relu_backward"), bf16_ptr(dy, "relu_backward"), bf16_ptr(dx, "relu_backward"),
+        y.numel(), stream()));
+  else
+    WIN_CUDA_CHECK(kernels::launch_relu_backward_f32(
+        dense_ptr<float>(y, "relu_backward"), dense_ptr<float>(dy, "relu_backward"),
+        dense_ptr<float>(dx, "relu_backward"), y.numel(), stream()));
 }
 
 void CudaOps::axpy(double alpha, const Tensor& x, Tensor& y) {
@@ -258,6 +281,34 @@ void CudaOps::copy(const Tensor& x, Tensor& y) {
   WIN_CUDA_CHECK(kernels::launch_strided_copy(x.raw(), y.raw(),
                                               static_cast<int>(dtype_size(x.dtype())), shape.data(),
                                               sx.data(), sy.data(), stream()));
+}
+
+void CudaOps::convert(const Tensor& x, Tensor& y) {
+  WIN_CUDA_TIMED("convert");
+  auto ok = [](DType t) { return t == DType::F32 || t == DType::BF16; };
+  WIN_CHECK(x.shape() == y.shape() && x.dim() <= 4 && x.device() == Device::CUDA &&
+                y.device() == Device::CUDA && ok(x.dtype()) && ok(y.dtype()) &&
+                cuda_detail::dense(x),
+            ErrorKind::Internal, "cuda convert: ", dtype_name(x.dtype()), " ", x.shape(), "/",
+            x.strides(), " -> ", dtype_name(y.dtype()), " ", y.shape(),
+            " (f32/bf16 on the GPU, a dense input)");
+  if (x.dtype() == y.dtype()) return copy(x, y);
+  const int64_t n = x.numel();
+  // Cast in x's memory order, into y when it has that order, else into scratch that is then
+  // moved into y's layout.
+  const bool direct = y.strides() == x.strides();
+  void* out =
+      direct ? y.raw() : cuda_detail::scratch(static_cast<size_t>(n) * dtype_size(y.dtype()));
+  if (x.dtype() == DType::F32)
+    WIN_CUDA_CHECK(kernels::launch_cast_f32_to_bf16(static_cast<const float*>(x.raw()),
+                                                    static_cast<__nv_bfloat16*>(out), n, stream()));
+  else
+    WIN_CUDA_CHECK(kernels::launch_cast_bf16_to_f32(static_cast<const __nv_bfloat16*>(x.raw()),
+                                                    static_cast<float*>(out), n, stream()));
+  if (direct) return;
+  const auto shape = dims4(x), sx = strides4(x), sy = strides4(y);
+  WIN_CUDA_CHECK(kernels::launch_strided_copy(out, y.raw(), static_cast<int>(dtype_size(y.dtype())),
+                                              shape.data(), sx.data(), sy.data(), stream()));
 }
 
 void CudaOps::add_bias(const Tensor& bias, Tensor& y) {
@@ -314,9 +365,17 @@ void CudaOps::global_avg_pool(const Tensor& x, Tensor& y) {
             ErrorKind::Internal, "cuda global_avg_pool: ", x.shape(), " -> ", y.shape());
   const auto shape = dims4(x), sx = strides4(x);
   const int64_t sy[2] = {y.stride(0), y.stride(1)};
-  WIN_CUDA_CHECK(kernels::launch_global_avg_pool_f32(static_cast<const float*>(x.raw()),
-                                                     shape.data(), sx.data(),
-                                                     static_cast<float*>(y.raw()), sy, stream()));
+  WIN_CHECK(y.dtype() == DType::F32 && (x.dtype() == DType::F32 || x.dtype() == DType::BF16),
+            ErrorKind::Internal, "cuda global_avg_pool: ", dtype_name(x.dtype()), " -> ",
+            dtype_name(y.dtype()), " (f32 or bf16 -> f32)");
+  if (x.dtype() == DType::BF16)
+    WIN_CUDA_CHECK(kernels::launch_global_avg_pool_bf16(
+        static_cast<const __nv_bfloat16*>(x.raw()), shape.data(), sx.data(),
+        static_cast<float*>(y.raw()), sy, stream()));
+  else
+    WIN_CUDA_CHECK(kernels::launch_global_avg_pool_f32(static_cast<const float*>(x.raw()),
+                                                       shape.data(), sx.data(),
+                                                       static_cast<float*>(y.raw()), sy, stream()));
 }
 
 void CudaOps::global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
@@ -325,9 +384,17 @@ void CudaOps::global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
             ErrorKind::Internal, "cuda global_avg_pool_backward: ", dy.shape(), " -> ", dx.shape());
   const auto shape = dims4(dx), sx = strides4(dx);
   const int64_t sy[2] = {dy.stride(0), dy.stride(1)};
-  WIN_CUDA_CHECK(kernels::launch_global_avg_pool_backward_f32(static_cast<const float*>(dy.raw()),
-                                                              sy, static_cast<float*>(dx.raw()),
-                                                              shape.data(), sx.data(), stream()));
+  WIN_CHECK(dy.dtype() == DType::F32 && (dx.dtype() == DType::F32 || dx.dtype() == DType::BF16),
+            ErrorKind::Internal, "cuda global_avg_pool_backward: ", dtype_name(dy.dtype()), " -> ",
+            dtype_name(dx.dtype()), " (f32 -> f32 or bf16)");
+  if (dx.dtype() == DType::BF16)
+    WIN_CUDA_CHECK(kernels::launch_global_avg_pool_backward_bf16(
+        static_cast<const float*>(dy.raw()), sy, static_cast<__nv_bfloat16*>(dx.raw()),
+        shape.data(), sx.data(), stream()));
+  else
+    WIN_CUDA_CHECK(kernels::launch_global_avg_pool_backward_f32(static_cast<const float*>(dy.raw()),
+                                                                sy, static_cast<float*>(dx.raw()),
+                                                                shape.data(), sx.data(), stream()));
 }
 
 void CudaOps::embedding(const Tensor& weight, const Tensor& ids, Tensor& y) {

@@ -30,6 +30,7 @@ class CudaOps final : public Ops {
   void axpy(double alpha, const Tensor& x, Tensor& y) override;
   void scale(double alpha, Tensor& x) override;
   void copy(const Tensor& x, Tensor& y) override;
+  void convert(const Tensor& x, Tensor& y) override;
   void add_bias(const Tensor& bias, Tensor& y) override;
   void bias_grad(const Tensor& dy, Tensor& db) override;
   void relu_bias_backward(const Tensor& y, const Tensor& dy, Tensor& dz, Tensor& db) override;

@@ -1,8 +1,8 @@
-// Spatial batch normalisation: channels-last fp32 activations (what win's convolutions make) on
-// own kernels (kernels/batchnorm_nhwc.cuh: cuDNN's batch-norm API below is tuned for NCHW and
-// public reports find it several times slower on NHWC), everything else on cuDNN's batch-norm
-// API (cudnnBatchNormalizationForwardTraining, ForwardInference, Backward with
-// CUDNN_BATCHNORM_SPATIAL), adapted to the op table's contract:
+// Spatial batch normalisation: channels-last fp32 or bf16 activations (what win's convolutions
+// make) on own kernels (kernels/batchnorm_nhwc.cuh: cuDNN's batch-norm API below is tuned for
+// NCHW and public reports find it several times slower on NHWC), everything else (fp32 only) on
+// cuDNN's batch-norm API (cudnnBatchNormalizationForwardTraining, ForwardInference, Backward
+// with CUDNN_BATCHNORM_SPATIAL), adapted to the op table's contract:
 //
 // - Statistics. The op must output the batch mean and the BIASED batch variance, and move the
 //   running statistics with PyTorch's rule (the unbiased variance). cuDNN outputs only a saved
@@ -99,11 +99,17 @@ class CudnnBatchNorm final : public BatchNormOp {
     if (own_kernels({&x, &y})) {
       const int64_t c = x.size(1);
       void* scratch = ctx.workspace(kernels::bn_nhwc_scratch_bytes(count, c));
-      WIN_CUDA_CHECK(kernels::launch_bn_nhwc_forward_train_f32(
-          f(x), count, c, f(gamma), f(beta), eps, momentum, f(running_mean), f(running_var),
-          f(mean), f(var), f(y), relu_, scratch, ctx.stream()));
+      if (x.dtype() == DType::BF16)
+        WIN_CUDA_CHECK(kernels::launch_bn_nhwc_forward_train_bf16(
+            h16(x), count, c, f(gamma), f(beta), eps, momentum, f(running_mean), f(running_var),
+            f(mean), f(var), h16(y), relu_, scratch, ctx.stream()));
+      else
+        WIN_CUDA_CHECK(kernels::launch_bn_nhwc_forward_train_f32(
+            f(x), count, c, f(gamma), f(beta), eps, momentum, f(running_mean), f(running_var),
+            f(mean), f(var), f(y), relu_, scratch, ctx.stream()));
       return;
     }
+    refuse_bf16(x, "batchnorm forward_train");
     cudnnHandle_t h = ctx.cudnn();
     train_.describe({&x, &y});
     const TensorDesc &xd = train_.t[0], &yd = train_.t[1], &cd = train_.channel;
@@ -131,11 +137,17 @@ class CudnnBatchNorm final : public BatchNormOp {
     if (own_kernels({&x, &y})) {
       const int64_t rows = x.size(0) * x.size(2) * x.size(3), c = x.size(1);
       void* scratch = ctx.workspace(kernels::bn_nhwc_eval_scratch_bytes(c));
-      WIN_CUDA_CHECK(kernels::launch_bn_nhwc_forward_eval_f32(f(x), rows, c, f(gamma), f(beta), eps,
-                                                              f(running_mean), f(running_var), f(y),
-                                                              relu_, scratch, ctx.stream()));
+      if (x.dtype() == DType::BF16)
+        WIN_CUDA_CHECK(kernels::launch_bn_nhwc_forward_eval_bf16(
+            h16(x), rows, c, f(gamma), f(beta), eps, f(running_mean), f(running_var), h16(y), relu_,
+            scratch, ctx.stream()));
+      else
+        WIN_CUDA_CHECK(kernels::launch_bn_nhwc_forward_eval_f32(
+            f(x), rows, c, f(gamma), f(beta), eps, f(running_mean), f(running_var), f(y), relu_,
+            scratch, ctx.stream()));
       return;
     }
+    refuse_bf16(x, "batchnorm forward_eval");
     eval_.describe({&x, &y});
     const TensorDesc &xd = eval_.t[0], &yd = eval_.t[1];
     WIN_CUDNN_CALL(cudnnBatchNormalizationForwardInference(
@@ -159,11 +171,18 @@ class CudnnBatchNorm final : public BatchNormOp {
       void* scratch = ctx.workspace(kernels::bn_nhwc_scratch_bytes(rows, c));
       // With the fused ReLU the mask comes from x and the forward's beta (y is not read).
       const bool from_x = relu_ && beta_.defined();
-      WIN_CUDA_CHECK(kernels::launch_bn_nhwc_backward_f32(
-          f(x), relu_ && !from_x ? f(y) : nullptr, from_x ? f(beta_) : nullptr, f(dy), rows, c,
-          f(gamma), f(mean), f(var), eps, f(dx), f(dgamma), f(dbeta), scratch, ctx.stream()));
+      const float* fb = from_x ? f(beta_) : nullptr;
+      if (x.dtype() == DType::BF16)
+        WIN_CUDA_CHECK(kernels::launch_bn_nhwc_backward_bf16(
+            h16(x), relu_ && !from_x ? h16(y) : nullptr, fb, h16(dy), rows, c, f(gamma), f(mean),
+            f(var), eps, h16(dx), f(dgamma), f(dbeta), scratch, ctx.stream()));
+      else
+        WIN_CUDA_CHECK(kernels::launch_bn_nhwc_backward_f32(
+            f(x), relu_ && !from_x ? f(y) : nullptr, fb, f(dy), rows, c, f(gamma), f(mean), f(var),
+            eps, f(dx), f(dgamma), f(dbeta), scratch, ctx.stream()));
       return;
     }
+    refuse_bf16(x, "batchnorm backward");
     cudnnHandle_t h = ctx.cudnn();
     const void* inv_std = inverse_std(var, eps, ctx);
     const void* g = dy.raw();
@@ -191,13 +210,23 @@ class CudnnBatchNorm final : public BatchNormOp {
   // Channels-last fp32 activations go to kernels/batchnorm_nhwc (cuDNN's batch-norm API is slow
   // on NHWC); other layouts and dtypes to cuDNN.
   // (packed_as: NHWC memory order, size-1 dimensions' strides ignored, so (N, C, 1, 1) counts.)
+  // bf16 activations (all of one call's in bf16) too; check() has made their dtypes equal.
   static bool own_kernels(std::initializer_list<const Tensor*> ts) {
     for (const Tensor* t : ts)
-      if (t->dtype() != DType::F32 || !packed_as(*t, true)) return false;
+      if ((t->dtype() != DType::F32 && t->dtype() != DType::BF16) || !packed_as(*t, true))
+        return false;
     const Tensor& x = **ts.begin();
     return kernels::bn_nhwc_supported(x.size(0) * x.size(2) * x.size(3), x.size(1));
   }
+  // bf16 activations come from convolutions, which make them channels-last: only the own
+  // kernels take them.
+  static void refuse_bf16(const Tensor& x, const char* what) {
+    WIN_CHECK(x.dtype() != DType::BF16, ErrorKind::Internal, what, ": bf16 activations ", x.shape(),
+              " with strides ", x.strides(),
+              " are not channels-last (only the NHWC kernels take bf16)");
+  }
   static float* f(const Tensor& t) { return static_cast<float*>(t.raw()); }
+  static __nv_bfloat16* h16(const Tensor& t) { return static_cast<__nv_bfloat16*>(t.raw()); }
 
   // 1 / sqrt(var + eps) per channel, into the owned stats_ (see the top comment).
   const void* inverse_std(const Tensor& var, double eps, CudaContext& ctx) {

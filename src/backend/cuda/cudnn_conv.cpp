@@ -17,7 +17,10 @@
 // may then pick different algorithms, which changes results only by round-off. f32 runs in true
 // fp32 (CUDNN_FMA_MATH, no TF32), matching the CPU backend to rounding, unless the run's precision
 // (precision.hpp) is tf32 or bf16: then TF32 tensor cores; bf16 tensors use tensor cores with fp32
-// accumulation (PSEUDO_BFLOAT16 config).
+// accumulation (PSEUDO_BFLOAT16 config). bf16 activations (precision.hpp) meet fp32 parameters:
+// the weights are rounded to bf16 into a buffer owned here (after the packing transform when one
+// is needed), and the filter gradient is computed in bf16 into that buffer, widened to fp32 and
+// added into the fp32 gradient by the same transform as above.
 #include "backend/cuda/cudnn_conv.hpp"
 
 #include <array>
@@ -28,6 +31,7 @@
 #include "backend/cuda/op_timer.hpp"
 #include "backend/op_timing.hpp"
 #include "backend/precision.hpp"
+#include "cast.cuh"
 #include "core/log.hpp"
 
 namespace win::backend {
@@ -109,15 +113,22 @@ class CudnnConv2d final : public Conv2dOp {
     CudaContext& ctx = cuda_context();
     Plan& p = plan(kBackwardFilter, x, dw, dy, db, ctx);
     WIN_CUDA_TIMED_DETAIL("conv2d.backward_weights", p.label);
-    // Straight into dw, accumulating, when it has the filter layout; else into the owned buffer,
-    // then added into dw in its own layout.
-    void* dwp = p.w_direct ? dw.raw() : packed_buffer(dw);
+    // Straight into dw, accumulating, when it has the filter layout and dtype; else into the
+    // owned buffer (bf16 ones widened to fp32 first), then added into dw in its own layout.
+    void* dwp = p.w_direct ? dw.raw() : p.w_cast ? bf16_buffer(dw) : packed_buffer(dw);
     const float* beta = p.w_direct ? &kOne : &kZero;
     void* ws = ctx.workspace(p.workspace);
     WIN_CUDNN_CALL(
         cudnnConvolutionBackwardFilter(ctx.cudnn(), &kOne, p.x, x.raw(), p.y, dy.raw(), p.conv,
                                        static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo), ws,
                                        p.workspace, beta, p.filter, dwp));
+    if (p.w_cast) {
+      void* wide = packed_buffer(dw);
+      WIN_CUDA_CHECK(kernels::launch_cast_bf16_to_f32(static_cast<const __nv_bfloat16*>(dwp),
+                                                      static_cast<float*>(wide), dw.numel(),
+                                                      ctx.stream()));
+      dwp = wide;
+    }
     if (!p.w_direct)
       WIN_CUDNN_CALL(
           cudnnTransformTensor(ctx.cudnn(), &kOne, p.w_packed, dwp, &kOne, p.w_user, dw.raw()));
@@ -135,7 +146,9 @@ class CudnnConv2d final : public Conv2dOp {
     TensorDesc x, y;  // x and y (forward), dx and dy, or x and dy
     FilterDesc filter;
     ConvDesc conv;
-    bool w_direct = true;         // w (or dw) is packed in the filter's format
+    bool w_direct = true;         // w (or dw) is packed in the filter's format and dtype
+    bool w_cast = false;          // bf16 activations, fp32 w: the filter is w rounded to bf16
+    bool w_packed_order = true;   // w's memory order is the filter format's
     TensorDesc w_user, w_packed;  // w as it is, and packed in the format (for the transform)
     TensorDesc bias;              // (1, K, 1, 1)
     int algo = 0;
@@ -175,10 +188,13 @@ class CudnnConv2d final : public Conv2dOp {
     const int k = to_int(w.size(0), what), c = to_int(w.size(1), what);
     const int r = to_int(w.size(2), what), s = to_int(w.size(3), what);
     WIN_CUDNN_CALL(cudnnSetFilter4dDescriptor(p->filter, type, format, k, c, r, s));
-    p->w_direct = packed_as(w, nhwc);
-    if (!p->w_direct) {
+    p->w_cast = w.dtype() != x.dtype();  // check(): bf16 x with fp32 w
+    p->w_packed_order = packed_as(w, nhwc);
+    p->w_direct = p->w_packed_order && !p->w_cast;
+    if (!p->w_direct) {  // the transform between w's layout and the filter format, in w's dtype
       set_tensor_desc(p->w_user, w, nhwc);
-      WIN_CUDNN_CALL(cudnnSetTensor4dDescriptor(p->w_packed, format, type, k, c, r, s));
+      WIN_CUDNN_CALL(cudnnSetTensor4dDescriptor(p->w_packed, format, cudnn_dtype(w.dtype(), what),
+                                                k, c, r, s));
     }
     if (b.defined()) set_channel_desc(p->bias, w.size(0), b.dtype());
     const int pad = to_int(d_.padding, what), stride = to_int(d_.stride, what);
@@ -193,9 +209,11 @@ class CudnnConv2d final : public Conv2dOp {
     // dw may hold gradients being accumulated, so the filter search writes into a temporary.
     const bool measure = !deterministic();
     void* scratch = measure ? ctx.workspace(kMaxWorkspace) : nullptr;
+    // (With bf16 activations the candidates read w's fp32 memory as bf16 filter values: only
+    // their speed is looked at.)
     Tensor dw_scratch;
     if (measure && dir == kBackwardFilter)
-      dw_scratch = Tensor::empty({w.numel()}, w.dtype(), cuda_allocator());
+      dw_scratch = Tensor::empty({w.numel()}, x.dtype(), cuda_allocator());
     std::pair<int, size_t> chosen;
     switch (dir) {
       case kForward:
@@ -249,10 +267,10 @@ class CudnnConv2d final : public Conv2dOp {
     }
     p->algo = chosen.first;
     p->workspace = chosen.second;
-    p->label =
-        op_label(cat(r, "x", s, "/", d_.stride, " ", c, "->", k, " ", x.size(2), "x", x.size(3),
-                     " n", x.size(0), nhwc ? " nhwc" : " nchw", p->w_direct ? "" : " w-packed",
-                     " algo ", p->algo, measure ? " measured" : ""));
+    p->label = op_label(cat(r, "x", s, "/", d_.stride, " ", c, "->", k, " ", x.size(2), "x",
+                            x.size(3), " n", x.size(0), nhwc ? " nhwc" : " nchw",
+                            p->w_packed_order ? "" : " w-packed", p->w_cast ? " bf16" : "",
+                            " algo ", p->algo, measure ? " measured" : ""));
     log_debug("cuDNN convolution ", kDirName[dir], " ", x.shape(), " * ", w.shape(), " -> ",
               y.shape(), (nhwc ? " NHWC" : " NCHW"), (p->w_direct ? "" : " (weights transposed)"),
               ": algo ", p->algo, (measure ? " (measured)" : " (heuristic)"), ", workspace ",
@@ -267,13 +285,29 @@ class CudnnConv2d final : public Conv2dOp {
     return packed_.raw();
   }
 
-  // The weights as the filter descriptor wants them: w itself, or its packed copy.
+  // The owned bf16 buffer for the filter of bf16 activations (or its gradient), w's size.
+  void* bf16_buffer(const Tensor& w) {
+    if (!bf16_.defined() || bf16_.numel() != w.numel())
+      bf16_ = Tensor::empty({w.numel()}, DType::BF16, cuda_allocator());
+    return bf16_.raw();
+  }
+
+  // The weights as the filter descriptor wants them: w itself, its packed copy, or either
+  // rounded to bf16.
   const void* load_weights(const Plan& p, const Tensor& w, CudaContext& ctx) {
     if (p.w_direct) return w.raw();
-    void* buf = packed_buffer(w);
-    WIN_CUDNN_CALL(
-        cudnnTransformTensor(ctx.cudnn(), &kOne, p.w_user, w.raw(), &kZero, p.w_packed, buf));
-    return buf;
+    const void* src = w.raw();
+    if (!p.w_packed_order) {
+      void* buf = packed_buffer(w);
+      WIN_CUDNN_CALL(
+          cudnnTransformTensor(ctx.cudnn(), &kOne, p.w_user, w.raw(), &kZero, p.w_packed, buf));
+      src = buf;
+    }
+    if (!p.w_cast) return src;
+    void* h = bf16_buffer(w);
+    WIN_CUDA_CHECK(kernels::launch_cast_f32_to_bf16(
+        static_cast<const float*>(src), static_cast<__nv_bfloat16*>(h), w.numel(), ctx.stream()));
+    return h;
   }
 
   // The shapes must fit this desc, and all tensors must be CUDA tensors of one dtype.
@@ -285,10 +319,14 @@ class CudnnConv2d final : public Conv2dOp {
     if (b.defined()) check_on_device(b, what);
     WIN_CHECK(x.dim() == 4 && w.dim() == 4 && y.dim() == 4, ErrorKind::Internal, what, ": x ",
               x.shape(), ", w ", w.shape(), ", y ", y.shape());
-    WIN_CHECK(w.dtype() == x.dtype() && y.dtype() == x.dtype() &&
-                  (!b.defined() || b.dtype() == x.dtype()),
-              ErrorKind::Internal, what, ": mixed dtypes (x ", dtype_name(x.dtype()), ", w ",
-              dtype_name(w.dtype()), ", y ", dtype_name(y.dtype()), ")");
+    // One dtype, or bf16 activations with fp32 weights and no bias (ResNet's convolutions).
+    const bool bf16_acts = x.dtype() == DType::BF16 && w.dtype() == DType::F32 && !b.defined();
+    WIN_CHECK(
+        y.dtype() == x.dtype() &&
+            ((w.dtype() == x.dtype() && (!b.defined() || b.dtype() == x.dtype())) || bf16_acts),
+        ErrorKind::Internal, what, ": mixed dtypes (x ", dtype_name(x.dtype()), ", w ",
+        dtype_name(w.dtype()), ", y ", dtype_name(y.dtype()), b.defined() ? ", with a bias" : "",
+        ")");
     const int64_t p = (x.size(2) + 2 * d_.padding - d_.kernel_h) / d_.stride + 1;
     const int64_t q = (x.size(3) + 2 * d_.padding - d_.kernel_w) / d_.stride + 1;
     const bool ok =
@@ -305,6 +343,7 @@ class CudnnConv2d final : public Conv2dOp {
   Conv2dDesc d_;
   std::array<std::vector<std::unique_ptr<Plan>>, 3> plans_;
   Tensor packed_;  // weights (or their gradient) in the filter format, when given in another
+  Tensor bf16_;    // the filter (or its gradient) in bf16, for bf16 activations
 };
 
 }  // namespace

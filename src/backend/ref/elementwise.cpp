@@ -3,6 +3,8 @@
 #include "backend/ref/ref_ops.hpp"
 #include "backend/ref/strided.hpp"
 
+#include <type_traits>
+
 namespace win::backend {
 
 namespace {
@@ -70,6 +72,47 @@ template <class T>
 void RefOps<T>::copy(const Tensor& x, Tensor& y) {
   ref::check_same_shape(x, y, "copy");
   map3<T>(x, x, y, [](T v, T, T) { return v; });
+}
+
+namespace {
+template <class D>
+D converted(double v) {
+  if constexpr (std::is_same_v<D, bf16>)
+    return bf16(static_cast<float>(v));  // f64 -> bf16 through f32 (exact for f32 sources)
+  else
+    return static_cast<D>(v);
+}
+template <class S>
+double widened(S v) {
+  return static_cast<double>(static_cast<std::conditional_t<std::is_same_v<S, bf16>, float, S>>(v));
+}
+}  // namespace
+
+// Not specific to T: any pair of the floating dtypes, element by element over any layouts.
+template <class T>
+void RefOps<T>::convert(const Tensor& x, Tensor& y) {
+  ref::check_same_shape(x, y, "convert");
+  auto floating = [](DType t) { return t == DType::F32 || t == DType::F64 || t == DType::BF16; };
+  WIN_CHECK(floating(x.dtype()) && floating(y.dtype()) && x.device() == Device::CPU &&
+                y.device() == Device::CPU,
+            ErrorKind::Internal, "convert: ", dtype_name(x.dtype()), " on ",
+            device_name(x.device()), " -> ", dtype_name(y.dtype()), " on ", device_name(y.device()),
+            " (host f32, f64 and bf16 only)");
+  dispatch_dtype(x.dtype(), [&](auto xs) {
+    using S = decltype(xs);
+    dispatch_dtype(y.dtype(), [&](auto ys) {
+      using D = decltype(ys);
+      if constexpr ((std::is_floating_point_v<S> || std::is_same_v<S, bf16>)&&(
+                        std::is_floating_point_v<D> || std::is_same_v<D, bf16>)) {
+        const S* px = x.data<S>();
+        D* py = y.data<D>();
+        ref::for_each3(y.shape(), x.strides(), x.strides(), y.strides(),
+                       [&](int64_t, int64_t ox, int64_t, int64_t oy) {
+                         py[oy] = converted<D>(widened(px[ox]));
+                       });
+      }
+    });
+  });
 }
 
 template <class T>
@@ -226,6 +269,7 @@ void RefOps<T>::global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
   template void RefOps<T>::axpy(double, const Tensor&, Tensor&);                               \
   template void RefOps<T>::scale(double, Tensor&);                                             \
   template void RefOps<T>::copy(const Tensor&, Tensor&);                                       \
+  template void RefOps<T>::convert(const Tensor&, Tensor&);                                    \
   template void RefOps<T>::add_bias(const Tensor&, Tensor&);                                   \
   template void RefOps<T>::bias_grad(const Tensor&, Tensor&);                                  \
   template void RefOps<T>::relu_bias_backward(const Tensor&, const Tensor&, Tensor&, Tensor&); \
