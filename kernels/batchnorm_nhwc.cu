@@ -255,9 +255,11 @@ __global__ void finish_backward(const double* partial, int64_t chunks, int64_t r
 // The element-wise passes walk (rows, C) with the column mapping above: a thread keeps its
 // channels' coefficients in registers and steps over rows (no per-element index division).
 // y = (x - mean[c]) a[c] + beta[c], then the ReLU when relu.
+// With res (a residual block's shortcut, like x): y = max((x - mean[c]) a[c] + beta[c] + res, 0).
 template <class T, int V>
-__global__ void apply_forward(const T* x, int64_t rows, int64_t channels, const float* mean,
-                              const float* a, const float* beta, bool relu, T* y) {
+__global__ void apply_forward(const T* x, const T* res, int64_t rows, int64_t channels,
+                              const float* mean, const float* a, const float* beta, bool relu,
+                              T* y) {
   using S = Shape<V>;
   const int tx = threadIdx.x % S::kLanesX, ty = threadIdx.x / S::kLanesX;
   const int64_t c0 = static_cast<int64_t>(blockIdx.x) * kBlockChannels + tx * V;
@@ -269,22 +271,25 @@ __global__ void apply_forward(const T* x, int64_t rows, int64_t channels, const 
   const int64_t step = static_cast<int64_t>(gridDim.y) * S::kRowLanes;
   for (int64_t r = static_cast<int64_t>(blockIdx.y) * S::kRowLanes + ty; r < rows; r += step) {
     const int64_t i = r * channels + c0;
-    float xv[V], out[V];
+    float xv[V], rv[V], out[V];
     Vec<T, V>::load(x + i, xv);
+    if (res) Vec<T, V>::load(res + i, rv);
 #pragma unroll
     for (int v = 0; v < V; ++v) {
-      const float t = fmaf(xv[v] - mc[v], ac[v], bc[v]);
+      float t = fmaf(xv[v] - mc[v], ac[v], bc[v]);
+      if (res) t += rv[v];
       out[v] = relu && t < 0.0f ? 0.0f : t;
     }
     Vec<T, V>::store(y + i, out);
   }
 }
 
-// dx = g A[c] + (x - mean[c]) B[c] + D[c].
+// dx = g A[c] + (x - mean[c]) B[c] + D[c]; with dres, also dres = g (the masked gradient the
+// shortcut of a fused residual sum receives).
 template <class T, int V>
 __global__ void apply_backward(const T* x, const T* dy, Mask<T> mask, int64_t rows,
                                int64_t channels, const float* mean, const float* ca,
-                               const float* cb, const float* cd, T* dx) {
+                               const float* cb, const float* cd, T* dx, T* dres) {
   using S = Shape<V>;
   const int tx = threadIdx.x % S::kLanesX, ty = threadIdx.x / S::kLanesX;
   const int64_t c0 = static_cast<int64_t>(blockIdx.x) * kBlockChannels + tx * V;
@@ -308,6 +313,7 @@ __global__ void apply_backward(const T* x, const T* dy, Mask<T> mask, int64_t ro
 #pragma unroll
     for (int v = 0; v < V; ++v) out[v] = fmaf(g[v], A[v], fmaf(xv[v] - mc[v], B[v], D[v]));
     Vec<T, V>::store(dx + i, out);
+    if (dres) Vec<T, V>::store(dres + i, g);
   }
 }
 
@@ -342,7 +348,7 @@ bool vectorizable(int64_t channels, std::initializer_list<const void*> ptrs) {
 }
 
 template <class T, int V>
-void forward_train(const T* x, int64_t rows, int64_t channels, const float* gamma,
+void forward_train(const T* x, const T* res, int64_t rows, int64_t channels, const float* gamma,
                    const float* beta, double eps, double momentum, float* running_mean,
                    float* running_var, float* mean, float* var, T* y, bool relu, void* scratch,
                    cudaStream_t stream) {
@@ -354,12 +360,12 @@ void forward_train(const T* x, int64_t rows, int64_t channels, const float* gamm
       partial, chunks_of(rows), rows, channels, x, gamma, eps, momentum, running_mean, running_var,
       mean, var, a);
   apply_forward<T, V><<<apply_grid<V>(rows, channels), kThreads, 0, stream>>>(
-      x, rows, channels, mean, a, beta, relu, y);
+      x, res, rows, channels, mean, a, beta, relu, y);
 }
 
 template <class T, int V>
 void backward(const T* x, const T* dy, Mask<T> mask, int64_t rows, int64_t channels,
-              const float* gamma, const float* mean, const float* var, double eps, T* dx,
+              const float* gamma, const float* mean, const float* var, double eps, T* dx, T* dres,
               float* dgamma, float* dbeta, float* coeff, double* partial, cudaStream_t stream) {
   float *ca = coeff, *cb = ca + channels, *cd = cb + channels;
   column_partials<Sum::Gradient, T, V><<<partial_grid(rows, channels), kThreads, 0, stream>>>(
@@ -367,21 +373,21 @@ void backward(const T* x, const T* dy, Mask<T> mask, int64_t rows, int64_t chann
   finish_backward<<<channel_blocks(channels), kThreads, 0, stream>>>(
       partial, chunks_of(rows), rows, channels, gamma, var, eps, dgamma, dbeta, ca, cb, cd);
   apply_backward<T, V><<<apply_grid<V>(rows, channels), kThreads, 0, stream>>>(
-      x, dy, mask, rows, channels, mean, ca, cb, cd, dx);
+      x, dy, mask, rows, channels, mean, ca, cb, cd, dx, dres);
 }
 
 template <class T>
-cudaError_t forward_train_any(const T* x, int64_t rows, int64_t channels, const float* gamma,
-                              const float* beta, double eps, double momentum, float* running_mean,
-                              float* running_var, float* mean, float* var, T* y, bool relu,
-                              void* scratch, cudaStream_t stream) {
+cudaError_t forward_train_any(const T* x, const T* res, int64_t rows, int64_t channels,
+                              const float* gamma, const float* beta, double eps, double momentum,
+                              float* running_mean, float* running_var, float* mean, float* var,
+                              T* y, bool relu, void* scratch, cudaStream_t stream) {
   if (rows < 2 || !bn_nhwc_supported(rows, channels)) return cudaErrorInvalidValue;
-  if (vectorizable(channels, {x, y, beta, mean}))
-    forward_train<T, 4>(x, rows, channels, gamma, beta, eps, momentum, running_mean, running_var,
-                        mean, var, y, relu, scratch, stream);
+  if (vectorizable(channels, {x, res, y, beta, mean}))
+    forward_train<T, 4>(x, res, rows, channels, gamma, beta, eps, momentum, running_mean,
+                        running_var, mean, var, y, relu, scratch, stream);
   else
-    forward_train<T, 1>(x, rows, channels, gamma, beta, eps, momentum, running_mean, running_var,
-                        mean, var, y, relu, scratch, stream);
+    forward_train<T, 1>(x, res, rows, channels, gamma, beta, eps, momentum, running_mean,
+                        running_var, mean, var, y, relu, scratch, stream);
   return cudaGetLastError();
 }
 
@@ -396,17 +402,17 @@ cudaError_t forward_eval_any(const T* x, int64_t rows, int64_t channels, const f
                                                                  a);
   if (vectorizable(channels, {x, y, running_mean, beta, a}))
     apply_forward<T, 4><<<apply_grid<4>(rows, channels), kThreads, 0, stream>>>(
-        x, rows, channels, running_mean, a, beta, relu, y);
+        x, nullptr, rows, channels, running_mean, a, beta, relu, y);
   else
     apply_forward<T, 1><<<apply_grid<1>(rows, channels), kThreads, 0, stream>>>(
-        x, rows, channels, running_mean, a, beta, relu, y);
+        x, nullptr, rows, channels, running_mean, a, beta, relu, y);
   return cudaGetLastError();
 }
 
 template <class T>
 cudaError_t backward_any(const T* x, const T* y, const float* beta, const T* dy, int64_t rows,
                          int64_t channels, const float* gamma, const float* mean, const float* var,
-                         double eps, T* dx, float* dgamma, float* dbeta, void* scratch,
+                         double eps, T* dx, T* dres, float* dgamma, float* dbeta, void* scratch,
                          cudaStream_t stream) {
   if (!bn_nhwc_supported(rows, channels)) return cudaErrorInvalidValue;
   double* partial = partials_of(scratch);
@@ -420,12 +426,12 @@ cudaError_t backward_any(const T* x, const T* y, const float* beta, const T* dy,
   } else {
     mask.y = y;
   }
-  if (vectorizable(channels, {x, y, beta, dy, mean, dx, coeff}))
-    backward<T, 4>(x, dy, mask, rows, channels, gamma, mean, var, eps, dx, dgamma, dbeta, coeff,
-                   partial, stream);
+  if (vectorizable(channels, {x, y, beta, dy, mean, dx, dres, coeff}))
+    backward<T, 4>(x, dy, mask, rows, channels, gamma, mean, var, eps, dx, dres, dgamma, dbeta,
+                   coeff, partial, stream);
   else
-    backward<T, 1>(x, dy, mask, rows, channels, gamma, mean, var, eps, dx, dgamma, dbeta, coeff,
-                   partial, stream);
+    backward<T, 1>(x, dy, mask, rows, channels, gamma, mean, var, eps, dx, dres, dgamma, dbeta,
+                   coeff, partial, stream);
   return cudaGetLastError();
 }
 
@@ -444,22 +450,23 @@ size_t bn_nhwc_eval_scratch_bytes(int64_t channels) {
   return static_cast<size_t>(channels) * sizeof(float);
 }
 
-cudaError_t launch_bn_nhwc_forward_train_f32(const float* x, int64_t rows, int64_t channels,
-                                             const float* gamma, const float* beta, double eps,
-                                             double momentum, float* running_mean,
-                                             float* running_var, float* mean, float* var, float* y,
-                                             bool relu, void* scratch, cudaStream_t stream) {
-  return forward_train_any(x, rows, channels, gamma, beta, eps, momentum, running_mean, running_var,
-                           mean, var, y, relu, scratch, stream);
+cudaError_t launch_bn_nhwc_forward_train_f32(const float* x, const float* residual, int64_t rows,
+                                             int64_t channels, const float* gamma,
+                                             const float* beta, double eps, double momentum,
+                                             float* running_mean, float* running_var, float* mean,
+                                             float* var, float* y, bool relu, void* scratch,
+                                             cudaStream_t stream) {
+  return forward_train_any(x, residual, rows, channels, gamma, beta, eps, momentum, running_mean,
+                           running_var, mean, var, y, relu, scratch, stream);
 }
-cudaError_t launch_bn_nhwc_forward_train_bf16(const __nv_bfloat16* x, int64_t rows,
-                                              int64_t channels, const float* gamma,
+cudaError_t launch_bn_nhwc_forward_train_bf16(const __nv_bfloat16* x, const __nv_bfloat16* residual,
+                                              int64_t rows, int64_t channels, const float* gamma,
                                               const float* beta, double eps, double momentum,
                                               float* running_mean, float* running_var, float* mean,
                                               float* var, __nv_bfloat16* y, bool relu,
                                               void* scratch, cudaStream_t stream) {
-  return forward_train_any(x, rows, channels, gamma, beta, eps, momentum, running_mean, running_var,
-                           mean, var, y, relu, scratch, stream);
+  return forward_train_any(x, residual, rows, channels, gamma, beta, eps, momentum, running_mean,
+                           running_var, mean, var, y, relu, scratch, stream);
 }
 
 cudaError_t launch_bn_nhwc_forward_eval_f32(const float* x, int64_t rows, int64_t channels,
@@ -482,19 +489,19 @@ cudaError_t launch_bn_nhwc_forward_eval_bf16(const __nv_bfloat16* x, int64_t row
 cudaError_t launch_bn_nhwc_backward_f32(const float* x, const float* y, const float* beta,
                                         const float* dy, int64_t rows, int64_t channels,
                                         const float* gamma, const float* mean, const float* var,
-                                        double eps, float* dx, float* dgamma, float* dbeta,
-                                        void* scratch, cudaStream_t stream) {
-  return backward_any(x, y, beta, dy, rows, channels, gamma, mean, var, eps, dx, dgamma, dbeta,
-                      scratch, stream);
+                                        double eps, float* dx, float* dresidual, float* dgamma,
+                                        float* dbeta, void* scratch, cudaStream_t stream) {
+  return backward_any(x, y, beta, dy, rows, channels, gamma, mean, var, eps, dx, dresidual, dgamma,
+                      dbeta, scratch, stream);
 }
 cudaError_t launch_bn_nhwc_backward_bf16(const __nv_bfloat16* x, const __nv_bfloat16* y,
                                          const float* beta, const __nv_bfloat16* dy, int64_t rows,
                                          int64_t channels, const float* gamma, const float* mean,
                                          const float* var, double eps, __nv_bfloat16* dx,
-                                         float* dgamma, float* dbeta, void* scratch,
-                                         cudaStream_t stream) {
-  return backward_any(x, y, beta, dy, rows, channels, gamma, mean, var, eps, dx, dgamma, dbeta,
-                      scratch, stream);
+                                         __nv_bfloat16* dresidual, float* dgamma, float* dbeta,
+                                         void* scratch, cudaStream_t stream) {
+  return backward_any(x, y, beta, dy, rows, channels, gamma, mean, var, eps, dx, dresidual, dgamma,
+                      dbeta, scratch, stream);
 }
 
 }  // namespace win::kernels

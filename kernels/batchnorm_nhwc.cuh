@@ -26,11 +26,13 @@ size_t bn_nhwc_eval_scratch_bytes(int64_t channels);
 
 // y = (x - mean) / sqrt(var + eps) * gamma + beta (then max(., 0) when relu), with the batch
 // mean and biased variance written to mean and var; running = (1 - momentum) running +
-// momentum batch (unbiased variance for running_var). rows >= 2.
+// momentum batch (unbiased variance for running_var). rows >= 2. With residual (like x, or
+// nullptr): y = max(bn(x) + residual, 0), a residual block's last batch norm, shortcut sum and
+// ReLU in one pass (relu must then be true).
 [[nodiscard]] cudaError_t launch_bn_nhwc_forward_train_f32(
-    const float* x, int64_t rows, int64_t channels, const float* gamma, const float* beta,
-    double eps, double momentum, float* running_mean, float* running_var, float* mean, float* var,
-    float* y, bool relu, void* scratch, cudaStream_t stream);
+    const float* x, const float* residual, int64_t rows, int64_t channels, const float* gamma,
+    const float* beta, double eps, double momentum, float* running_mean, float* running_var,
+    float* mean, float* var, float* y, bool relu, void* scratch, cudaStream_t stream);
 
 // y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta (then ReLU when relu).
 [[nodiscard]] cudaError_t launch_bn_nhwc_forward_eval_f32(
@@ -40,18 +42,21 @@ size_t bn_nhwc_eval_scratch_bytes(int64_t channels);
 
 // The training backward with the given mean and (biased) var: g = dy, zero where the fused ReLU
 // cut the forward (y <= 0) when one of y and beta is given: with beta (the forward's, gamma and
-// var the same), the mask is recomputed from x and y is not read (one pass less); else from y.
-// dbeta += sum g; dgamma += sum g xhat; dx = gamma / sqrt(var + eps) (g - mean(g) - xhat
-// mean(g xhat)), xhat = (x - mean) / sqrt(var + eps). dx overwritten.
+// var the same), the mask is recomputed from x and y is not read (one pass less); else from y
+// (which a forward with a residual requires). dbeta += sum g; dgamma += sum g xhat;
+// dx = gamma / sqrt(var + eps) (g - mean(g) - xhat mean(g xhat)),
+// xhat = (x - mean) / sqrt(var + eps). dx overwritten; so is dresidual (or nullptr) with g, the
+// gradient of a fused residual sum's shortcut.
 [[nodiscard]] cudaError_t launch_bn_nhwc_backward_f32(
     const float* x, const float* y, const float* beta, const float* dy, int64_t rows,
     int64_t channels, const float* gamma, const float* mean, const float* var, double eps,
-    float* dx, float* dgamma, float* dbeta, void* scratch, cudaStream_t stream);
+    float* dx, float* dresidual, float* dgamma, float* dbeta, void* scratch, cudaStream_t stream);
 
 [[nodiscard]] cudaError_t launch_bn_nhwc_forward_train_bf16(
-    const __nv_bfloat16* x, int64_t rows, int64_t channels, const float* gamma, const float* beta,
-    double eps, double momentum, float* running_mean, float* running_var, float* mean, float* var,
-    __nv_bfloat16* y, bool relu, void* scratch, cudaStream_t stream);
+    const __nv_bfloat16* x, const __nv_bfloat16* residual, int64_t rows, int64_t channels,
+    const float* gamma, const float* beta, double eps, double momentum, float* running_mean,
+    float* running_var, float* mean, float* var, __nv_bfloat16* y, bool relu, void* scratch,
+    cudaStream_t stream);
 [[nodiscard]] cudaError_t launch_bn_nhwc_forward_eval_bf16(
     const __nv_bfloat16* x, int64_t rows, int64_t channels, const float* gamma, const float* beta,
     double eps, const float* running_mean, const float* running_var, __nv_bfloat16* y, bool relu,
@@ -59,6 +64,7 @@ size_t bn_nhwc_eval_scratch_bytes(int64_t channels);
 [[nodiscard]] cudaError_t launch_bn_nhwc_backward_bf16(
     const __nv_bfloat16* x, const __nv_bfloat16* y, const float* beta, const __nv_bfloat16* dy,
     int64_t rows, int64_t channels, const float* gamma, const float* mean, const float* var,
-    double eps, __nv_bfloat16* dx, float* dgamma, float* dbeta, void* scratch, cudaStream_t stream);
+    double eps, __nv_bfloat16* dx, __nv_bfloat16* dresidual, float* dgamma, float* dbeta,
+    void* scratch, cudaStream_t stream);
 
 }  // namespace win::kernels

@@ -76,6 +76,27 @@ class BatchNormOp {
   virtual void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& gamma,
                         const Tensor& mean, const Tensor& var, double eps, Tensor& dx,
                         Tensor& dgamma, Tensor& dbeta) = 0;
+
+  // Optional fused residual form, on an op made without fuse_relu: a residual block's last batch
+  // norm, its shortcut sum and the block's ReLU in one pass, y = max(bn(x) + r, 0) with r like x
+  // (the statistics are bn's alone). Returns false, computing nothing, where this backend has no
+  // fused kernel for these tensors; the caller then composes forward_train and add_relu.
+  virtual bool forward_train_add_relu(const Tensor& /*x*/, const Tensor& /*r*/,
+                                      const Tensor& /*gamma*/, const Tensor& /*beta*/,
+                                      double /*eps*/, double /*momentum*/, Tensor& /*running_mean*/,
+                                      Tensor& /*running_var*/, Tensor& /*mean*/, Tensor& /*var*/,
+                                      Tensor& /*y*/) {
+    return false;
+  }
+  // Backward of a forward_train_add_relu that returned true (y its output): dr = dy where y > 0,
+  // else 0 (the shortcut's gradient, overwritten), and dx, dgamma, dbeta as backward of dr.
+  // Returns false where not fused (the caller composes relu_backward and backward).
+  virtual bool backward_add_relu(const Tensor& /*x*/, const Tensor& /*y*/, const Tensor& /*dy*/,
+                                 const Tensor& /*gamma*/, const Tensor& /*mean*/,
+                                 const Tensor& /*var*/, double /*eps*/, Tensor& /*dx*/,
+                                 Tensor& /*dr*/, Tensor& /*dgamma*/, Tensor& /*dbeta*/) {
+    return false;
+  }
 };
 
 // Layer normalisation over the last dimension of x (rows, D).

@@ -1,6 +1,8 @@
 // Bottleneck and BasicBlock (see resnet_blocks.hpp).
 #include "models/resnet_blocks.hpp"
 
+#include "core/error.hpp"
+
 namespace win::models {
 
 namespace {
@@ -19,25 +21,33 @@ ResidualBlock::ResidualBlock(const char* type, int64_t in, int64_t out, int64_t 
   }
 }
 
-// The block's final ReLU is fused with the residual sum: one pass forward, and one masking pass
-// backward whose result feeds both the main path and the shortcut.
+// The main path's last batch norm, the residual sum and the block's ReLU are one call
+// (BatchNorm2d::forward_add_relu: one pass where the backend fuses it), so the shortcut runs
+// first. Backward: that call gives the main path's gradient and the shortcut's (the gradient
+// through the ReLU); the two input gradients are summed.
 Tensor ResidualBlock::forward(const Tensor& x, nn::Context& ctx) {
-  const Tensor h = main_->forward(x, ctx);
   const Tensor s = downsample_ ? downsample_->forward(x, ctx) : x;
-  ensure(out_, h.shape(), h.dtype(), &h);
-  ops().add_relu(h, s, out_);
-  return out_;
+  Tensor h = x;
+  for (size_t i = 0; i + 1 < main_->size(); ++i) h = (*main_)[i].forward(h, ctx);
+  return last_bn().forward_add_relu(h, s, ctx);
 }
 
 Tensor ResidualBlock::backward(const Tensor& dy, nn::Context& ctx) {
-  ensure(dsum_, dy.shape(), dy.dtype(), &dy);
-  ops().relu_backward(out_, dy, dsum_);
-  const Tensor& dsum = dsum_;
-  const Tensor dmain = main_->backward(dsum, ctx);
+  Tensor dsum;
+  Tensor dmain = last_bn().backward_add_relu(dy, ctx, &dsum);
+  for (size_t i = main_->size() - 1; i-- > 0;) dmain = (*main_)[i].backward(dmain, ctx);
   const Tensor dshort = downsample_ ? downsample_->backward(dsum, ctx) : dsum;
   ensure(dx_, dmain.shape(), dmain.dtype(), &dmain);
   ops().add(dmain, dshort, dx_);
   return dx_;
+}
+
+nn::BatchNorm2d& ResidualBlock::last_bn() const {
+  auto* bn =
+      main_->size() > 0 ? dynamic_cast<nn::BatchNorm2d*>(&(*main_)[main_->size() - 1]) : nullptr;
+  WIN_CHECK(bn != nullptr, ErrorKind::Internal, type(),
+            ": the main path must end with a BatchNorm2d");
+  return *bn;
 }
 
 Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t out, int64_t stride, DType dtype)

@@ -2,9 +2,10 @@
 // Bottleneck v1.5 (1x1 -> 3x3 with the stride -> 1x1 expanding by 4; conv1/bn1, conv2/bn2,
 // conv3/bn3, downsample.0/downsample.1) and BasicBlock (3x3 with the stride -> 3x3; conv1/bn1,
 // conv2/bn2, downsample.*). The projection shortcut exists when the stride is not 1 or the channel
-// count changes. BN + ReLU pairs run fused (BatchNorm2d with fuse_relu), as do the residual sum
-// and the final ReLU. Backward is explicit: the gradient through the final ReLU feeds both the
-// main path and the shortcut, and the two input gradients are summed.
+// count changes. BN + ReLU pairs run fused (BatchNorm2d with fuse_relu), as do the last batch
+// norm, the residual sum and the final ReLU (BatchNorm2d::forward_add_relu). Backward is
+// explicit: the gradient through the final ReLU feeds both the main path and the shortcut, and
+// the two input gradients are summed.
 #pragma once
 
 #include "nn/activation.hpp"
@@ -30,11 +31,14 @@ class ResidualBlock : public nn::Module {
   nn::Sequential& main() { return *main_; }
 
  private:
+  // The main path's last layer, which also adds the shortcut and applies the block's ReLU.
+  nn::BatchNorm2d& last_bn() const;
+
   nn::Sequential* main_ = nullptr;
   nn::Sequential* downsample_ = nullptr;
   nn::Conv2d* first_conv_ = nullptr;
   nn::Conv2d* proj_conv_ = nullptr;
-  Tensor out_, dsum_, dx_;
+  Tensor dx_;
   friend class Bottleneck;
   friend class BasicBlock;
 };

@@ -55,6 +55,51 @@ Tensor BatchNorm2d::forward(const Tensor& x, Context& ctx) {
   return y_;
 }
 
+Tensor BatchNorm2d::forward_add_relu(const Tensor& x, const Tensor& r, Context& ctx) {
+  WIN_CHECK(!fuse_relu_ && r.shape() == x.shape(), ErrorKind::Internal,
+            "BatchNorm2d forward_add_relu: residual ", r.shape(), " for input ", x.shape(),
+            fuse_relu_ ? " on a layer with a fused ReLU" : "");
+  res_fused_ = false;
+  if (ctx.training && ctx.replicas == nullptr && x.dim() == 4 && x.size(1) == channels_) {
+    ensure_like(y_, x, x.dtype());
+    if (op_->forward_train_add_relu(x, r, gamma_->value, beta_->value, eps_, momentum_,
+                                    *running_mean_, *running_var_, mean_, var_, y_)) {
+      x_ = x;
+      trained_ = true;
+      synced_ = false;
+      res_fused_ = true;
+      return y_;
+    }
+  }
+  const Tensor h = forward(x, ctx);
+  ensure_like(res_out_, h, h.dtype());
+  ops().add_relu(h, r, res_out_);
+  return res_out_;
+}
+
+Tensor BatchNorm2d::backward_add_relu(const Tensor& dy, Context& ctx, Tensor* dr) {
+  WIN_CHECK(x_.defined() && dy.shape() == x_.shape() && dr != nullptr, ErrorKind::Internal,
+            "BatchNorm2d backward_add_relu: dy ", dy.shape(), " for input ", x_.shape());
+  ensure_like(dr_, x_, x_.dtype());
+  *dr = dr_;
+  if (res_fused_) {
+    Tensor g = dy;
+    if (dy.strides() != x_.strides()) {  // the fused op takes one layout
+      ensure_like(dy_, x_, x_.dtype());
+      ops().copy(dy, dy_);
+      g = dy_;
+    }
+    ensure_like(dx_, x_, x_.dtype());
+    WIN_CHECK(op_->backward_add_relu(x_, y_, g, gamma_->value, mean_, var_, eps_, dx_, dr_,
+                                     gamma_->grad, beta_->grad),
+              ErrorKind::Internal,
+              "BatchNorm2d backward_add_relu: the backend fused the forward but not the backward");
+    return dx_;
+  }
+  ops().relu_backward(res_out_, dy, dr_);
+  return backward(dr_, ctx);
+}
+
 Tensor BatchNorm2d::backward(const Tensor& dy0, Context& ctx) {
   WIN_CHECK(x_.defined() && dy0.shape() == x_.shape(), ErrorKind::Internal,
             "BatchNorm2d backward: dy ", dy0.shape(), " for input ", x_.shape());

@@ -26,6 +26,13 @@ class BatchNorm2d final : public Module {
                        DType dtype = DType::F32, bool fuse_relu = false);
   Tensor forward(const Tensor& x, Context& ctx) override;
   Tensor backward(const Tensor& dy, Context& ctx) override;
+  // A residual block's last batch norm with the shortcut sum and the block's ReLU:
+  // y = max(bn(x) + r, 0), r like x (a layer made without fuse_relu). One pass where the backend
+  // fuses it (BatchNormOp::forward_train_add_relu), else forward then add_relu. Its backward
+  // returns dx and sets *dr to the shortcut's gradient (the masked dy); both stay valid until the
+  // layer's next call.
+  Tensor forward_add_relu(const Tensor& x, const Tensor& r, Context& ctx);
+  Tensor backward_add_relu(const Tensor& dy, Context& ctx, Tensor* dr);
 
   int64_t num_features() const { return channels_; }
   double eps() const { return eps_; }
@@ -54,6 +61,8 @@ class BatchNorm2d final : public Module {
   Tensor mean_, var_;  // batch statistics of the last training forward (biased variance)
   Tensor zeros_;       // (C) zeros: the eval backward runs forward_eval with them
   Tensor y_, dy_, dx_;
+  bool res_fused_ = false;  // the last forward_add_relu ran the backend's fused op
+  Tensor res_out_, dr_;     // the composed form's output, and the shortcut's gradient
 };
 
 }  // namespace win::nn

@@ -36,17 +36,18 @@ void check(int64_t rows, int64_t c) {
   Tensor y = Tensor::empty({rows * c}, DType::F32, a);
   Tensor scratch =
       Tensor::empty({static_cast<int64_t>(kernels::bn_nhwc_scratch_bytes(rows, c))}, DType::U8, a);
-  ASSERT_EQ(kernels::launch_bn_nhwc_forward_train_f32(f(x), rows, c, f(gamma), f(beta), 1e-5, 0.1,
-                                                      f(rm), f(rv), f(mean), f(var), f(y), true,
-                                                      scratch.raw(), nullptr),
+  ASSERT_EQ(kernels::launch_bn_nhwc_forward_train_f32(f(x), nullptr, rows, c, f(gamma), f(beta),
+                                                      1e-5, 0.1, f(rm), f(rv), f(mean), f(var),
+                                                      f(y), true, scratch.raw(), nullptr),
             cudaSuccess);
   std::vector<std::vector<double>> out[2];
   for (int from_x = 0; from_x < 2; ++from_x) {
     Tensor dx = Tensor::empty({rows * c}, DType::F32, a);
     Tensor dg = Tensor::zeros({c}, DType::F32, a), db = Tensor::zeros({c}, DType::F32, a);
-    ASSERT_EQ(kernels::launch_bn_nhwc_backward_f32(
-                  f(x), from_x ? nullptr : f(y), from_x ? f(beta) : nullptr, f(dy), rows, c,
-                  f(gamma), f(mean), f(var), 1e-5, f(dx), f(dg), f(db), scratch.raw(), nullptr),
+    ASSERT_EQ(kernels::launch_bn_nhwc_backward_f32(f(x), from_x ? nullptr : f(y),
+                                                   from_x ? f(beta) : nullptr, f(dy), rows, c,
+                                                   f(gamma), f(mean), f(var), 1e-5, f(dx), nullptr,
+                                                   f(dg), f(db), scratch.raw(), nullptr),
               cudaSuccess);
     out[from_x] = {dx.to_vector(), dg.to_vector(), db.to_vector()};
   }

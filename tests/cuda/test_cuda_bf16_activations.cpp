@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
 #include "models/resnet.hpp"
+#include "nn/batchnorm.hpp"
 #include "nn/loss.hpp"
 #include "nn/module.hpp"
 #include "parity_testing.hpp"
@@ -89,6 +91,12 @@ Tensor ones_times(int64_t n, float v) {
   return t;
 }
 
+Tensor channels_last_copy(const Tensor& t) {
+  Tensor c = empty_channels_last(t.shape(), t.dtype());
+  c.copy_from(t);
+  return c;
+}
+
 backend::Ops& cpu() {
   return backend::ops_for(Device::CPU, DType::F32);
 }
@@ -149,6 +157,52 @@ TEST(CudaBf16Activations, BatchNormMatchesTheCpuOnTheSameValues) {
     EXPECT_LT(error(host_f32(gdx), dx), 2e-2) << "dx";
     EXPECT_LT(error(to_cpu(gdg), dg), 1e-4) << "dgamma";
     EXPECT_LT(error(to_cpu(gdb), db), 1e-5) << "dbeta";
+  }
+}
+
+// The fused residual form (batch norm, shortcut sum and ReLU in one pass; the shortcut's gradient
+// written by the dx pass) against the CPU's composition, in f32 and in bf16, through the layer.
+TEST(CudaBf16Activations, BatchNormAddReluMatchesTheCpu) {
+  SKIP_WITHOUT_GPU();
+  for (const DType dt : {DType::F32, DType::BF16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    const double tol = dt == DType::F32 ? 1e-5 : 2e-2;
+    const Dims shape{6, 16, 5, 5};
+    const Tensor x = rounded_randn(shape, 31, 2.0), r = rounded_randn(shape, 32);
+    const Tensor dy = rounded_randn(shape, 33);
+    nn::BatchNorm2d cpu_bn(16);
+    std::unique_ptr<nn::BatchNorm2d> gpu_bn;
+    {
+      const nn::DeviceScope on_gpu(Device::CUDA);
+      gpu_bn = std::make_unique<nn::BatchNorm2d>(16);
+    }
+    nn::init_params(cpu_bn, 34);
+    nn::init_params(*gpu_bn, 34);
+    nn::Context ctx;
+    const Tensor y = cpu_bn.forward_add_relu(channels_last_copy(x), channels_last_copy(r), ctx);
+    Tensor dr;
+    const Tensor dx = cpu_bn.backward_add_relu(channels_last_copy(dy), ctx, &dr);
+
+    auto put = [&](const Tensor& t) {
+      return dt == DType::BF16 ? gpu_bf16(t, true)
+                               : backend::to_device(channels_last_copy(t), Device::CUDA);
+    };
+    (void)backend::take_op_timings();
+    backend::set_op_timing(true);
+    const Tensor gy = gpu_bn->forward_add_relu(put(x), put(r), ctx);
+    Tensor gdr;
+    const Tensor gdx = gpu_bn->backward_add_relu(put(dy), ctx, &gdr);
+    backend::set_op_timing(false);
+    bool fused = false;
+    for (const auto& t : backend::take_op_timings())
+      fused = fused || t.name == "batchnorm.forward_train_add_relu";
+    EXPECT_TRUE(fused) << "the fused op did not run";
+    EXPECT_LT(error(host_f32(gy), y), tol) << "y";
+    EXPECT_LT(error(host_f32(gdr), dr), tol) << "shortcut gradient";
+    EXPECT_LT(error(host_f32(gdx), dx), 2 * tol) << "dx";
+    EXPECT_LT(error(to_cpu(gpu_bn->weight().grad), cpu_bn.weight().grad), 10 * tol) << "dgamma";
+    EXPECT_LT(error(to_cpu(gpu_bn->bias().grad), cpu_bn.bias().grad), 10 * tol) << "dbeta";
+    EXPECT_LT(error(to_cpu(gpu_bn->running_var()), cpu_bn.running_var()), 1e-5) << "running var";
   }
 }
 

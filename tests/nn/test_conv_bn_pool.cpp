@@ -440,3 +440,37 @@ TEST(AddRelu, MatchesAddThenReluAndItsBackward) {
     for (size_t i = 0; i < dxv.size(); ++i) ASSERT_EQ(dxv[i], yv[i] > 0 ? dyv[i] : 0.0);
   }
 }
+
+// A residual block's last batch norm with the shortcut sum and ReLU (forward_add_relu) is
+// relu(bn(x) + r), and its backward gives the shortcut the gradient through the ReLU and x the
+// batch norm's backward of that, in training and eval mode. (On the CPU it is composed; a GPU
+// fuses it, CudaBf16Activations.BatchNormAddReluMatchesTheCpu.)
+TEST(BatchNormAddRelu, IsBatchNormThenAddReluWithBothGradients) {
+  for (bool training : {true, false}) {
+    SCOPED_TRACE(training ? "training" : "eval");
+    BatchNorm2d res(6, 1e-5, 0.1, DType::F64), plain(6, 1e-5, 0.1, DType::F64);
+    randomise_bn(res, 71);
+    copy_params(res, plain);
+    const Tensor x = channels_last(randn({3, 6, 4, 4}, DType::F64, 72, 2.0));
+    const Tensor r = channels_last(randn({3, 6, 4, 4}, DType::F64, 73));
+    const Tensor dy = channels_last(randn({3, 6, 4, 4}, DType::F64, 74));
+    Context ctx;
+    ctx.training = training;
+    const std::vector<double> y = res.forward_add_relu(x, r, ctx).to_vector();
+    const std::vector<double> h = plain.forward(x, ctx).to_vector(), rv = r.to_vector();
+    int clipped = 0;
+    for (size_t i = 0; i < y.size(); ++i) {
+      ASSERT_EQ(y[i], std::max(0.0, h[i] + rv[i])) << i;
+      clipped += y[i] == 0.0;
+    }
+    EXPECT_GT(clipped, 0);  // the ReLU clips something, so the mask matters below
+    EXPECT_LT(clipped, static_cast<int>(y.size()));
+    Tensor dr;
+    const std::vector<double> dx = res.backward_add_relu(dy, ctx, &dr).to_vector();
+    const std::vector<double> drv = dr.to_vector(), dyv = dy.to_vector();
+    for (size_t i = 0; i < drv.size(); ++i) ASSERT_EQ(drv[i], y[i] > 0 ? dyv[i] : 0.0) << i;
+    EXPECT_EQ(dx, plain.backward(dr, ctx).to_vector());
+    EXPECT_EQ(res.weight().grad.to_vector(), plain.weight().grad.to_vector());
+    EXPECT_EQ(res.bias().grad.to_vector(), plain.bias().grad.to_vector());
+  }
+}

@@ -101,12 +101,12 @@ class CudnnBatchNorm final : public BatchNormOp {
       void* scratch = ctx.workspace(kernels::bn_nhwc_scratch_bytes(count, c));
       if (x.dtype() == DType::BF16)
         WIN_CUDA_CHECK(kernels::launch_bn_nhwc_forward_train_bf16(
-            h16(x), count, c, f(gamma), f(beta), eps, momentum, f(running_mean), f(running_var),
-            f(mean), f(var), h16(y), relu_, scratch, ctx.stream()));
+            h16(x), nullptr, count, c, f(gamma), f(beta), eps, momentum, f(running_mean),
+            f(running_var), f(mean), f(var), h16(y), relu_, scratch, ctx.stream()));
       else
         WIN_CUDA_CHECK(kernels::launch_bn_nhwc_forward_train_f32(
-            f(x), count, c, f(gamma), f(beta), eps, momentum, f(running_mean), f(running_var),
-            f(mean), f(var), f(y), relu_, scratch, ctx.stream()));
+            f(x), nullptr, count, c, f(gamma), f(beta), eps, momentum, f(running_mean),
+            f(running_var), f(mean), f(var), f(y), relu_, scratch, ctx.stream()));
       return;
     }
     refuse_bf16(x, "batchnorm forward_train");
@@ -127,6 +127,56 @@ class CudnnBatchNorm final : public BatchNormOp {
     WIN_CUDNN_CALL(cudnnScaleTensor(h, cd, var.raw(), &biased));
     if (relu_)
       WIN_CUDNN_CALL(cudnnActivationForward(h, act_, &kOne, yd, y.raw(), &kZero, yd, y.raw()));
+  }
+
+  // The residual form on the NHWC kernels (the residual read in the output pass, the
+  // shortcut's gradient written in the dx pass); cuDNN's path composes.
+  bool forward_train_add_relu(const Tensor& x, const Tensor& r, const Tensor& gamma,
+                              const Tensor& beta, double eps, double momentum, Tensor& running_mean,
+                              Tensor& running_var, Tensor& mean, Tensor& var, Tensor& y) override {
+    if (relu_ || !own_kernels({&x, &r, &y}) || r.strides() != x.strides() ||
+        y.strides() != x.strides() || r.dtype() != x.dtype())
+      return false;
+    WIN_CUDA_TIMED("batchnorm.forward_train_add_relu");
+    check(x, y, {&gamma, &beta, &running_mean, &running_var, &mean, &var},
+          "batchnorm forward_train_add_relu");
+    const int64_t count = x.size(0) * x.size(2) * x.size(3), c = x.size(1);
+    WIN_CHECK(count > 1, ErrorKind::Internal,
+              "batchnorm: training needs more than one value per channel, got input ", x.shape());
+    CudaContext& ctx = cuda_context();
+    void* scratch = ctx.workspace(kernels::bn_nhwc_scratch_bytes(count, c));
+    if (x.dtype() == DType::BF16)
+      WIN_CUDA_CHECK(kernels::launch_bn_nhwc_forward_train_bf16(
+          h16(x), h16(r), count, c, f(gamma), f(beta), eps, momentum, f(running_mean),
+          f(running_var), f(mean), f(var), h16(y), true, scratch, ctx.stream()));
+    else
+      WIN_CUDA_CHECK(kernels::launch_bn_nhwc_forward_train_f32(
+          f(x), f(r), count, c, f(gamma), f(beta), eps, momentum, f(running_mean), f(running_var),
+          f(mean), f(var), f(y), true, scratch, ctx.stream()));
+    return true;
+  }
+
+  bool backward_add_relu(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& gamma,
+                         const Tensor& mean, const Tensor& var, double eps, Tensor& dx, Tensor& dr,
+                         Tensor& dgamma, Tensor& dbeta) override {
+    if (relu_ || !own_kernels({&x, &y, &dy, &dx, &dr})) return false;
+    for (const Tensor* t : std::initializer_list<const Tensor*>{&y, &dy, &dx, &dr})
+      if (t->strides() != x.strides() || t->dtype() != x.dtype()) return false;
+    WIN_CUDA_TIMED("batchnorm.backward_add_relu");
+    check(x, dx, {&gamma, &mean, &var, &dgamma, &dbeta}, "batchnorm backward_add_relu");
+    CudaContext& ctx = cuda_context();
+    const int64_t rows = x.size(0) * x.size(2) * x.size(3), c = x.size(1);
+    void* scratch = ctx.workspace(kernels::bn_nhwc_scratch_bytes(rows, c));
+    // The mask from y: the residual is not at hand to recompute it from x.
+    if (x.dtype() == DType::BF16)
+      WIN_CUDA_CHECK(kernels::launch_bn_nhwc_backward_bf16(
+          h16(x), h16(y), nullptr, h16(dy), rows, c, f(gamma), f(mean), f(var), eps, h16(dx),
+          h16(dr), f(dgamma), f(dbeta), scratch, ctx.stream()));
+    else
+      WIN_CUDA_CHECK(kernels::launch_bn_nhwc_backward_f32(
+          f(x), f(y), nullptr, f(dy), rows, c, f(gamma), f(mean), f(var), eps, f(dx), f(dr),
+          f(dgamma), f(dbeta), scratch, ctx.stream()));
+    return true;
   }
 
   void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
@@ -175,11 +225,11 @@ class CudnnBatchNorm final : public BatchNormOp {
       if (x.dtype() == DType::BF16)
         WIN_CUDA_CHECK(kernels::launch_bn_nhwc_backward_bf16(
             h16(x), relu_ && !from_x ? h16(y) : nullptr, fb, h16(dy), rows, c, f(gamma), f(mean),
-            f(var), eps, h16(dx), f(dgamma), f(dbeta), scratch, ctx.stream()));
+            f(var), eps, h16(dx), nullptr, f(dgamma), f(dbeta), scratch, ctx.stream()));
       else
         WIN_CUDA_CHECK(kernels::launch_bn_nhwc_backward_f32(
             f(x), relu_ && !from_x ? f(y) : nullptr, fb, f(dy), rows, c, f(gamma), f(mean), f(var),
-            eps, f(dx), f(dgamma), f(dbeta), scratch, ctx.stream()));
+            eps, f(dx), nullptr, f(dgamma), f(dbeta), scratch, ctx.stream()));
       return;
     }
     refuse_bf16(x, "batchnorm backward");
