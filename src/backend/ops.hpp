@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
@@ -239,6 +240,20 @@ class Ops {
   virtual void adamw_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, double lr,
                             double beta1, double beta2, double eps, double weight_decay,
                             int64_t step) = 0;
+
+  // The same over segments of flat buffers (p, g and the state share one offset per segment;
+  // each segment has its own weight decay): a whole optimizer step in one call. The default
+  // calls the single-segment update per segment; the GPU makes it one multi-tensor launch.
+  struct UpdateSegment {
+    int64_t offset = 0, numel = 0;
+    double weight_decay = 0;
+  };
+  virtual void sgd_update_segments(Tensor& p, const Tensor& g, Tensor& buf,
+                                   const std::vector<UpdateSegment>& segments, double lr,
+                                   double momentum, bool nesterov, bool first_step);
+  virtual void adamw_update_segments(Tensor& p, const Tensor& g, Tensor& m, Tensor& v,
+                                     const std::vector<UpdateSegment>& segments, double lr,
+                                     double beta1, double beta2, double eps, int64_t step);
 
   // ---- optional fused kernels --------------------------------------------------------------
   // Attention dropout applied inside a fused kernel: probability i of the (B, H, T, T) tensor,

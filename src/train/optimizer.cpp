@@ -1,5 +1,5 @@
-// SGD and AdamW over the flat parameter store: per-segment weight decay, one backend update call
-// per run of parameters (see optimizer.hpp).
+// SGD and AdamW over the flat parameter store: per-segment weight decay, one backend call per
+// step over all runs of parameters (see optimizer.hpp).
 #include "train/optimizer.hpp"
 
 #include "backend/ops.hpp"
@@ -93,13 +93,9 @@ SGD::SGD(nn::ParamStore& store, double momentum, bool nesterov, double weight_de
 
 void SGD::step(double lr) {
   Tensor& values = store_.values();
-  Tensor& grads = store_.grads();
-  for (const auto& s : segments_) {
-    Tensor p = values.slice(0, s.offset, s.offset + s.numel);
-    const Tensor g = grads.slice(0, s.offset, s.offset + s.numel);
-    Tensor b = buf_.defined() ? buf_.slice(0, s.offset, s.offset + s.numel) : Tensor();
-    backend::ops_for(p).sgd_update(p, g, b, lr, momentum_, nesterov_, s.weight_decay, steps_ == 0);
-  }
+  if (!segments_.empty())
+    backend::ops_for(values).sgd_update_segments(values, store_.grads(), buf_, segments_, lr,
+                                                 momentum_, nesterov_, steps_ == 0);
   ++steps_;
 }
 
@@ -119,15 +115,9 @@ AdamW::AdamW(nn::ParamStore& store, double beta1, double beta2, double eps, doub
 
 void AdamW::step(double lr) {
   Tensor& values = store_.values();
-  Tensor& grads = store_.grads();
-  for (const auto& s : segments_) {
-    Tensor p = values.slice(0, s.offset, s.offset + s.numel);
-    const Tensor g = grads.slice(0, s.offset, s.offset + s.numel);
-    Tensor m = m_.slice(0, s.offset, s.offset + s.numel);
-    Tensor v = v_.slice(0, s.offset, s.offset + s.numel);
-    backend::ops_for(p).adamw_update(p, g, m, v, lr, beta1_, beta2_, eps_, s.weight_decay,
-                                     steps_ + 1);
-  }
+  if (!segments_.empty())
+    backend::ops_for(values).adamw_update_segments(values, store_.grads(), m_, v_, segments_, lr,
+                                                   beta1_, beta2_, eps_, steps_ + 1);
   ++steps_;
 }
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "backend/ops.hpp"
+
 #include "config/deck.hpp"
 #include "core/tensor.hpp"
 #include "nn/param_store.hpp"
@@ -66,10 +68,7 @@ class Optimizer {
   // Runs of consecutive updated store entries that share a weight decay, as [offset, offset +
   // numel) of the flat buffers. A run spans the alignment padding between its entries: padding
   // holds zero values and zero gradients, which both updates keep at zero.
-  struct Segment {
-    int64_t offset = 0, numel = 0;
-    double weight_decay = 0;
-  };
+  using Segment = backend::Ops::UpdateSegment;
   nn::ParamStore& store_;
   std::vector<Segment> segments_;
   int64_t steps_ = 0;

@@ -242,5 +242,47 @@ TEST_P(OpParity, OptimizerUpdates) {
   EXPECT_PARITY(get(v), v_ref, 1e-6);
 }
 
+// A whole optimizer step over segments of flat buffers (the GPU's one multi-tensor launch)
+// against the reference's per-segment updates: segments of unequal sizes (empty, one element,
+// more than one work chunk, not a multiple of it), each with its own weight decay, and gaps
+// between them that must stay untouched.
+TEST_P(OpParity, UpdatesOverSegmentsMatchPerSegmentUpdates) {
+  const int64_t n = 12000;
+  const std::vector<backend::Ops::UpdateSegment> segs = {
+      {0, 4100, 1e-2}, {4100, 0, 0.0}, {4100, 1, 0.0}, {4200, 7000, 5e-4}, {11300, 600, 0.0}};
+  const Tensor g = host_randn({n}, 3);
+  Tensor p_ref = host_randn({n}, 4), buf_ref = Tensor::zeros({n}, DType::F32);
+  Tensor p = put(p_ref), buf = put(buf_ref);
+  const std::vector<double> start = p_ref.to_vector();
+  for (int s = 0; s < 3; ++s) {
+    for (const auto& seg : segs) {
+      Tensor ps = p_ref.slice(0, seg.offset, seg.offset + seg.numel);
+      Tensor bs = buf_ref.slice(0, seg.offset, seg.offset + seg.numel);
+      ref().sgd_update(ps, g.slice(0, seg.offset, seg.offset + seg.numel), bs, 0.1, 0.9, true,
+                       seg.weight_decay, s == 0);
+    }
+    ops().sgd_update_segments(p, put(g), buf, segs, 0.1, 0.9, true, s == 0);
+  }
+  EXPECT_PARITY(get(p), p_ref, 1e-6);
+  EXPECT_PARITY(get(buf), buf_ref, 1e-6);
+  const std::vector<double> after = get(p).to_vector();
+  EXPECT_EQ(after[4150], start[4150]) << "a gap between segments was written";
+  EXPECT_NE(after[4100], start[4100]) << "the one-element segment was not updated";
+
+  Tensor m_ref = Tensor::zeros({n}, DType::F32), v_ref = Tensor::zeros({n}, DType::F32);
+  Tensor m = put(m_ref), v = put(v_ref);
+  for (int s = 1; s <= 3; ++s) {
+    for (const auto& seg : segs) {
+      auto sl = [&](const Tensor& t) { return t.slice(0, seg.offset, seg.offset + seg.numel); };
+      Tensor ps = sl(p_ref), ms = sl(m_ref), vs = sl(v_ref);
+      ref().adamw_update(ps, sl(g), ms, vs, 1e-3, 0.9, 0.999, 1e-8, seg.weight_decay, s);
+    }
+    ops().adamw_update_segments(p, put(g), m, v, segs, 1e-3, 0.9, 0.999, 1e-8, s);
+  }
+  EXPECT_PARITY(get(p), p_ref, 1e-6);
+  EXPECT_PARITY(get(m), m_ref, 1e-6);
+  EXPECT_PARITY(get(v), v_ref, 1e-6);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, OpParity, testing::ValuesIn(win::parity::backend_cases()),
                          [](const auto& i) { return i.param.name; });

@@ -53,6 +53,12 @@ class CudaOps final : public Ops {
                   bool nesterov, double weight_decay, bool first_step) override;
   void adamw_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1,
                     double beta2, double eps, double weight_decay, int64_t step) override;
+  void sgd_update_segments(Tensor& p, const Tensor& g, Tensor& buf,
+                           const std::vector<UpdateSegment>& segments, double lr, double momentum,
+                           bool nesterov, bool first_step) override;
+  void adamw_update_segments(Tensor& p, const Tensor& g, Tensor& m, Tensor& v,
+                             const std::vector<UpdateSegment>& segments, double lr, double beta1,
+                             double beta2, double eps, int64_t step) override;
 
   // cuda_ops_attention.cpp: kernels/attention.cu, when the shapes fit it.
   bool fuses_attention(const Tensor& q, const Tensor& k, const Tensor& v,

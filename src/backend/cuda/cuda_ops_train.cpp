@@ -1,6 +1,7 @@
 // CudaOps' losses and optimizer updates, on kernels/loss.cu and kernels/optim.cu. A loss returns
 // its mean to the host, so it waits for its own result (one small copy); the updates do not wait.
 #include <climits>
+#include <vector>
 
 #include "backend/cuda/cuda_context.hpp"
 #include "backend/cuda/cuda_ops.hpp"
@@ -114,6 +115,64 @@ void CudaOps::adamw_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, dou
       dense_ptr<float>(p, "adamw_update"), dense_ptr<float>(g, "adamw_update"),
       dense_ptr<float>(m, "adamw_update"), dense_ptr<float>(v, "adamw_update"), p.numel(), lr,
       beta1, beta2, eps, weight_decay, step, stream()));
+}
+
+namespace {
+
+// The multi-tensor launchers' segment table for these segments, in device scratch (uploaded on
+// the stream, so the launch that follows reads it in order), after checking every segment lies
+// inside the flat buffers. *total_chunks: the launchers' total_chunks.
+const kernels::OptimSegment* segment_table(const std::vector<Ops::UpdateSegment>& segments,
+                                           int64_t numel, int64_t* total_chunks, const char* what) {
+  thread_local std::vector<kernels::OptimSegment> host;
+  host.resize(segments.size());
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const Ops::UpdateSegment& s = segments[i];
+    WIN_CHECK(s.offset >= 0 && s.numel >= 0 && s.offset + s.numel <= numel, ErrorKind::Internal,
+              "cuda ", what, ": segment ", i, " [", s.offset, ", ", s.offset + s.numel,
+              ") outside the flat buffers of ", numel);
+    host[i] = {s.offset, s.numel, s.weight_decay, 0};
+  }
+  *total_chunks = kernels::optim_assign_chunks(host.data(), static_cast<int64_t>(host.size()));
+  const size_t bytes = host.size() * sizeof(kernels::OptimSegment);
+  void* dev = cuda_detail::scratch(bytes);
+  // From pageable memory: the call returns once the table is staged, so host may be reused.
+  WIN_CUDA_CHECK(cudaMemcpyAsync(dev, host.data(), bytes, cudaMemcpyHostToDevice, stream()));
+  return static_cast<const kernels::OptimSegment*>(dev);
+}
+
+}  // namespace
+
+void CudaOps::sgd_update_segments(Tensor& p, const Tensor& g, Tensor& buf,
+                                  const std::vector<UpdateSegment>& segments, double lr,
+                                  double momentum, bool nesterov, bool first_step) {
+  WIN_CUDA_TIMED("sgd_update");
+  if (segments.empty()) return;
+  matching(p, g, "sgd_update");
+  const bool use_buf = buf.defined() && momentum != 0;
+  if (use_buf) matching(p, buf, "sgd_update");
+  int64_t chunks = 0;
+  const kernels::OptimSegment* table = segment_table(segments, p.numel(), &chunks, "sgd_update");
+  WIN_CUDA_CHECK(kernels::launch_sgd_update_multi_f32(
+      dense_ptr<float>(p, "sgd_update"), dense_ptr<float>(g, "sgd_update"),
+      use_buf ? dense_ptr<float>(buf, "sgd_update") : nullptr, table,
+      static_cast<int64_t>(segments.size()), chunks, lr, momentum, nesterov, first_step, stream()));
+}
+
+void CudaOps::adamw_update_segments(Tensor& p, const Tensor& g, Tensor& m, Tensor& v,
+                                    const std::vector<UpdateSegment>& segments, double lr,
+                                    double beta1, double beta2, double eps, int64_t step) {
+  WIN_CUDA_TIMED("adamw_update");
+  if (segments.empty()) return;
+  matching(p, g, "adamw_update");
+  matching(p, m, "adamw_update");
+  matching(p, v, "adamw_update");
+  int64_t chunks = 0;
+  const kernels::OptimSegment* table = segment_table(segments, p.numel(), &chunks, "adamw_update");
+  WIN_CUDA_CHECK(kernels::launch_adamw_update_multi_f32(
+      dense_ptr<float>(p, "adamw_update"), dense_ptr<float>(g, "adamw_update"),
+      dense_ptr<float>(m, "adamw_update"), dense_ptr<float>(v, "adamw_update"), table,
+      static_cast<int64_t>(segments.size()), chunks, lr, beta1, beta2, eps, step, stream()));
 }
 
 }  // namespace win::backend

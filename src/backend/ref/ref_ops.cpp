@@ -21,6 +21,29 @@ void Ops::attention_backward(const Tensor&, const Tensor&, const Tensor&, const 
   WIN_FAIL(ErrorKind::Internal, name(), ": attention_backward without fused attention");
 }
 
+void Ops::sgd_update_segments(Tensor& p, const Tensor& g, Tensor& buf,
+                              const std::vector<UpdateSegment>& segments, double lr,
+                              double momentum, bool nesterov, bool first_step) {
+  for (const UpdateSegment& s : segments) {
+    Tensor ps = p.slice(0, s.offset, s.offset + s.numel);
+    const Tensor gs = g.slice(0, s.offset, s.offset + s.numel);
+    Tensor bs = buf.defined() ? buf.slice(0, s.offset, s.offset + s.numel) : Tensor();
+    sgd_update(ps, gs, bs, lr, momentum, nesterov, s.weight_decay, first_step);
+  }
+}
+
+void Ops::adamw_update_segments(Tensor& p, const Tensor& g, Tensor& m, Tensor& v,
+                                const std::vector<UpdateSegment>& segments, double lr, double beta1,
+                                double beta2, double eps, int64_t step) {
+  for (const UpdateSegment& s : segments) {
+    Tensor ps = p.slice(0, s.offset, s.offset + s.numel);
+    const Tensor gs = g.slice(0, s.offset, s.offset + s.numel);
+    Tensor ms = m.slice(0, s.offset, s.offset + s.numel);
+    Tensor vs = v.slice(0, s.offset, s.offset + s.numel);
+    adamw_update(ps, gs, ms, vs, lr, beta1, beta2, eps, s.weight_decay, step);
+  }
+}
+
 template <class T>
 const char* RefOps<T>::name() const {
   return std::is_same_v<T, double> ? "ref-f64" : "ref-f32";
