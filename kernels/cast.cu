@@ -44,6 +44,12 @@ __global__ void widen1_kernel(const __nv_bfloat16* src, float* dst, int64_t begi
     dst[i] = __bfloat162float(src[i]);
 }
 
+__global__ void accumulate_kernel(const __nv_bfloat16* src, float* dst, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    dst[i] += __bfloat162float(src[i]);
+}
+
 int blocks_for(int64_t work) {
   const int64_t want = (work + kThreads - 1) / kThreads;
   return static_cast<int>(want < 1 ? 1 : (want < kMaxBlocks ? want : kMaxBlocks));
@@ -80,6 +86,13 @@ cudaError_t launch_cast_bf16_to_f32(const __nv_bfloat16* src, float* dst, int64_
     done = n4 * 4;
   }
   if (done < n) widen1_kernel<<<blocks_for(n - done), kThreads, 0, stream>>>(src, dst, done, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_accumulate_bf16_into_f32(const __nv_bfloat16* src, float* dst, int64_t n,
+                                            cudaStream_t stream) {
+  if (n <= 0) return cudaSuccess;
+  accumulate_kernel<<<blocks_for(n), kThreads, 0, stream>>>(src, dst, n);
   return cudaGetLastError();
 }
 

@@ -17,4 +17,8 @@ namespace win::kernels {
 [[nodiscard]] cudaError_t launch_cast_bf16_to_f32(const __nv_bfloat16* src, float* dst, int64_t n,
                                                   cudaStream_t stream);
 
+// dst[i] += float(src[i]) for i in [0, n): a bf16 gradient added into its fp32 accumulator. (n)
+[[nodiscard]] cudaError_t launch_accumulate_bf16_into_f32(const __nv_bfloat16* src, float* dst,
+                                                          int64_t n, cudaStream_t stream);
+
 }  // namespace win::kernels

@@ -24,10 +24,11 @@ constexpr int kThreads = 256;  // 8 warps
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxBlocks = 65535;
 constexpr int kMaxWarpD = 1024;  // widest row of the warp path
-// Backward chunks: at least 64 rows each (8 per warp), so that the per-block fixed costs (the
-// ordered combine of the warps, the chunk's column sums written in double) are spread over
-// enough rows, and at most 128 of them (one wave of blocks on a large GPU; BERT-base's 8192 rows
-// give 128 chunks of 64).
+// Backward chunks (device::column_chunk_rows: all of one length but the last, none empty): 64
+// rows each (8 per warp), so that the per-block fixed costs (the ordered combine of the warps,
+// the chunk's column sums written in double) are spread over enough rows, or more when that
+// would make over 128 of them (one wave of blocks on a large GPU; BERT-base's 8192 rows give
+// 128 chunks of 64).
 constexpr int64_t kMinChunkRows = 64;
 constexpr int64_t kMaxChunks = 128;
 
@@ -331,7 +332,7 @@ cudaError_t backward(const T* x, const T* dy, const float* gamma, const float* m
                      float* dbeta, double* scratch, cudaStream_t stream) {
   if (rows <= 0 || d <= 0) return cudaGetLastError();
   const int64_t chunks = layernorm_backward_chunks(rows);
-  const int64_t rpc = (rows + chunks - 1) / chunks;
+  const int64_t rpc = device::column_chunk_rows(rows, kMinChunkRows, kMaxChunks);
   const int cb = static_cast<int>(chunks);
   const int di = static_cast<int>(d <= kMaxWarpD ? d : 0);
 #define WIN_LN_BWD(V)                                                                         \
@@ -381,8 +382,7 @@ cudaError_t backward(const T* x, const T* dy, const float* gamma, const float* m
 
 int64_t layernorm_backward_chunks(int64_t rows) {
   if (rows <= 0) return 0;
-  const int64_t c = (rows + kMinChunkRows - 1) / kMinChunkRows;
-  return c < kMaxChunks ? c : kMaxChunks;
+  return device::column_chunks(rows, kMinChunkRows, kMaxChunks);
 }
 
 int64_t layernorm_backward_scratch_doubles(int64_t rows, int64_t d) {

@@ -39,38 +39,48 @@ Tensor Conv2d::forward(const Tensor& x, Context& ctx) {
                 x.size(3) + 2 * desc_.padding >= desc_.kernel_w,
             ErrorKind::Internal, "Conv2d(", in_, ", ", out_, ", kernel ", desc_.kernel_h,
             ", padding ", desc_.padding, "): input ", x.shape());
-  // The output's dtype: bf16 where bf16 activations are on (a GPU run in bf16, precision.hpp;
-  // an fp32 input, the data, is rounded on the way in), else the input's.
-  const DType act = backend::activation_dtype(device(), x.dtype());
-  if (is_channels_last(x) && x.dtype() == act) {
+  // The output's dtype: bf16 where bf16 activations are on (a GPU run in bf16, precision.hpp),
+  // else the input's. The product's dtype: the output's, except that cuDNN's bf16 kernels want
+  // channel counts in multiples of 8 (an image's 1 or 3 are not) and the bf16 path has no fp32
+  // bias: such a layer computes in fp32 and rounds its output to bf16 after.
+  const DType out = backend::activation_dtype(device(), x.dtype());
+  compute_ = out == DType::BF16 && (b_ != nullptr || in_ % 8 != 0) ? DType::F32 : out;
+  if (is_channels_last(x) && x.dtype() == compute_) {
     x_ = x;
     x_layout_ = Tensor();
   } else {
-    ensure_channels_last(x_cl_, x.shape(), act);
-    if (x.dtype() == act)
-      ops().copy(x, x_cl_);
-    else
-      ops().convert(x, x_cl_);
+    ensure_channels_last(x_cl_, x.shape(), compute_);
+    move_into(x, x_cl_);
     x_ = x_cl_;
     x_layout_ = x;
   }
-  ensure_channels_last(y_, {x.size(0), out_, out_extent(x.size(2)), out_extent(x.size(3))}, act);
-  op_->forward(x_, w_->value, b_ ? b_->value : Tensor(), y_);
+  const Dims ys{x.size(0), out_, out_extent(x.size(2)), out_extent(x.size(3))};
+  ensure_channels_last(y_, ys, out);
+  Tensor& yc = compute_ == out ? y_ : y_compute_;
+  if (compute_ != out) ensure_channels_last(y_compute_, ys, compute_);
+  op_->forward(x_, w_->value, b_ ? b_->value : Tensor(), yc);
+  if (compute_ != out) ops().convert(y_compute_, y_);
   ctx.macs += y_.numel() * in_ * desc_.kernel_h * desc_.kernel_w;
   return y_;
+}
+
+// dst = src in dst's layout and dtype.
+void Conv2d::move_into(const Tensor& src, Tensor& dst) const {
+  if (src.dtype() == dst.dtype())
+    ops().copy(src, dst);
+  else
+    ops().convert(src.is_contiguous() || is_channels_last(src) ? src : src.contiguous(), dst);
 }
 
 Tensor Conv2d::backward(const Tensor& dy0, Context&) {
   WIN_CHECK(x_.defined() && dy0.shape() == y_.shape(), ErrorKind::Internal, "Conv2d backward: dy ",
             dy0.shape(), " for output ", y_.shape());
-  // dy in the output's layout and dtype (a head's gradient may come contiguous or in fp32).
+  // dy channels-last in the product's dtype (a head's gradient may come contiguous or in fp32;
+  // an fp32 product under bf16 activations gets a bf16 dy).
   Tensor dy = dy0;
-  if (!is_channels_last(dy0) || dy0.dtype() != y_.dtype()) {
-    ensure_channels_last(dy_cl_, dy0.shape(), y_.dtype());
-    if (dy0.dtype() == y_.dtype())
-      ops().copy(dy0, dy_cl_);
-    else
-      ops().convert(dy0.contiguous(), dy_cl_);
+  if (!is_channels_last(dy0) || dy0.dtype() != compute_) {
+    ensure_channels_last(dy_cl_, dy0.shape(), compute_);
+    move_into(dy0, dy_cl_);
     dy = dy_cl_;
   }
   Tensor db = b_ ? b_->grad : Tensor();
@@ -82,10 +92,7 @@ Tensor Conv2d::backward(const Tensor& dy0, Context&) {
   // Back to the caller's layout and dtype.
   ensure(dx_, x_.shape(), x_layout_.dtype(), &x_layout_);
   if (dx_.strides() != x_layout_.strides()) dx_ = empty_like(x_layout_);
-  if (dx_cl_.dtype() == dx_.dtype())
-    ops().copy(dx_cl_, dx_);
-  else
-    ops().convert(dx_cl_, dx_);
+  move_into(dx_cl_, dx_);
   return dx_;
 }
 

@@ -57,10 +57,11 @@ TEST_P(OpParity, SoftmaxAndLayerNorm) {
 }
 
 // Layer norm at the widths and row counts of the GPU kernels' other paths: BERT-base's 768 (24
-// values per lane) over several backward chunks of 64 rows, the last one partial, and a row wider
-// than the warp path (1100: one block per row and a separate column-sum kernel).
+// values per lane) over 5 backward chunks of 64 rows, the last one of 44; a row wider than the
+// warp path (1100: one block per row and a separate column-sum kernel) over chunks of 64 and 6;
+// and more rows than 128 chunks of 64 hold (8193: 127 chunks of 65, the last of 3).
 TEST_P(OpParity, LayerNormWideRowsOverSeveralChunks) {
-  for (const Dims& shape : {Dims{300, 768}, Dims{70, 1100}}) {
+  for (const Dims& shape : {Dims{300, 768}, Dims{70, 1100}, Dims{8193, 40}}) {
     SCOPED_TRACE(::testing::Message() << "shape " << shape);
     const int64_t rows = shape[0], d = shape[1];
     const Tensor x = host_randn(shape, 11, 2.0), dy = host_randn(shape, 12);

@@ -7,6 +7,7 @@
 // fp32's. Skipped without a GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -125,39 +126,41 @@ TEST(CudaBf16Activations, ConvertRoundsAsTheCpu) {
 
 TEST(CudaBf16Activations, BatchNormMatchesTheCpuOnTheSameValues) {
   SKIP_WITHOUT_GPU();
-  for (const bool relu : {false, true}) {
-    SCOPED_TRACE(relu ? "fused ReLU" : "plain");
-    const Dims shape{6, 32, 5, 7};
-    const Tensor x = rounded_randn(shape, 2, 2.0), dy = rounded_randn(shape, 3);
-    const Tensor gamma = host_randn({32}, 4), beta = host_randn({32}, 5);
-    Tensor rm = host_randn({32}, 6), rv = ones_times(32, 1.5);
-    Tensor mean = Tensor::empty({32}, DType::F32), var = Tensor::empty({32}, DType::F32);
-    Tensor y = Tensor::empty(shape, DType::F32), dx = Tensor::empty(shape, DType::F32);
-    Tensor dg = Tensor::zeros({32}, DType::F32), db = Tensor::zeros({32}, DType::F32);
-    auto ref = cpu().batchnorm(relu);
-    ref->forward_train(x, gamma, beta, 1e-5, 0.1, rm, rv, mean, var, y);
-    ref->backward(x, y, dy, gamma, mean, var, 1e-5, dx, dg, db);
+  // 32 channels take the 4-wide accesses, 6 the one-at-a-time path.
+  for (const Dims& shape : {Dims{6, 32, 5, 7}, Dims{4, 6, 5, 5}})
+    for (const bool relu : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << shape << (relu ? " fused ReLU" : " plain"));
+      const int64_t c = shape[1];
+      const Tensor x = rounded_randn(shape, 2, 2.0), dy = rounded_randn(shape, 3);
+      const Tensor gamma = host_randn({c}, 4), beta = host_randn({c}, 5);
+      Tensor rm = host_randn({c}, 6), rv = ones_times(c, 1.5);
+      Tensor mean = Tensor::empty({c}, DType::F32), var = Tensor::empty({c}, DType::F32);
+      Tensor y = Tensor::empty(shape, DType::F32), dx = Tensor::empty(shape, DType::F32);
+      Tensor dg = Tensor::zeros({c}, DType::F32), db = Tensor::zeros({c}, DType::F32);
+      auto ref = cpu().batchnorm(relu);
+      ref->forward_train(x, gamma, beta, 1e-5, 0.1, rm, rv, mean, var, y);
+      ref->backward(x, y, dy, gamma, mean, var, 1e-5, dx, dg, db);
 
-    auto on = [](const Tensor& t) { return backend::to_device(t, Device::CUDA); };
-    Allocator& a = backend::device_allocator(Device::CUDA);
-    const Tensor gx = gpu_bf16(x, true), gdy = gpu_bf16(dy, true);
-    Tensor grm = on(host_randn({32}, 6)), grv = on(ones_times(32, 1.5));
-    Tensor gmean = Tensor::empty({32}, DType::F32, a), gvar = Tensor::empty({32}, DType::F32, a);
-    Tensor gy = empty_channels_last(shape, DType::BF16, a);
-    Tensor gdx = empty_channels_last(shape, DType::BF16, a);
-    Tensor gdg = on(Tensor::zeros({32}, DType::F32)), gdb = on(Tensor::zeros({32}, DType::F32));
-    auto op = gpu().batchnorm(relu);
-    op->forward_train(gx, on(gamma), on(beta), 1e-5, 0.1, grm, grv, gmean, gvar, gy);
-    op->backward(gx, gy, gdy, on(gamma), gmean, gvar, 1e-5, gdx, gdg, gdb);
-    EXPECT_LT(error(to_cpu(gmean), mean), 1e-5) << "mean";
-    EXPECT_LT(error(to_cpu(gvar), var), 1e-5) << "var";
-    EXPECT_LT(error(to_cpu(grm), rm), 1e-5) << "running mean";
-    EXPECT_LT(error(to_cpu(grv), rv), 1e-5) << "running var";
-    EXPECT_LT(error(host_f32(gy), y), 1e-2) << "y";  // y rounded to bf16 once
-    EXPECT_LT(error(host_f32(gdx), dx), 2e-2) << "dx";
-    EXPECT_LT(error(to_cpu(gdg), dg), 1e-4) << "dgamma";
-    EXPECT_LT(error(to_cpu(gdb), db), 1e-5) << "dbeta";
-  }
+      auto on = [](const Tensor& t) { return backend::to_device(t, Device::CUDA); };
+      Allocator& a = backend::device_allocator(Device::CUDA);
+      const Tensor gx = gpu_bf16(x, true), gdy = gpu_bf16(dy, true);
+      Tensor grm = on(host_randn({c}, 6)), grv = on(ones_times(c, 1.5));
+      Tensor gmean = Tensor::empty({c}, DType::F32, a), gvar = Tensor::empty({c}, DType::F32, a);
+      Tensor gy = empty_channels_last(shape, DType::BF16, a);
+      Tensor gdx = empty_channels_last(shape, DType::BF16, a);
+      Tensor gdg = on(Tensor::zeros({c}, DType::F32)), gdb = on(Tensor::zeros({c}, DType::F32));
+      auto op = gpu().batchnorm(relu);
+      op->forward_train(gx, on(gamma), on(beta), 1e-5, 0.1, grm, grv, gmean, gvar, gy);
+      op->backward(gx, gy, gdy, on(gamma), gmean, gvar, 1e-5, gdx, gdg, gdb);
+      EXPECT_LT(error(to_cpu(gmean), mean), 1e-5) << "mean";
+      EXPECT_LT(error(to_cpu(gvar), var), 1e-5) << "var";
+      EXPECT_LT(error(to_cpu(grm), rm), 1e-5) << "running mean";
+      EXPECT_LT(error(to_cpu(grv), rv), 1e-5) << "running var";
+      EXPECT_LT(error(host_f32(gy), y), 1e-2) << "y";  // y rounded to bf16 once
+      EXPECT_LT(error(host_f32(gdx), dx), 2e-2) << "dx";
+      EXPECT_LT(error(to_cpu(gdg), dg), 1e-4) << "dgamma";
+      EXPECT_LT(error(to_cpu(gdb), db), 1e-5) << "dbeta";
+    }
 }
 
 // The fused residual form (batch norm, shortcut sum and ReLU in one pass; the shortcut's gradient
@@ -272,18 +275,31 @@ TEST(CudaBf16Activations, PoolingAndResidualOpsMatchTheCpu) {
   gpu().global_avg_pool_backward(backend::to_device(dm, Device::CUDA), gdxa);
   EXPECT_LT(error(host_f32(gdxa), dxa), 1e-2) << "global_avg_pool_backward";
 
+  // Max pooling on distinct values (k / 16 for distinct k in [-144, 144): exact in bf16), so
+  // that no window has a tie, where backends may route the gradient differently.
+  const Dims qs{2, 4, 6, 6};
+  Tensor q = Tensor::empty(qs, DType::F32);
+  {
+    std::vector<int> k(static_cast<size_t>(q.numel()));
+    for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<int>(i) - 144;
+    const Philox rng(15, 1);
+    for (size_t i = k.size() - 1; i > 0; --i)  // Fisher-Yates with Philox draws
+      std::swap(k[i], k[static_cast<size_t>(rng.uniform_int(0, i, i + 1))]);
+    for (size_t i = 0; i < k.size(); ++i) q.data<float>()[i] = static_cast<float>(k[i]) / 16.0f;
+  }
+  const Tensor gq = gpu_bf16(q, true);
   const backend::Pool2dDesc pd{backend::Pool2dDesc::Kind::Max, 3, 2, 1};
-  const Dims ps{3, 8, 3, 3};
+  const Dims ps{2, 4, 3, 3};
   Tensor p = Tensor::empty(ps, DType::F32), gp = empty_channels_last(ps, DType::BF16, al);
   auto ref = cpu().pool2d(pd);
   auto op = gpu().pool2d(pd);
-  ref->forward(a, p);
-  op->forward(ga, gp);
+  ref->forward(q, p);
+  op->forward(gq, gp);
   EXPECT_EQ(host_f32(gp).to_vector(), p.to_vector()) << "max pool (a selection: exact)";
   const Tensor dp = rounded_randn(ps, 14);
-  Tensor dpa = Tensor::empty(shape, DType::F32), gdpa = empty_channels_last(shape, DType::BF16, al);
-  ref->backward(a, p, dp, dpa);
-  op->backward(ga, gp, gpu_bf16(dp, true), gdpa);
+  Tensor dpa = Tensor::empty(qs, DType::F32), gdpa = empty_channels_last(qs, DType::BF16, al);
+  ref->backward(q, p, dp, dpa);
+  op->backward(gq, gp, gpu_bf16(dp, true), gdpa);
   EXPECT_LT(error(host_f32(gdpa), dpa), 1e-2) << "max pool backward";
 }
 

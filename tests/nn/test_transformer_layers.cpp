@@ -301,6 +301,11 @@ TEST(Dropout, FusedDrawGivesTheMaskForwardDraws) {
   const backend::Ops::AttentionDropout draw = d.fused_draw(x.shape(), train);
   ASSERT_EQ(draw.p, 0.25);
   ASSERT_EQ(draw.rng, &train.rng);
+  // The counters by their definition (forward itself draws through fused_draw, so comparing the
+  // two alone would pass whatever the counters were): step in the high bits above the 16-bit
+  // stream id, and the global position of the first element (sample 6 of 2 x 5 x 5 each).
+  EXPECT_EQ(draw.hi_counter, (uint64_t{11} << 16) | 7);
+  EXPECT_EQ(draw.lo_offset, uint64_t{6} * 2 * 5 * 5);
   Tensor mask = Tensor::empty(x.shape(), DType::U8), y = Tensor::empty(x.shape(), DType::F32);
   backend::ops_for(Device::CPU, DType::F32)
       .dropout(x, draw.p, *draw.rng, draw.hi_counter, draw.lo_offset, mask, y);

@@ -122,14 +122,18 @@ class CudnnConv2d final : public Conv2dOp {
         cudnnConvolutionBackwardFilter(ctx.cudnn(), &kOne, p.x, x.raw(), p.y, dy.raw(), p.conv,
                                        static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo), ws,
                                        p.workspace, beta, p.filter, dwp));
-    if (p.w_cast) {
+    if (p.w_cast && p.w_packed_order) {  // same order: one pass adds it into dw
+      WIN_CUDA_CHECK(kernels::launch_accumulate_bf16_into_f32(
+          static_cast<const __nv_bfloat16*>(dwp), static_cast<float*>(dw.raw()), dw.numel(),
+          ctx.stream()));
+    } else if (p.w_cast) {  // widened into the packed buffer, then transformed into dw below
       void* wide = packed_buffer(dw);
       WIN_CUDA_CHECK(kernels::launch_cast_bf16_to_f32(static_cast<const __nv_bfloat16*>(dwp),
                                                       static_cast<float*>(wide), dw.numel(),
                                                       ctx.stream()));
       dwp = wide;
     }
-    if (!p.w_direct)
+    if (!p.w_direct && !(p.w_cast && p.w_packed_order))
       WIN_CUDNN_CALL(
           cudnnTransformTensor(ctx.cudnn(), &kOne, p.w_packed, dwp, &kOne, p.w_user, dw.raw()));
     if (db.defined())
@@ -172,7 +176,7 @@ class CudnnConv2d final : public Conv2dOp {
   }
 
   std::unique_ptr<Plan> make_plan(Dir dir, const Tensor& x, const Tensor& w, const Tensor& y,
-                                  const Tensor& b, CudaContext& ctx) const {
+                                  const Tensor& b, CudaContext& ctx) {
     const char* what = "conv2d";
     auto p = std::make_unique<Plan>();
     // The activations' layout decides the filter format; C == 1 (a grey image) fits both, then
@@ -208,9 +212,10 @@ class CudnnConv2d final : public Conv2dOp {
     // allowed. Their outputs are scratch: y and dx are overwritten by the call that follows, but
     // dw may hold gradients being accumulated, so the filter search writes into a temporary.
     const bool measure = !deterministic();
+    // The filter as the calls will see it (packed, rounded to bf16), for the forward and data
+    // searches; the filter search writes one.
+    const void* filter = measure && dir != kBackwardFilter ? load_weights(*p, w, ctx) : w.raw();
     void* scratch = measure ? ctx.workspace(kMaxWorkspace) : nullptr;
-    // (With bf16 activations the candidates read w's fp32 memory as bf16 filter values: only
-    // their speed is looked at.)
     Tensor dw_scratch;
     if (measure && dir == kBackwardFilter)
       dw_scratch = Tensor::empty({w.numel()}, x.dtype(), cuda_allocator());
@@ -220,7 +225,7 @@ class CudnnConv2d final : public Conv2dOp {
         chosen = choose<cudnnConvolutionFwdAlgoPerf_t>(
             [&](int n, int* got, cudnnConvolutionFwdAlgoPerf_t* perf) {
               if (measure)
-                return cudnnFindConvolutionForwardAlgorithmEx(h, p->x, x.raw(), p->filter, w.raw(),
+                return cudnnFindConvolutionForwardAlgorithmEx(h, p->x, x.raw(), p->filter, filter,
                                                               p->conv, p->y, y.raw(), n, got, perf,
                                                               scratch, kMaxWorkspace);
               return cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->filter, p->conv, p->y, n,
@@ -237,7 +242,7 @@ class CudnnConv2d final : public Conv2dOp {
             [&](int n, int* got, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
               if (measure)
                 return cudnnFindConvolutionBackwardDataAlgorithmEx(
-                    h, p->filter, w.raw(), p->y, y.raw(), p->conv, p->x, x.raw(), n, got, perf,
+                    h, p->filter, filter, p->y, y.raw(), p->conv, p->x, x.raw(), n, got, perf,
                     scratch, kMaxWorkspace);
               return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->filter, p->y, p->conv, p->x,
                                                                  n, got, perf);
