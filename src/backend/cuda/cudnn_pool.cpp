@@ -6,12 +6,18 @@
 // sizes never let a window run past the padding). NaNs propagate, as in PyTorch. cuDNN's max
 // backward finds the maxima again from x and y, so unlike the CPU op no workspace ties a
 // backward to its forward. Descriptors are rebuilt only when a shape or stride changes.
+// bf16 activations (precision.hpp) go to cuDNN in bf16; should this cuDNN refuse bf16 pooling
+// (NVIDIA documents bf16 for convolutions, not clearly for pooling), the op says so once in the
+// log and pools fp32 copies instead (a conversion pass each way: correct, slower).
 #include "backend/cuda/cudnn_pool.hpp"
 
 #include <vector>
 
+#include "backend/cuda/cuda_allocator.hpp"
 #include "backend/cuda/cuda_context.hpp"
 #include "backend/cuda/op_timer.hpp"
+#include "backend/ops.hpp"
+#include "core/log.hpp"
 
 namespace win::backend {
 
@@ -37,9 +43,23 @@ class CudnnPool2d final : public Pool2dOp {
   void forward(const Tensor& x, Tensor& y) override {
     WIN_CUDA_TIMED("pool2d.forward");
     check(x, y, "pool2d forward");
+    if (x.dtype() == DType::BF16 && bf16_refused_) {
+      Ops& ops = ops_for(Device::CUDA, DType::F32);
+      ops.convert(x, wide(x32_, x));
+      forward(x32_, wide(y32_, y));
+      ops.convert(y32_, y);
+      return;
+    }
     fwd_.describe(x, y, x, y);
-    WIN_CUDNN_CALL(cudnnPoolingForward(cuda_context().cudnn(), pool_, &kOne, fwd_.x, x.raw(),
-                                       &kZero, fwd_.y, y.raw()));
+    const cudnnStatus_t st = cudnnPoolingForward(cuda_context().cudnn(), pool_, &kOne, fwd_.x,
+                                                 x.raw(), &kZero, fwd_.y, y.raw());
+    if (st != CUDNN_STATUS_SUCCESS && x.dtype() == DType::BF16 && !bf16_refused_) {
+      log_info("cuDNN pooling refused bf16 tensors (", cudnnGetErrorString(st),
+               "): pooling fp32 copies of bf16 activations");
+      bf16_refused_ = true;
+      return forward(x, y);
+    }
+    WIN_CUDNN_CALL(st);
   }
 
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) override {
@@ -51,10 +71,26 @@ class CudnnPool2d final : public Pool2dOp {
                   dx.dtype() == x.dtype(),
               ErrorKind::Internal, "pool2d backward: dy ", dy.shape(), ", dx ", dx.shape(),
               " for x ", x.shape(), ", y ", y.shape());
+    if (x.dtype() == DType::BF16 && bf16_refused_) {
+      Ops& ops = ops_for(Device::CUDA, DType::F32);
+      ops.convert(x, wide(x32_, x));
+      ops.convert(y, wide(y32_, y));
+      ops.convert(dy, wide(dy32_, dy));
+      backward(x32_, y32_, dy32_, wide(dx32_, dx));
+      ops.convert(dx32_, dx);
+      return;
+    }
     bwd_.describe(x, y, dx, dy);
-    WIN_CUDNN_CALL(cudnnPoolingBackward(cuda_context().cudnn(), pool_, &kOne, bwd_.y, y.raw(),
-                                        bwd_.dy, dy.raw(), bwd_.x, x.raw(), &kZero, bwd_.dx,
-                                        dx.raw()));
+    const cudnnStatus_t st =
+        cudnnPoolingBackward(cuda_context().cudnn(), pool_, &kOne, bwd_.y, y.raw(), bwd_.dy,
+                             dy.raw(), bwd_.x, x.raw(), &kZero, bwd_.dx, dx.raw());
+    if (st != CUDNN_STATUS_SUCCESS && x.dtype() == DType::BF16 && !bf16_refused_) {
+      log_info("cuDNN pooling refused bf16 tensors (", cudnnGetErrorString(st),
+               "): pooling fp32 copies of bf16 activations");
+      bf16_refused_ = true;
+      return backward(x, y, dy, dx);
+    }
+    WIN_CUDNN_CALL(st);
   }
 
  private:
@@ -91,9 +127,19 @@ class CudnnPool2d final : public Pool2dOp {
               x.shape());
   }
 
+  // buf made an fp32 tensor shaped and laid out like t (kept between calls).
+  static Tensor& wide(Tensor& buf, const Tensor& t) {
+    if (!buf.defined() || buf.shape() != t.shape() || buf.strides() != t.strides())
+      buf = t.is_channels_last() ? empty_channels_last(t.shape(), DType::F32, cuda_allocator())
+                                 : Tensor::empty(t.shape(), DType::F32, cuda_allocator());
+    return buf;
+  }
+
   Pool2dDesc d_;
   PoolDesc pool_;
   Described fwd_, bwd_;
+  bool bf16_refused_ = false;  // this cuDNN refused bf16 pooling once: use fp32 copies
+  Tensor x32_, y32_, dy32_, dx32_;
 };
 
 }  // namespace
