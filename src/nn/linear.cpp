@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "backend/precision.hpp"
 #include "core/error.hpp"
 
 namespace win::nn {
@@ -19,6 +20,14 @@ Linear::Linear(int64_t in, int64_t out, bool bias, DType dtype, bool fuse_relu)
   if (bias) b_ = &add_param("bias", {out}, ParamKind::Bias, Init::uniform(bound));
 }
 
+// Under bf16 precision on a GPU every product rounds its fp32 operands to bf16 (precision.hpp).
+// Left to the products, x would be rounded twice (forward, dW) and dy twice (dW, dx); the layer
+// rounds x and W once per forward and dy once per backward, and the products take the copies.
+bool Linear::rounds_operands() const {
+  return device() == Device::CUDA && dtype() == DType::F32 &&
+         backend::precision() == backend::Precision::Bf16;
+}
+
 Tensor Linear::forward(const Tensor& x, Context& ctx) {
   WIN_CHECK(x.dim() >= 2 && x.size(-1) == in_, ErrorKind::Internal, "Linear(", in_, ", ", out_,
             "): input ", x.shape());
@@ -28,7 +37,16 @@ Tensor Linear::forward(const Tensor& x, Context& ctx) {
   out_shape[out_shape.size() - 1] = out_;
   ensure(y_, out_shape, dtype());
   Tensor y2 = y_.reshape({-1, out_});
-  op_->forward(x_, w_->value, b_ ? b_->value : Tensor(), y2);
+  rounded_ = rounds_operands();
+  if (rounded_) {
+    ensure(x16_, x_.shape(), DType::BF16);
+    ops().convert(x_, x16_);
+    ensure(w16_, w_->value.shape(), DType::BF16);
+    ops().convert(w_->value, w16_);  // the weights stay as they are until backward is done
+    op_->forward(x16_, w16_, b_ ? b_->value : Tensor(), y2);
+  } else {
+    op_->forward(x_, w_->value, b_ ? b_->value : Tensor(), y2);
+  }
   ctx.macs += x_.size(0) * in_ * out_;
   return y_;
 }
@@ -43,10 +61,19 @@ Tensor Linear::backward(const Tensor& dy0, Context&) {
   } else if (b_) {
     ops().bias_grad(dy, b_->grad);
   }
-  ops().gemm(true, false, 1.0, dy, x_, 1.0, w_->grad);  // dW += dy^T x
+  const Tensor* x = &x_;
+  const Tensor* w = &w_->value;
+  if (rounded_) {
+    ensure(dy16_, dy.shape(), DType::BF16);
+    ops().convert(dy, dy16_);
+    dy = dy16_;
+    x = &x16_;
+    w = &w16_;
+  }
+  ops().gemm(true, false, 1.0, dy, *x, 1.0, w_->grad);  // dW += dy^T x
   ensure(dx_, x_shape_, dtype());
   Tensor dx2 = dx_.reshape({-1, in_});
-  ops().gemm(false, false, 1.0, dy, w_->value, 0.0, dx2);  // dx = dy W
+  ops().gemm(false, false, 1.0, dy, *w, 0.0, dx2);  // dx = dy W
   return dx_;
 }
 

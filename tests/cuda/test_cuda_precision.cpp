@@ -6,9 +6,14 @@
 // Skipped, with CUDA's reason, where no GPU is usable.
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <vector>
+
 #include "backend/ops.hpp"
 #include "backend/precision.hpp"
 #include "backend/transfer.hpp"
+#include "nn/linear.hpp"
+#include "nn/module.hpp"
 #include "parity_testing.hpp"
 
 using namespace win;
@@ -134,4 +139,49 @@ TEST(CudaPrecision, PerHeadProductsOnStridedViews) {
   const RestorePrecision restore;
   check_per_head_products(5, 4);  // a call per head
   check_per_head_products(3, 4);  // a call per sequence
+}
+
+// nn::Linear under bf16 precision on the GPU rounds x and W once per forward and dy once per
+// backward and gives the products those copies: its output and gradients are then the CPU's
+// fp32 layer on the same rounded values (to fp32 summation order), and clearly not the
+// unrounded layer's.
+TEST(CudaPrecision, LinearRoundsItsOperandsOnceUnderBf16) {
+  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
+    GTEST_SKIP() << why;
+  const RestorePrecision restore;
+  auto rounded = [](const Tensor& t) {
+    Tensor h = Tensor::empty(t.shape(), DType::BF16), r = Tensor::empty(t.shape(), DType::F32);
+    backend::ops_for(Device::CPU, DType::F32).convert(t, h);
+    backend::ops_for(Device::CPU, DType::F32).convert(h, r);
+    return r;
+  };
+  const Tensor x = parity::host_randn({64, 96}, 3), dy = parity::host_randn({64, 80}, 4);
+  nn::Context ctx;
+  // The CPU layer on rounded x, W and dy (the bias stays fp32; its gradient sums the fp32 dy).
+  nn::Linear ref(96, 80, true, DType::F32), plain(96, 80, true, DType::F32);
+  nn::init_params(ref, 5);
+  nn::init_params(plain, 5);
+  ref.weight().value.copy_from(rounded(ref.weight().value));
+  const std::vector<double> y_ref = ref.forward(rounded(x), ctx).to_vector();
+  const std::vector<double> dx_ref = ref.backward(rounded(dy), ctx).to_vector();
+  const std::vector<double> y_plain = plain.forward(x, ctx).to_vector();
+
+  backend::set_precision(backend::Precision::Bf16);
+  std::unique_ptr<nn::Linear> gpu;
+  {
+    const nn::DeviceScope on(Device::CUDA);
+    gpu = std::make_unique<nn::Linear>(96, 80, true, DType::F32);
+  }
+  nn::init_params(*gpu, 5);
+  const Tensor y = gpu->forward(on_gpu(x), ctx);
+  const Tensor dx = gpu->backward(on_gpu(dy), ctx);
+  auto err = [](const Tensor& got, const std::vector<double>& want) {
+    return parity::normalised_error(
+        backend::to_device(got, Device::CPU),
+        Tensor::from(want, {static_cast<int64_t>(want.size())}).reshape(got.shape()));
+  };
+  EXPECT_LT(err(y, y_ref), 1e-5) << "y";
+  EXPECT_LT(err(dx, dx_ref), 1e-5) << "dx";
+  EXPECT_LT(err(gpu->weight().grad, ref.weight().grad.to_vector()), 1e-5) << "dW";
+  EXPECT_GT(err(y, y_plain), 1e-4) << "the operands were not rounded";
 }

@@ -70,7 +70,7 @@ struct Call {
   int64_t batch = 1, stride_a = 0, stride_b = 0, stride_c = 0;
   cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
   const void* bias = nullptr;  // m values, for the BIAS epilogues
-  bool operands_bf16 = false;  // a and b already point at bf16 copies of fp32 operands
+  bool operands_bf16 = false;  // a and b are bf16 (copies of fp32 operands, or rounded factors)
 };
 
 using Key = std::array<int64_t, 20>;
@@ -335,7 +335,8 @@ void gemm_rowmajor_c(bool ta, bool tb, float alpha, const Tensor& a, const Tenso
   if (dims.k > 0) {
     g.a = operand(b0, tb, "B");
     g.b = operand(a0, ta, "A");
-    if (copies.a16) {  // cuBLASLt's a is win's B, its b win's A
+    g.operands_bf16 = a.dtype() == DType::BF16;  // factors already rounded (check_factors)
+    if (copies.a16) {                            // cuBLASLt's a is win's B, its b win's A
       g.a.ptr = in_copy(g.a.ptr, copies.b32, copies.b16);
       g.b.ptr = in_copy(g.b.ptr, copies.a32, copies.a16);
       g.operands_bf16 = true;
@@ -362,7 +363,7 @@ void gemm_rowmajor_c(bool ta, bool tb, float alpha, const Tensor& a, const Tenso
   int64_t n = 0, s = 0;
   const bool several = c.dim() == 4 && !(one_batch_stride(a, n, s) && one_batch_stride(b, n, s) &&
                                          one_batch_stride(c, n, s));
-  if (several && c.dtype() == DType::F32 && precision() == Precision::Bf16 && c.numel() > 0) {
+  if (several && a.dtype() == DType::F32 && precision() == Precision::Bf16 && c.numel() > 0) {
     CudaContext& ctx = cuda_context();
     thread_local Tensor whole_a, whole_b;
     copies.a32 = static_cast<const char*>(a.raw());
@@ -379,6 +380,15 @@ void check_operand(const Tensor& t, DType dtype, const char* what) {
             ", C is ", dtype_name(dtype));
 }
 
+// The two factors of a product into C: C's dtype, or both bf16 into an fp32 C (factors a layer
+// rounded once for several products, as nn::Linear does under bf16 precision).
+void check_factors(const Tensor& a, const Tensor& b, DType c, const char* what_a,
+                   const char* what_b) {
+  const bool rounded = c == DType::F32 && a.dtype() == DType::BF16 && b.dtype() == DType::BF16;
+  check_operand(a, rounded ? DType::BF16 : c, what_a);
+  check_operand(b, rounded ? DType::BF16 : c, what_b);
+}
+
 class CudaLinear final : public LinearOp {
  public:
   explicit CudaLinear(bool relu) : relu_(relu) {}
@@ -391,8 +401,7 @@ class CudaLinear final : public LinearOp {
               ErrorKind::Internal, "linear: x ", x.shape(), ", W ", w.shape(), ", b ",
               (b.defined() ? b.shape() : Dims{}), " -> y ", y.shape());
     const DType dt = y.dtype();
-    check_operand(x, dt, "linear x");
-    check_operand(w, dt, "linear W");
+    check_factors(x, w, dt, "linear x", "linear W");
     check_operand(y, dt, "linear y");
     if (b.defined()) {
       check_operand(b, dt, "linear b");
@@ -411,6 +420,7 @@ class CudaLinear final : public LinearOp {
     g.m = n, g.n = m, g.k = k;
     g.a = operand(w, true, "W");   // y = x W^T: B = W, used transposed
     g.b = operand(x, false, "x");  // A = x
+    g.operands_bf16 = x.dtype() == DType::BF16;
     g.c = y.raw();
     g.ldc = m == 1 ? n : y.stride(0);
     g.bias = b.defined() ? b.raw() : nullptr;
@@ -429,8 +439,7 @@ void cuda_gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const 
                double beta, Tensor& c) {
   WIN_CUDA_TIMED("gemm");
   check_on_device(c, "gemm C");
-  check_operand(a, c.dtype(), "A");
-  check_operand(b, c.dtype(), "B");
+  check_factors(a, b, c.dtype(), "A", "B");
   WIN_CHECK(a.dim() == b.dim() && a.dim() == c.dim() && a.dim() >= 2 && a.dim() <= 4,
             ErrorKind::Internal, "gemm: ranks ", a.dim(), ", ", b.dim(), ", ", c.dim());
   const int d = c.dim();
