@@ -353,6 +353,12 @@ if [[ -x $build/bin/win ]]; then
           "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda --precision "$prec" \
           "${extra_bench[@]}" || true
       done
+      # Attention composed of bf16 tensor-core products against the fused fp32 kernels.
+      if [[ $w == bert-base ]] && grep -q -- --composed-attention <<<"$help"; then
+        run_phase "win bench $w bf16 composed attention" "$(phase_limit $((bench_cap / 4)))" \
+          "$out/bench.txt" "${kenv[@]}" "$build/bin/win" bench --workload "$w" --device cuda \
+          --precision bf16 --composed-attention "${extra_bench[@]}" || true
+      fi
       # bf16 activations (convolutional models only; experimental until measured here), with
       # its profile.
       if [[ $w == resnet50 ]] && grep -q -- --bf16-activations <<<"$help"; then

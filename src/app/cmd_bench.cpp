@@ -204,12 +204,13 @@ StepTimes timed_steps(Workload& w, nn::Context& ctx, int warmup, int steps, Devi
 
 // One workload on the GPU: steps are timed from launch to the device finishing its queue.
 int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision precision,
-              bool profile, bool deterministic, bool bf16_activations) {
+              bool profile, bool deterministic, bool bf16_activations, bool fused_attention) {
   const std::string why = backend::device_unavailable(Device::CUDA);
   WIN_CHECK(why.empty(), ErrorKind::Usage, "win bench --device cuda: ", why);
   backend::set_precision(precision);
   backend::set_deterministic(deterministic);
   backend::set_bf16_activations(bf16_activations);
+  backend::set_fused_attention(fused_attention);
   const std::string devices = backend::cuda_devices();
   const double peak = nominal_bf16_peak_tflops(devices);
   auto w = make_workload(name, 0, 1, Device::CUDA);
@@ -234,7 +235,9 @@ int bench_gpu(const std::string& name, int steps, int warmup, backend::Precision
               static_cast<double>(w->batch()) / med, flops / 1e9, tflops * 1e3, mfu.c_str());
   std::printf("# %s, precision %s%s%s (precision.hpp); loss %.4f after %d steps; MFU against %s\n",
               devices.c_str(), backend::precision_name(precision),
-              bf16_activations ? ", bf16 activations" : "",
+              cat(bf16_activations ? ", bf16 activations" : "",
+                  fused_attention ? "" : ", composed attention")
+                  .c_str(),
               deterministic ? "" : ", non-deterministic", loss, warmup + steps,
               peak > 0 ? cat("the nominal dense bf16 peak ", peak, " TFLOP/s").c_str()
                        : "nothing (GPU not in the table)");
@@ -271,8 +274,11 @@ int run_bench(const Args& args) {
             " is a GPU workload: add --device cuda");
   WIN_CHECK(device == "cuda" || !args.has("--precision"), ErrorKind::Usage,
             "win bench: --precision applies to --device cuda (the CPU computes fp32)");
-  WIN_CHECK(device == "cuda" || (!args.has("--profile") && !args.has("--nondeterministic")),
-            ErrorKind::Usage, "win bench: --profile and --nondeterministic apply to --device cuda");
+  WIN_CHECK(device == "cuda" || (!args.has("--profile") && !args.has("--nondeterministic") &&
+                                 !args.has("--composed-attention")),
+            ErrorKind::Usage,
+            "win bench: --profile, --nondeterministic and --composed-attention apply to --device "
+            "cuda");
   const backend::Precision precision =
       backend::parse_precision(args.get("--precision").value_or("fp32"), "--precision");
   WIN_CHECK(!args.has("--bf16-activations") || precision == backend::Precision::Bf16,
@@ -285,7 +291,8 @@ int run_bench(const Args& args) {
     std::printf("%-9s %6s %7s %12s %12s %11s %9s %8s\n", "workload", "batch", "device", "median_ms",
                 "samples/s", "GFLOP/step", "GFLOP/s", "MFU");
     return bench_gpu(name, steps, warmup, precision, args.has("--profile"),
-                     !args.has("--nondeterministic"), args.has("--bf16-activations"));
+                     !args.has("--nondeterministic"), args.has("--bf16-activations"),
+                     !args.has("--composed-attention"));
   }
 
   if (dist::world().is_root())
@@ -352,6 +359,10 @@ Command bench_command() {
                    {"--bf16-activations", "",
                     "--precision bf16: convolutions store activations in bf16, as autocast "
                     "(experimental)",
+                    false},
+                   {"--composed-attention", "",
+                    "--device cuda: attention as gemm, softmax and dropout instead of the fused "
+                    "kernels (to compare them)",
                     false},
                    {"--steps", "N", "timed steps (default 20)", false},
                    {"--warmup", "N", "untimed steps first (default 3)", false},

@@ -11,7 +11,16 @@ namespace {
 std::atomic<Precision> g_precision{Precision::Fp32};
 std::atomic<bool> g_deterministic{true};
 std::atomic<bool> g_bf16_activations{false};
+std::atomic<bool> g_fused_attention{true};
 }  // namespace
+
+void set_fused_attention(bool on) {
+  g_fused_attention.store(on);
+}
+
+bool fused_attention() {
+  return g_fused_attention.load();
+}
 
 void set_bf16_activations(bool on) {
   g_bf16_activations.store(on);

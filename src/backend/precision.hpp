@@ -50,6 +50,12 @@ bool bf16_activations();
 // is bf16 and bf16 activations are on, else `input` (the input's dtype: the CPU keeps f32/f64).
 DType activation_dtype(Device device, DType input);
 
+// Whether a backend with fused attention (the GPU) uses it (default true); off, SelfAttention
+// composes gemm, softmax and dropout as on the CPU. win bench --composed-attention turns it off
+// to compare the two (fp32 CUDA-core kernels against bf16 tensor-core products).
+void set_fused_attention(bool on);
+bool fused_attention();
+
 // Whether GPU ops must give the same bits on every run (run.deterministic, default true): cuDNN
 // then takes the first deterministic algorithm of its heuristic ranking, falling back to another
 // only when no deterministic one fits. false: convolution algorithms are measured on the first

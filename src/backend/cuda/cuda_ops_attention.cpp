@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_context.hpp"
 #include "backend/cuda/cuda_ops.hpp"
 #include "backend/cuda/op_timer.hpp"
+#include "backend/precision.hpp"
 #include "core/error.hpp"
 #include "dropout.cuh"
 
@@ -48,7 +49,7 @@ void check_aux(const Tensor& t, const Dims& shape, DType dtype, const char* what
 
 bool CudaOps::fuses_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                               const Tensor& mask_bias) {
-  if (!fits(q, q) || !fits(k, q) || !fits(v, q)) return false;
+  if (!fused_attention() || !fits(q, q) || !fits(k, q) || !fits(v, q)) return false;
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), dh = q.size(3);
   return b > 0 && h > 0 && t > 0 && dh >= 1 && dh <= 128 && mask_fits(mask_bias, b, t);
 }
