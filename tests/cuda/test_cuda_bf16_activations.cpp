@@ -24,17 +24,12 @@
 #include "nn/loss.hpp"
 #include "nn/module.hpp"
 #include "parity_testing.hpp"
+#include "skip_without_gpu.hpp"
 
 using namespace win;
 using parity::host_randn;
 
 namespace {
-
-#define SKIP_WITHOUT_GPU()                                                               \
-  do {                                                                                   \
-    if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty()) \
-      GTEST_SKIP() << why;                                                               \
-  } while (0)
 
 // bf16 precision with bf16 activations for one test, restored after.
 struct Bf16Activations {

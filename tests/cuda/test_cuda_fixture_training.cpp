@@ -8,17 +8,10 @@
 #include "backend/transfer.hpp"
 #include "fixture_training.hpp"
 #include "nn/module.hpp"
+#include "skip_without_gpu.hpp"
 
 using namespace win;
 using namespace win::testing_nn;
-
-namespace {
-#define SKIP_WITHOUT_GPU()                                                               \
-  do {                                                                                   \
-    if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty()) \
-      GTEST_SKIP() << why;                                                               \
-  } while (0)
-}  // namespace
 
 TEST(TorchModelFixturesCuda, MlpThreeSgdSteps) {
   SKIP_WITHOUT_GPU();
