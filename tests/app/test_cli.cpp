@@ -124,9 +124,14 @@ TEST(Cli, DeviceAndPrecisionErrors) {
   r = run_command(win_cmd("run " + deck + " --dry-run --set run.deterministic=false"));
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(contains(r.err, "run.deterministic: false applies to GPU algorithms")) << r.err;
-  r = run_command(win_cmd("bench --workload mlp --nondeterministic"));
+  for (const char* flag : {"--nondeterministic", "--composed-attention"}) {
+    r = run_command(win_cmd(std::string("bench --workload mlp ") + flag));
+    EXPECT_EQ(r.code, 2) << flag;
+    EXPECT_TRUE(contains(r.err, "--composed-attention apply to --device cuda")) << r.err;
+  }
+  r = run_command(win_cmd("bench --workload mlp --bf16-activations"));
   EXPECT_EQ(r.code, 2);
-  EXPECT_TRUE(contains(r.err, "--nondeterministic apply to --device cuda")) << r.err;
+  EXPECT_TRUE(contains(r.err, "--bf16-activations needs --device cuda --precision bf16")) << r.err;
   r = run_command(win_cmd("bench --workload mlp --precision bf16"));
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(contains(r.err, "--precision applies to --device cuda")) << r.err;
