@@ -9,7 +9,8 @@
 //   - multi-tensor: a table of segments of the model's flat parameter, gradient and state
 //     buffers (one offset per segment, the same in all of them), so a whole optimizer step is one
 //     launch. The table lives in device memory; build it on the host, call
-//     optim_assign_chunks() on it, and upload it (once, while the segments stay the same).
+//     optim_assign_chunks() on it, and upload it before the launch (CudaOps uploads it each
+//     step: a few kilobytes, on the launch's stream).
 //
 // Every launcher is asynchronous on `stream` and returns cudaGetLastError() after its launch.
 #pragma once

@@ -41,10 +41,12 @@ Tensor Conv2d::forward(const Tensor& x, Context& ctx) {
             ", padding ", desc_.padding, "): input ", x.shape());
   // The output's dtype: bf16 where bf16 activations are on (a GPU run in bf16, precision.hpp),
   // else the input's. The product's dtype: the output's, except that cuDNN's bf16 kernels want
-  // channel counts in multiples of 8 (an image's 1 or 3 are not) and the bf16 path has no fp32
-  // bias: such a layer computes in fp32 and rounds its output to bf16 after.
+  // channel counts in multiples of 8 (an image's 1 or 3 are not, nor a thin student's odd
+  // widths) and the bf16 path has no fp32 bias: such a layer computes in fp32 and rounds its
+  // output to bf16 after.
   const DType out = backend::activation_dtype(device(), x.dtype());
-  compute_ = out == DType::BF16 && (b_ != nullptr || in_ % 8 != 0) ? DType::F32 : out;
+  const bool bf16_fits = b_ == nullptr && in_ % 8 == 0 && out_ % 8 == 0;
+  compute_ = out == DType::BF16 && !bf16_fits ? DType::F32 : out;
   if (is_channels_last(x) && x.dtype() == compute_) {
     x_ = x;
     x_layout_ = Tensor();

@@ -98,6 +98,8 @@ void CudaOps::sgd_update(Tensor& p, const Tensor& g, Tensor& buf, double lr, dou
                          bool nesterov, double weight_decay, bool first_step) {
   WIN_CUDA_TIMED("sgd_update");
   matching(p, g, "sgd_update");
+  WIN_CHECK(buf.defined() || momentum == 0, ErrorKind::Internal, "cuda sgd_update: momentum ",
+            momentum, " without a momentum buffer");
   WIN_CUDA_CHECK(kernels::launch_sgd_update_f32(
       dense_ptr<float>(p, "sgd_update"), dense_ptr<float>(g, "sgd_update"),
       buf.defined() && momentum != 0 ? dense_ptr<float>(buf, "sgd_update") : nullptr, p.numel(), lr,
@@ -131,6 +133,9 @@ const kernels::OptimSegment* segment_table(const std::vector<Ops::UpdateSegment>
     WIN_CHECK(s.offset >= 0 && s.numel >= 0 && s.offset + s.numel <= numel, ErrorKind::Internal,
               "cuda ", what, ": segment ", i, " [", s.offset, ", ", s.offset + s.numel,
               ") outside the flat buffers of ", numel);
+    WIN_CHECK(i == 0 || s.offset >= segments[i - 1].offset + segments[i - 1].numel,
+              ErrorKind::Internal, "cuda ", what, ": segment ", i,
+              " overlaps or precedes the one before (the one launch would race on it)");
     host[i] = {s.offset, s.numel, s.weight_decay, 0};
   }
   *total_chunks = kernels::optim_assign_chunks(host.data(), static_cast<int64_t>(host.size()));
@@ -149,7 +154,9 @@ void CudaOps::sgd_update_segments(Tensor& p, const Tensor& g, Tensor& buf,
   WIN_CUDA_TIMED("sgd_update");
   if (segments.empty()) return;
   matching(p, g, "sgd_update");
-  const bool use_buf = buf.defined() && momentum != 0;
+  WIN_CHECK(buf.defined() || momentum == 0, ErrorKind::Internal, "cuda sgd_update: momentum ",
+            momentum, " without a momentum buffer");
+  const bool use_buf = momentum != 0;
   if (use_buf) matching(p, buf, "sgd_update");
   int64_t chunks = 0;
   const kernels::OptimSegment* table = segment_table(segments, p.numel(), &chunks, "sgd_update");

@@ -134,6 +134,9 @@ class CudnnBatchNorm final : public BatchNormOp {
   bool forward_train_add_relu(const Tensor& x, const Tensor& r, const Tensor& gamma,
                               const Tensor& beta, double eps, double momentum, Tensor& running_mean,
                               Tensor& running_var, Tensor& mean, Tensor& var, Tensor& y) override {
+    check_on_device(r, "batchnorm forward_train_add_relu");
+    WIN_CHECK(r.shape() == x.shape(), ErrorKind::Internal,
+              "batchnorm forward_train_add_relu: residual ", r.shape(), " for input ", x.shape());
     if (relu_ || !own_kernels({&x, &r, &y}) || r.strides() != x.strides() ||
         y.strides() != x.strides() || r.dtype() != x.dtype())
       return false;

@@ -53,12 +53,7 @@ class CudnnPool2d final : public Pool2dOp {
     fwd_.describe(x, y, x, y);
     const cudnnStatus_t st = cudnnPoolingForward(cuda_context().cudnn(), pool_, &kOne, fwd_.x,
                                                  x.raw(), &kZero, fwd_.y, y.raw());
-    if (st != CUDNN_STATUS_SUCCESS && x.dtype() == DType::BF16 && !bf16_refused_) {
-      log_info("cuDNN pooling refused bf16 tensors (", cudnnGetErrorString(st),
-               "): pooling fp32 copies of bf16 activations");
-      bf16_refused_ = true;
-      return forward(x, y);
-    }
+    if (refuses_bf16(st, x)) return forward(x, y);
     WIN_CUDNN_CALL(st);
   }
 
@@ -84,12 +79,7 @@ class CudnnPool2d final : public Pool2dOp {
     const cudnnStatus_t st =
         cudnnPoolingBackward(cuda_context().cudnn(), pool_, &kOne, bwd_.y, y.raw(), bwd_.dy,
                              dy.raw(), bwd_.x, x.raw(), &kZero, bwd_.dx, dx.raw());
-    if (st != CUDNN_STATUS_SUCCESS && x.dtype() == DType::BF16 && !bf16_refused_) {
-      log_info("cuDNN pooling refused bf16 tensors (", cudnnGetErrorString(st),
-               "): pooling fp32 copies of bf16 activations");
-      bf16_refused_ = true;
-      return backward(x, y, dy, dx);
-    }
+    if (refuses_bf16(st, x)) return backward(x, y, dy, dx);
     WIN_CUDNN_CALL(st);
   }
 
@@ -125,6 +115,18 @@ class CudnnPool2d final : public Pool2dOp {
     const Dims want{x.size(0), x.size(1), p, q};
     WIN_CHECK(y.shape() == want, ErrorKind::Internal, what, ": output ", y.shape(), " for input ",
               x.shape());
+  }
+
+  // Whether st is cuDNN refusing a bf16 call as unsupported (the first time: noted and logged,
+  // and the op switches to fp32 copies); any other failure is raised by the caller.
+  bool refuses_bf16(cudnnStatus_t st, const Tensor& x) {
+    if (x.dtype() != DType::BF16 || bf16_refused_ ||
+        (st != CUDNN_STATUS_NOT_SUPPORTED && st != CUDNN_STATUS_BAD_PARAM))
+      return false;
+    log_warn("cuDNN pooling refused bf16 tensors (", cudnnGetErrorString(st),
+             "): pooling fp32 copies of bf16 activations from now on");
+    bf16_refused_ = true;
+    return true;
   }
 
   // buf made an fp32 tensor shaped and laid out like t (kept between calls).
