@@ -37,7 +37,8 @@
 #              DEVICE_CHECK_TORCH_ARGS="--compile on"); OUTDIR/torch_gpu.txt, a markdown table;
 #              OUTDIR/torch_gpu.log. DEVICE_CHECK_SKIP_TORCH=1 skips it.
 # and OUTDIR/summary.md: GPU, date, phase table (status, seconds, time limit), test counts from the
-# gtest XML, the benchmark tables.
+# gtest XML, the benchmark tables, and win against PyTorch as ratios (tools/bench_table.py, also
+# OUTDIR/table.md).
 #
 # Exit codes: 0 every phase that ran passed; 1 a phase failed or timed out (summary.md says which);
 # 2 usage; 3 no NVIDIA GPU here (nvidia-smi missing or failing: nothing else is tried);
@@ -506,6 +507,15 @@ fi
   echo "## PyTorch peer"
   echo
   if [[ -s $out/torch_gpu.txt ]]; then cat "$out/torch_gpu.txt"; else echo "(no table: see torch_gpu.log)"; fi
+  echo
+  echo "## win against PyTorch (tools/bench_table.py)"
+  echo
+  if [[ -s $out/torch_gpu.txt && -s $out/bench.txt ]] &&
+    python3 "$root/tools/bench_table.py" "$out" >"$out/table.md" 2>&1; then
+    cat "$out/table.md"
+  else
+    echo "(no table: $(cat "$out/table.md" 2>/dev/null || echo 'no bench.txt or torch_gpu.txt'))"
+  fi
   if [[ ${p_status[build]:-ok} != ok ]]; then
     echo
     echo "## Build log (last 40 lines)"
