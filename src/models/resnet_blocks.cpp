@@ -24,7 +24,7 @@ ResidualBlock::ResidualBlock(const char* type, int64_t in, int64_t out, int64_t 
 // The main path's last batch norm, the residual sum and the block's ReLU are one call
 // (BatchNorm2d::forward_add_relu: one pass where the backend fuses it), so the shortcut runs
 // first. Backward: that call gives the main path's gradient and the shortcut's (the gradient
-// through the ReLU); the two input gradients are summed.
+// through the ReLU); the two input gradients are summed in place.
 Tensor ResidualBlock::forward(const Tensor& x, nn::Context& ctx) {
   const Tensor s = downsample_ ? downsample_->forward(x, ctx) : x;
   Tensor h = x;
@@ -37,9 +37,13 @@ Tensor ResidualBlock::backward(const Tensor& dy, nn::Context& ctx) {
   Tensor dmain = last_bn().backward_add_relu(dy, ctx, &dsum);
   for (size_t i = main_->size() - 1; i-- > 0;) dmain = (*main_)[i].backward(dmain, ctx);
   const Tensor dshort = downsample_ ? downsample_->backward(dsum, ctx) : dsum;
-  ensure(dx_, dmain.shape(), dmain.dtype(), &dmain);
-  ops().add(dmain, dshort, dx_);
-  return dx_;
+  // dmain is the first convolution's input-gradient buffer, read only here: the sum goes into it
+  // rather than into a buffer of the block's own (one activation less per block).
+  WIN_CHECK(dmain.defined() && dmain.shape() == dshort.shape(), ErrorKind::Internal, type(),
+            " backward: main path gradient ", dmain.defined() ? dmain.shape() : Dims{},
+            ", shortcut gradient ", dshort.shape());
+  ops().add(dmain, dshort, dmain);
+  return dmain;
 }
 
 nn::BatchNorm2d& ResidualBlock::last_bn() const {

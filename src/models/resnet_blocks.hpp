@@ -38,7 +38,6 @@ class ResidualBlock : public nn::Module {
   nn::Sequential* downsample_ = nullptr;
   nn::Conv2d* first_conv_ = nullptr;
   nn::Conv2d* proj_conv_ = nullptr;
-  Tensor dx_;
   friend class Bottleneck;
   friend class BasicBlock;
 };
