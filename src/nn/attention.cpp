@@ -139,14 +139,14 @@ Tensor SelfAttention::backward(const Tensor& dy0, Context& ctx) {
     composed_backward(dch, scale, ctx, dqh, dkh, dvh);
   }
 
-  // x feeds all three projections: dx is the sum of their input gradients.
-  const Tensor dxq = q_->backward(dq_, ctx);
+  // x feeds all three projections: dx is the sum of their input gradients, summed into the
+  // query projection's dx buffer (read nowhere else) rather than a buffer of this layer's own.
+  Tensor dx = q_->backward(dq_, ctx);
   const Tensor dxk = k_->backward(dk_, ctx);
   const Tensor dxv = v_->backward(dv_, ctx);
-  ensure(dx_, x_shape_, dtype());
-  ops().add(dxq, dxk, dx_);
-  ops().axpy(1.0, dxv, dx_);
-  return dx_;
+  ops().add(dx, dxk, dx);
+  ops().axpy(1.0, dxv, dx);
+  return dx;
 }
 
 void SelfAttention::composed_backward(const Tensor& dch, double scale, Context& ctx, Tensor& dqh,
