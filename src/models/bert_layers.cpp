@@ -102,17 +102,16 @@ Tensor BertLayer::forward(const Tensor& x, nn::Context& ctx) {
 }
 
 Tensor BertLayer::backward(const Tensor& dy, nn::Context& ctx) {
+  // The residuals' gradient sums go into the input-gradient buffers of the branches' first
+  // layers (a Linear's and SelfAttention's, read nowhere else), not into buffers of this layer.
   const Tensor dsum2 = out_ln_->backward(dy, ctx);
-  const Tensor dinter = inter_dense_->backward(
+  Tensor dh = inter_dense_->backward(
       gelu_->backward(out_dense_->backward(out_drop_->backward(dsum2, ctx), ctx), ctx), ctx);
-  ensure(dh_, dy.shape(), dtype());
-  ops().add(dinter, dsum2, dh_);  // the residual carries dsum2 to h
-  const Tensor dsum1 = attn_ln_->backward(dh_, ctx);
-  const Tensor dself =
-      self_->backward(attn_dense_->backward(attn_drop_->backward(dsum1, ctx), ctx), ctx);
-  ensure(dx_, dy.shape(), dtype());
-  ops().add(dself, dsum1, dx_);
-  return dx_;
+  ops().add(dh, dsum2, dh);  // the residual carries dsum2 to h
+  const Tensor dsum1 = attn_ln_->backward(dh, ctx);
+  Tensor dx = self_->backward(attn_dense_->backward(attn_drop_->backward(dsum1, ctx), ctx), ctx);
+  ops().add(dx, dsum1, dx);
+  return dx;
 }
 
 }  // namespace win::models

@@ -61,7 +61,7 @@ class BertLayer final : public nn::Module {
   nn::Linear* out_dense_;
   nn::Dropout* out_drop_;
   nn::LayerNorm* out_ln_;
-  Tensor sum1_, sum2_, dh_, dx_;
+  Tensor sum1_, sum2_;
 };
 
 }  // namespace win::models
