@@ -27,11 +27,9 @@ uint64_t Dropout::counter(uint64_t step, uint64_t stream_id) {
 backend::Ops::AttentionDropout Dropout::fused_draw(const Dims& shape, const Context& ctx) const {
   backend::Ops::AttentionDropout d;
   if (!ctx.training || p_ == 0.0) return d;
-  int64_t numel = 1;
-  for (const int64_t s : shape) numel *= s;
   const int64_t samples = shape.empty() ? 1 : std::max<int64_t>(shape[0], 1);
   // Masks are keyed by global element position: the same for any split of the global batch.
-  const auto per_sample = static_cast<uint64_t>(numel / samples);
+  const auto per_sample = static_cast<uint64_t>(shape.product() / samples);
   d.p = p_;
   d.rng = &ctx.rng;
   d.hi_counter = counter(ctx.step, stream_id_);

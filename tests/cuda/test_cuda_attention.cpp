@@ -26,6 +26,7 @@
 #include "dropout.cuh"
 #include "nn/attention.hpp"
 #include "nn/module.hpp"
+#include "skip_without_gpu.hpp"
 
 using namespace win;
 
@@ -205,15 +206,13 @@ void check(const Problem& p, DType dt, double tol, double drop_p = 0.0) {
 }  // namespace
 
 TEST(CudaAttention, FusedKernelsMatchADoubleReferenceInFp32) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
+  SKIP_WITHOUT_GPU();
   check({2, 3, 37, 64}, DType::F32, 1e-5);
   check({1, 2, 70, 40}, DType::F32, 1e-5);
 }
 
 TEST(CudaAttention, FusedKernelsInBf16StayWithinItsRounding) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
+  SKIP_WITHOUT_GPU();
   // Inputs are the bf16 values themselves; what remains is P and the outputs rounded to bf16.
   check({2, 3, 37, 64}, DType::BF16, 2e-2);
 }
@@ -221,8 +220,7 @@ TEST(CudaAttention, FusedKernelsInBf16StayWithinItsRounding) {
 // The mask-only dropout launcher (what the fused attention's mask comes from) writes the bits
 // Ops::dropout writes on the CPU, at an offset that is not a multiple of a Philox block.
 TEST(CudaAttention, DropoutMaskMatchesTheCpuDropout) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
+  SKIP_WITHOUT_GPU();
   const int64_t n = 5003;
   const Philox rng(21, 4);
   const uint64_t hi = 9, lo = 4099;
@@ -239,8 +237,7 @@ TEST(CudaAttention, DropoutMaskMatchesTheCpuDropout) {
 }
 
 TEST(CudaAttention, FusedKernelsWithDropoutMatchADoubleReference) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
+  SKIP_WITHOUT_GPU();
   check({2, 3, 37, 64}, DType::F32, 1e-5, 0.1);
   check({1, 2, 70, 40}, DType::F32, 1e-5, 0.1);
   check({2, 3, 37, 64}, DType::BF16, 2e-2, 0.1);
@@ -306,8 +303,7 @@ INSTANTIATE_TEST_SUITE_P(CudaAttention, ReferenceGradients, testing::Values(0.0,
 // the fused kernel drops exactly the probabilities the CPU's Dropout drops. A backward after an
 // inference forward is refused.
 TEST(CudaAttention, SelfAttentionUsesTheFusedKernelsAndMatchesTheCpu) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
+  SKIP_WITHOUT_GPU();
   const int64_t b = 3, t = 21, hidden = 64, heads = 4;
   std::vector<int32_t> mask(static_cast<size_t>(b * t), 1);
   for (int64_t j = t - 6; j < t; ++j) mask[static_cast<size_t>(t + j)] = 0;  // sequence 1 padded

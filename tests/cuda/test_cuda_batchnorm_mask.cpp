@@ -10,6 +10,7 @@
 #include "batchnorm_nhwc.cuh"
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
+#include "skip_without_gpu.hpp"
 
 using namespace win;
 
@@ -63,8 +64,7 @@ void check(int64_t rows, int64_t c) {
 }  // namespace
 
 TEST(CudaBatchNormMask, FromXAndFromYGiveTheSameBits) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
+  SKIP_WITHOUT_GPU();
   check(4096, 64);  // float4
   check(1000, 6);   // scalar
 }

@@ -10,6 +10,7 @@
 #include "backend/precision.hpp"
 #include "backend/transfer.hpp"
 #include "parity_testing.hpp"
+#include "skip_without_gpu.hpp"
 
 using namespace win;
 
@@ -73,13 +74,11 @@ void check_conv(int kernel, int stride, int padding) {
 }  // namespace
 
 TEST(CudaConvSearch, MeasuredAlgorithms3x3MatchTheCpuAndKeepTheAccumulatedFilterGradient) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
+  SKIP_WITHOUT_GPU();
   check_conv(3, 1, 1);
 }
 
 TEST(CudaConvSearch, MeasuredAlgorithmsStrided1x1MatchTheCpu) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
+  SKIP_WITHOUT_GPU();
   check_conv(1, 2, 0);
 }

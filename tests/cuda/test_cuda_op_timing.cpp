@@ -6,12 +6,12 @@
 #include "backend/op_timing.hpp"
 #include "backend/ops.hpp"
 #include "backend/transfer.hpp"
+#include "skip_without_gpu.hpp"
 
 using namespace win;
 
 TEST(CudaOpTiming, RecordsOutermostOpsOnlyWhileOn) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
+  SKIP_WITHOUT_GPU();
   Allocator& gpu = backend::device_allocator(Device::CUDA);
   auto& ops = backend::ops_for(Device::CUDA, DType::F32);
   Tensor a = Tensor::zeros({256, 256}, DType::F32, gpu),

@@ -15,6 +15,7 @@
 #include "nn/linear.hpp"
 #include "nn/module.hpp"
 #include "parity_testing.hpp"
+#include "skip_without_gpu.hpp"
 
 using namespace win;
 
@@ -31,8 +32,7 @@ Tensor on_gpu(const Tensor& h) {
 }  // namespace
 
 TEST(CudaPrecision, ProductsFollowTheRunPrecision) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
+  SKIP_WITHOUT_GPU();
   const RestorePrecision restore;
   const Tensor a = parity::host_randn({192, 320}, 1);
   const Tensor b = parity::host_randn({320, 256}, 2);
@@ -62,8 +62,7 @@ TEST(CudaPrecision, ProductsFollowTheRunPrecision) {
 // algorithm is the fastest for a shape, so whether one is used is not asserted): either way the
 // result stays within TF32's operand rounding.
 TEST(CudaPrecision, ConvolutionsStayWithinTf32RoundingInEveryPrecision) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
+  SKIP_WITHOUT_GPU();
   const RestorePrecision restore;
   const Tensor x = parity::host_randn({4, 32, 14, 14}, 3, 1.0, true);
   const Tensor w = parity::host_randn({48, 32, 3, 3}, 4, 0.1);
@@ -134,8 +133,7 @@ void check_per_head_products(int64_t b, int64_t h) {
 }  // namespace
 
 TEST(CudaPrecision, PerHeadProductsOnStridedViews) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
+  SKIP_WITHOUT_GPU();
   const RestorePrecision restore;
   check_per_head_products(5, 4);  // a call per head
   check_per_head_products(3, 4);  // a call per sequence
@@ -146,8 +144,7 @@ TEST(CudaPrecision, PerHeadProductsOnStridedViews) {
 // fp32 layer on the same rounded values (to fp32 summation order), and clearly not the
 // unrounded layer's.
 TEST(CudaPrecision, LinearRoundsItsOperandsOnceUnderBf16) {
-  if (const std::string why = backend::device_unavailable(Device::CUDA); !why.empty())
-    GTEST_SKIP() << why;
+  SKIP_WITHOUT_GPU();
   const RestorePrecision restore;
   auto rounded = [](const Tensor& t) {
     Tensor h = Tensor::empty(t.shape(), DType::BF16), r = Tensor::empty(t.shape(), DType::F32);
