@@ -317,6 +317,7 @@ int run_bench(const Args& args) {
                   "1.000");
       continue;
     }
+    cpu_allocator().reset_peak();
     auto w = make_workload(name, 0);
     nn::Context ctx;
     ctx.rng = Philox(0, 0xD0);
@@ -330,6 +331,8 @@ int run_bench(const Args& args) {
                 static_cast<long long>(w->batch()), th, med * 1e3,
                 static_cast<double>(w->batch()) / med, flops / 1e9, gflops, gflops / peak);
     std::printf("# sgemm limit at %d threads: %.1f GFLOP/s\n", th, peak);
+    std::printf("# host memory: %.1f MiB of tensors at the peak of the workload's steps\n",
+                static_cast<double>(cpu_allocator().stats().peak_bytes) / (1 << 20));
   }
   return 0;
 }

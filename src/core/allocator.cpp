@@ -68,6 +68,11 @@ void HeapAllocator::release(Storage* s) {
   std::free(base);
 }
 
+void HeapAllocator::reset_peak() {
+  std::lock_guard lock(mu_);
+  stats_.peak_bytes = stats_.bytes_in_use;
+}
+
 AllocStats HeapAllocator::stats() const {
   std::lock_guard lock(mu_);
   return stats_;

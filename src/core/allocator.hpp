@@ -57,6 +57,8 @@ class HeapAllocator final : public Allocator {
   void release(Storage* s) override;
   Device device() const override { return Device::CPU; }
   AllocStats stats() const override;
+  // Starts a new peak from what is in use now (to measure one phase of a process).
+  void reset_peak();
 
  private:
   Storage* make(size_t bytes, bool zeroed);

@@ -88,17 +88,19 @@ Tensor BertPretrainHead::backward(const Tensor& dmlm, nn::Context& ctx) {
             "BERT pretraining backward needs the NSP gradient");
   ops().gemm(true, false, 1.0, dmlm, t_, 1.0, word_.grad);  // tied decoder: dW += dlogits^T t
   ops().bias_grad(dmlm, bias_->grad);
-  ensure(dt_, t_.shape(), dtype());
-  ops().gemm(false, false, 1.0, dmlm, word_.value, 0.0, dt_);
-  const Tensor dg = transform_->backward(gelu_->backward(ln_->backward(dt_, ctx), ctx), ctx);
-  ensure(dh_, h_shape_, dtype());
-  backend::zero(dh_);
-  Tensor dh_rows = dh_.reshape({h_shape_[0] * h_shape_[1], h_shape_[2]});
+  Tensor dt = transient(t_.shape(), dtype());
+  ops().gemm(false, false, 1.0, dmlm, word_.value, 0.0, dt);
+  const Tensor dg = transform_->backward(gelu_->backward(ln_->backward(dt, ctx), ctx), ctx);
+  dt = Tensor();
+  Tensor dh = transient(h_shape_, dtype());
+  backend::zero(dh);
+  Tensor dh_rows = dh.reshape({h_shape_[0] * h_shape_[1], h_shape_[2]});
   ops().embedding_backward(dg, flat_idx_, dh_rows);
-  pooler_->set_dh(&dh_);
+  pooler_->set_dh(&dh);
   pooler_->backward(nsp_linear_->backward(dnsp_, ctx), ctx);
+  pooler_->set_dh(nullptr);
   dnsp_ = Tensor();
-  return dh_;
+  return dh;
 }
 
 BertClassifierHead::BertClassifierHead(const config::BertConfig& c, int64_t classes, DType dtype)
@@ -116,10 +118,12 @@ Tensor BertClassifierHead::forward(const Tensor& h, nn::Context& ctx) {
 }
 
 Tensor BertClassifierHead::backward(const Tensor& dlogits, nn::Context& ctx) {
-  ensure(dh_, h_shape_, dtype());
-  backend::zero(dh_);
-  pooler_->set_dh(&dh_);
-  return pooler_->backward(drop_->backward(classifier_->backward(dlogits, ctx), ctx), ctx);
+  Tensor dh = transient(h_shape_, dtype());
+  backend::zero(dh);
+  pooler_->set_dh(&dh);
+  pooler_->backward(drop_->backward(classifier_->backward(dlogits, ctx), ctx), ctx);
+  pooler_->set_dh(nullptr);
+  return dh;
 }
 
 }  // namespace win::models

@@ -44,7 +44,7 @@ class BertPretrainHead final : public nn::Module {
   nn::LayerNorm* ln_;
   nn::Param* bias_;
   nn::Linear* nsp_linear_;
-  Tensor positions_, flat_idx_host_, flat_idx_, gathered_, logits_, dt_, dh_, nsp_, dnsp_;
+  Tensor positions_, flat_idx_host_, flat_idx_, gathered_, logits_, nsp_, dnsp_;
   Tensor t_;  // transformed rows (B*P, D)
   Dims h_shape_;
 };
@@ -59,7 +59,6 @@ class BertClassifierHead final : public nn::Module {
   BertPooler* pooler_;
   nn::Dropout* drop_;
   nn::Linear* classifier_;
-  Tensor dh_;
   Dims h_shape_;
 };
 

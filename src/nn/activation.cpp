@@ -17,16 +17,15 @@ Tensor Activation::forward(const Tensor& x, Context&) {
 }
 
 Tensor Activation::backward(const Tensor& dy, Context&) {
-  ensure(dx_, dy.shape(), dtype(), &dy);
-  if (dx_.strides() != dy.strides()) dx_ = empty_like(dy);
+  Tensor dx = transient_like(dy);
   // oneDNN's eltwise backward wants x and dy in one layout.
   const Tensor x = x_.strides() == dy.strides() ? x_ : [&] {
-    Tensor t = empty_like(dy);
+    Tensor t = transient_like(dy);
     ops().copy(x_, t);
     return t;
   }();
-  op_->backward(x, dy, dx_);
-  return dx_;
+  op_->backward(x, dy, dx);
+  return dx;
 }
 
 }  // namespace win::nn

@@ -18,7 +18,7 @@ class Activation final : public Module {
  private:
   backend::Eltwise kind_;
   std::unique_ptr<backend::EltwiseOp> op_;
-  Tensor x_, y_, dx_;
+  Tensor x_, y_;
 };
 
 }  // namespace win::nn

@@ -127,10 +127,9 @@ Tensor SelfAttention::backward(const Tensor& dy0, Context& ctx) {
   const int64_t h = heads_;
   const Tensor dch = heads_view(dy0.contiguous(), h);
   const double scale = 1.0 / std::sqrt(static_cast<double>(dh_));
-  ensure(dq_, x_shape_, dtype());
-  ensure(dk_, x_shape_, dtype());
-  ensure(dv_, x_shape_, dtype());
-  Tensor dqh = heads_view(dq_, h), dkh = heads_view(dk_, h), dvh = heads_view(dv_, h);
+  Tensor dq = transient(x_shape_, dtype()), dk = transient(x_shape_, dtype()),
+         dv = transient(x_shape_, dtype());
+  Tensor dqh = heads_view(dq, h), dkh = heads_view(dk, h), dvh = heads_view(dv, h);
 
   if (fused_) {
     ops().attention_backward(qh_, kh_, vh_, mask_bias_, scale, keep_, fused_p_, heads_view(ctx_, h),
@@ -141,9 +140,9 @@ Tensor SelfAttention::backward(const Tensor& dy0, Context& ctx) {
 
   // x feeds all three projections: dx is the sum of their input gradients, summed into the
   // query projection's dx buffer (read nowhere else) rather than a buffer of this layer's own.
-  Tensor dx = q_->backward(dq_, ctx);
-  const Tensor dxk = k_->backward(dk_, ctx);
-  const Tensor dxv = v_->backward(dv_, ctx);
+  Tensor dx = q_->backward(dq, ctx);
+  const Tensor dxk = k_->backward(dk, ctx);
+  const Tensor dxv = v_->backward(dv, ctx);
   ops().add(dx, dxk, dx);
   ops().axpy(1.0, dxv, dx);
   return dx;
@@ -151,14 +150,16 @@ Tensor SelfAttention::backward(const Tensor& dy0, Context& ctx) {
 
 void SelfAttention::composed_backward(const Tensor& dch, double scale, Context& ctx, Tensor& dqh,
                                       Tensor& dkh, Tensor& dvh) {
-  ensure(dprobs_, probs_.shape(), dtype());
-  ops().gemm(false, true, 1.0, dch, vh_, 0.0, dprobs_);  // dP = dC V^T
-  ops().gemm(true, false, 1.0, pdrop_, dch, 0.0, dvh);   // dV = P^T dC
-  const Tensor dp = drop_->backward(dprobs_, ctx);
-  ensure(dscores_, probs_.shape(), dtype());
-  softmax_->backward(probs_, dp, dscores_);  // the mask is a constant: nothing to add
-  ops().gemm(false, false, scale, dscores_, kh_, 0.0, dqh);  // dQ = dS K / sqrt(dh)
-  ops().gemm(true, false, scale, dscores_, qh_, 0.0, dkh);   // dK = dS^T Q / sqrt(dh)
+  Tensor dprobs = transient(probs_.shape(), dtype());
+  ops().gemm(false, true, 1.0, dch, vh_, 0.0, dprobs);  // dP = dC V^T
+  ops().gemm(true, false, 1.0, pdrop_, dch, 0.0, dvh);  // dV = P^T dC
+  Tensor dp = drop_->backward(dprobs, ctx);
+  dprobs = Tensor();  // dropout made its own dx (or passed dprobs on): one (B, H, T, T) less
+  Tensor dscores = transient(probs_.shape(), dtype());
+  softmax_->backward(probs_, dp, dscores);  // the mask is a constant: nothing to add
+  dp = Tensor();
+  ops().gemm(false, false, scale, dscores, kh_, 0.0, dqh);  // dQ = dS K / sqrt(dh)
+  ops().gemm(true, false, scale, dscores, qh_, 0.0, dkh);   // dK = dS^T Q / sqrt(dh)
 }
 
 }  // namespace win::nn

@@ -57,17 +57,15 @@ class SelfAttention final : public Module {
   Tensor mask_bias_host_;  // its host staging copy when the layer is on a device
   Tensor ones_;            // (B, heads * T, 1) of ones: the rank-1 product broadcasting mask_bias_
   Dims x_shape_;
-  bool inference_ = false;   // the last forward had ctx.training = false (no backward follows)
-  bool fused_ = false;       // the last forward ran Ops::attention_forward
-  double fused_p_ = 0;       // its dropout probability (0: keep_ unused)
-  Tensor lse_;               // (B, H, T) f32 row logsumexp of a fused forward
-  Tensor keep_;              // (B, H, T, T) u8 dropout mask of a fused forward
-  Tensor qh_, kh_, vh_;      // (B, H, T, dh) views of the Linear outputs
-  Tensor probs_;             // softmax output (B, H, T, T), also the scores before it
-  Tensor pdrop_;             // probs after dropout (probs_ itself when dropout is off)
-  Tensor ctx_;               // (B, T, hidden) output
-  Tensor dprobs_, dscores_;  // (B, H, T, T)
-  Tensor dq_, dk_, dv_;      // (B, T, hidden)
+  bool inference_ = false;  // the last forward had ctx.training = false (no backward follows)
+  bool fused_ = false;      // the last forward ran Ops::attention_forward
+  double fused_p_ = 0;      // its dropout probability (0: keep_ unused)
+  Tensor lse_;              // (B, H, T) f32 row logsumexp of a fused forward
+  Tensor keep_;             // (B, H, T, T) u8 dropout mask of a fused forward
+  Tensor qh_, kh_, vh_;     // (B, H, T, dh) views of the Linear outputs
+  Tensor probs_;            // softmax output (B, H, T, T), also the scores before it
+  Tensor pdrop_;            // probs after dropout (probs_ itself when dropout is off)
+  Tensor ctx_;              // (B, T, hidden) output
 };
 
 }  // namespace win::nn

@@ -80,24 +80,22 @@ Tensor BatchNorm2d::forward_add_relu(const Tensor& x, const Tensor& r, Context& 
 Tensor BatchNorm2d::backward_add_relu(const Tensor& dy, Context& ctx, Tensor* dr) {
   WIN_CHECK(x_.defined() && dy.shape() == x_.shape() && dr != nullptr, ErrorKind::Internal,
             "BatchNorm2d backward_add_relu: dy ", dy.shape(), " for input ", x_.shape());
-  ensure_like(dr_, x_, x_.dtype());
-  *dr = dr_;
+  *dr = transient_like(x_);
   if (res_fused_) {
     Tensor g = dy;
     if (dy.strides() != x_.strides()) {  // the fused op takes one layout
-      ensure_like(dy_, x_, x_.dtype());
-      ops().copy(dy, dy_);
-      g = dy_;
+      g = transient_like(x_);
+      ops().copy(dy, g);
     }
-    ensure_like(dx_, x_, x_.dtype());
-    WIN_CHECK(op_->backward_add_relu(x_, y_, g, gamma_->value, mean_, var_, eps_, dx_, dr_,
+    Tensor dx = transient_like(x_);
+    WIN_CHECK(op_->backward_add_relu(x_, y_, g, gamma_->value, mean_, var_, eps_, dx, *dr,
                                      gamma_->grad, beta_->grad),
               ErrorKind::Internal,
               "BatchNorm2d backward_add_relu: the backend fused the forward but not the backward");
-    return dx_;
+    return dx;
   }
-  ops().relu_backward(res_out_, dy, dr_);
-  return backward(dr_, ctx);
+  ops().relu_backward(res_out_, dy, *dr);
+  return backward(*dr, ctx);
 }
 
 Tensor BatchNorm2d::backward(const Tensor& dy0, Context& ctx) {
@@ -105,28 +103,27 @@ Tensor BatchNorm2d::backward(const Tensor& dy0, Context& ctx) {
             "BatchNorm2d backward: dy ", dy0.shape(), " for input ", x_.shape());
   Tensor dy = dy0;
   if (dy0.strides() != x_.strides()) {  // oneDNN takes x, dy and dx in one layout
-    ensure_like(dy_, x_, x_.dtype());
-    ops().copy(dy0, dy_);
-    dy = dy_;
+    dy = transient_like(x_);
+    ops().copy(dy0, dy);
   }
-  ensure_like(dx_, x_, x_.dtype());
+  Tensor dx = transient_like(x_);
   if (synced_) {
     // The backward is collective too: every replica that synchronised its forward must join.
     WIN_CHECK(ctx.replicas != nullptr, ErrorKind::Internal,
               "BatchNorm2d backward: the forward was synchronised over replicas, the backward's "
               "context has none");
-    sync_batchnorm_backward(x_, y_, dy, gamma_->value, fuse_relu_, *ctx.replicas, sync_, dx_,
+    sync_batchnorm_backward(x_, y_, dy, gamma_->value, fuse_relu_, *ctx.replicas, sync_, dx,
                             gamma_->grad, beta_->grad);
-    return dx_;
+    return dx;
   }
   if (trained_) {
-    op_->backward(x_, y_, dy, gamma_->value, mean_, var_, eps_, dx_, gamma_->grad, beta_->grad);
-    return dx_;
+    op_->backward(x_, y_, dy, gamma_->value, mean_, var_, eps_, dx, gamma_->grad, beta_->grad);
+    return dx;
   }
   if (fuse_relu_) {  // through the ReLU first, then the affine map below with an unfused op
-    ensure_like(dy_, x_, x_.dtype());
-    ops().relu_backward(y_, dy, dy_);
-    dy = dy_;
+    Tensor g = transient_like(x_);
+    ops().relu_backward(y_, dy, g);
+    dy = g;
     if (!plain_op_) plain_op_ = ops().batchnorm(false);
   }
   backend::BatchNormOp& op = fuse_relu_ ? *plain_op_ : *op_;
@@ -135,10 +132,10 @@ Tensor BatchNorm2d::backward(const Tensor& dy0, Context& ctx) {
   // and dbeta = sum(dy) (those do not depend on where the statistics came from), but a dx that
   // also flows through the batch statistics; so dx is then overwritten with the affine map's
   // dx = dy * gamma / sqrt(rv + eps), which is forward_eval of dy with zero mean and shift.
-  op.backward(x_, y_, dy, gamma_->value, *running_mean_, *running_var_, eps_, dx_, gamma_->grad,
+  op.backward(x_, y_, dy, gamma_->value, *running_mean_, *running_var_, eps_, dx, gamma_->grad,
               beta_->grad);
-  op.forward_eval(dy, gamma_->value, zeros_, eps_, zeros_, *running_var_, dx_);
-  return dx_;
+  op.forward_eval(dy, gamma_->value, zeros_, eps_, zeros_, *running_var_, dx);
+  return dx;
 }
 
 }  // namespace win::nn

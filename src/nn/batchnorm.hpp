@@ -60,9 +60,9 @@ class BatchNorm2d final : public Module {
   Tensor x_;           // saved input
   Tensor mean_, var_;  // batch statistics of the last training forward (biased variance)
   Tensor zeros_;       // (C) zeros: the eval backward runs forward_eval with them
-  Tensor y_, dy_, dx_;
+  Tensor y_;
   bool res_fused_ = false;  // the last forward_add_relu ran the backend's fused op
-  Tensor res_out_, dr_;     // the composed form's output, and the shortcut's gradient
+  Tensor res_out_;          // the composed form's output
 };
 
 }  // namespace win::nn

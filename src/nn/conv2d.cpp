@@ -81,21 +81,19 @@ Tensor Conv2d::backward(const Tensor& dy0, Context&) {
   // an fp32 product under bf16 activations gets a bf16 dy).
   Tensor dy = dy0;
   if (!is_channels_last(dy0) || dy0.dtype() != compute_) {
-    ensure_channels_last(dy_cl_, dy0.shape(), compute_);
-    move_into(dy0, dy_cl_);
-    dy = dy_cl_;
+    dy = transient_channels_last(dy0.shape(), compute_);
+    move_into(dy0, dy);
   }
   Tensor db = b_ ? b_->grad : Tensor();
   op_->backward_weights(x_, dy, w_->grad, db);
   if (!input_grad_) return Tensor();
-  ensure_channels_last(dx_cl_, x_.shape(), x_.dtype());
-  op_->backward_data(dy, w_->value, dx_cl_);
-  if (!x_layout_.defined()) return dx_cl_;
+  Tensor dx_cl = transient_channels_last(x_.shape(), x_.dtype());
+  op_->backward_data(dy, w_->value, dx_cl);
+  if (!x_layout_.defined()) return dx_cl;
   // Back to the caller's layout and dtype.
-  ensure(dx_, x_.shape(), x_layout_.dtype(), &x_layout_);
-  if (dx_.strides() != x_layout_.strides()) dx_ = empty_like(x_layout_);
-  move_into(dx_cl_, dx_);
-  return dx_;
+  Tensor dx = transient_like(x_layout_);
+  move_into(dx_cl, dx);
+  return dx;
 }
 
 }  // namespace win::nn

@@ -43,7 +43,7 @@ class Conv2d final : public Module {
   bool input_grad_ = true;
   Tensor x_;         // saved input, channels-last
   Tensor x_layout_;  // the caller's input (its layout is dx's), when x_ is a copy
-  Tensor x_cl_, y_, dy_cl_, dx_cl_, dx_;
+  Tensor x_cl_, y_;
   DType compute_ = DType::F32;  // the last forward's product dtype (see forward)
   Tensor y_compute_;            // its output when that differs from y_'s dtype
   void move_into(const Tensor& src, Tensor& dst) const;

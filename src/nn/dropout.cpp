@@ -52,10 +52,9 @@ Tensor Dropout::backward(const Tensor& dy, Context&) {
   if (!active_) return dy;
   WIN_CHECK(dy.shape() == mask_.shape(), ErrorKind::Internal, "Dropout backward: dy ", dy.shape(),
             " for mask ", mask_.shape());
-  ensure(dx_, dy.shape(), dtype(), &dy);
-  if (dx_.strides() != dy.strides()) dx_ = empty_like(dy);
-  ops().dropout_backward(dy, mask_, p_, dx_);
-  return dx_;
+  Tensor dx = transient_like(dy);
+  ops().dropout_backward(dy, mask_, p_, dx);
+  return dx;
 }
 
 }  // namespace win::nn

@@ -33,7 +33,7 @@ class Dropout final : public Module {
   double p_;
   uint64_t stream_id_;
   bool active_ = false;  // the last forward applied a mask
-  Tensor mask_, y_, dx_, none_;
+  Tensor mask_, y_, none_;
 };
 
 }  // namespace win::nn

@@ -30,10 +30,10 @@ Tensor LayerNorm::backward(const Tensor& dy0, Context&) {
   WIN_CHECK(dy0.shape() == x_shape_, ErrorKind::Internal, "LayerNorm backward: dy ", dy0.shape(),
             " for input ", x_shape_);
   const Tensor dy = dy0.contiguous().reshape({-1, dim_});
-  ensure(dx_, x_shape_, dtype());
-  Tensor dx2 = dx_.reshape({-1, dim_});
+  Tensor dx = transient(x_shape_, dtype());
+  Tensor dx2 = dx.reshape({-1, dim_});
   op_->backward(x_, dy, w_->value, mean_, var_, eps_, dx2, w_->grad, b_->grad);
-  return dx_;
+  return dx;
 }
 
 }  // namespace win::nn

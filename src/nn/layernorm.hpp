@@ -28,7 +28,7 @@ class LayerNorm final : public Module {
   std::unique_ptr<backend::LayerNormOp> op_;
   Tensor x_;  // saved input (rows, D)
   Dims x_shape_;
-  Tensor y_, mean_, var_, dx_;
+  Tensor y_, mean_, var_;
 };
 
 }  // namespace win::nn

@@ -54,27 +54,27 @@ Tensor Linear::forward(const Tensor& x, Context& ctx) {
 Tensor Linear::backward(const Tensor& dy0, Context&) {
   Tensor dy = dy0.contiguous().reshape({-1, out_});
   if (relu_) {  // through the ReLU (from the saved output) and into the bias gradient, one pass
-    ensure(dz_, dy.shape(), dtype());
+    Tensor dz = transient(dy.shape(), dtype());
     Tensor db = b_ ? b_->grad : Tensor();
-    ops().relu_bias_backward(y_.reshape({-1, out_}), dy, dz_, db);
-    dy = dz_;
+    ops().relu_bias_backward(y_.reshape({-1, out_}), dy, dz, db);
+    dy = dz;
   } else if (b_) {
     ops().bias_grad(dy, b_->grad);
   }
   const Tensor* x = &x_;
   const Tensor* w = &w_->value;
   if (rounded_) {
-    ensure(dy16_, dy.shape(), DType::BF16);
-    ops().convert(dy, dy16_);
-    dy = dy16_;
+    Tensor dy16 = transient(dy.shape(), DType::BF16);
+    ops().convert(dy, dy16);
+    dy = dy16;
     x = &x16_;
     w = &w16_;
   }
   ops().gemm(true, false, 1.0, dy, *x, 1.0, w_->grad);  // dW += dy^T x
-  ensure(dx_, x_shape_, dtype());
-  Tensor dx2 = dx_.reshape({-1, in_});
+  Tensor dx = transient(x_shape_, dtype());
+  Tensor dx2 = dx.reshape({-1, in_});
   ops().gemm(false, false, 1.0, dy, *w, 0.0, dx2);  // dx = dy W
-  return dx_;
+  return dx;
 }
 
 }  // namespace win::nn

@@ -30,11 +30,11 @@ class Linear final : public Module {
   Param* b_ = nullptr;
   Tensor x_;  // saved input (rows, in)
   Dims x_shape_;
-  Tensor y_, dx_, dz_;
+  Tensor y_;
   // bf16 precision on a GPU: x, W and dy rounded once for all three products (see forward).
   bool rounds_operands() const;
   bool rounded_ = false;  // the last forward rounded its operands
-  Tensor x16_, w16_, dy16_;
+  Tensor x16_, w16_;
 };
 
 }  // namespace win::nn

@@ -2,6 +2,7 @@
 #include "nn/module.hpp"
 
 #include "backend/transfer.hpp"
+#include "core/caching_allocator.hpp"
 #include "core/error.hpp"
 
 namespace win::nn {
@@ -25,6 +26,20 @@ Allocator& Module::alloc() const {
   // Cached: the first call checks the device (a CUDA query), later ones are a load.
   if (!alloc_) alloc_ = &backend::device_allocator(device_);
   return *alloc_;
+}
+
+Allocator& Module::transient_alloc() const {
+  if (!transient_) transient_ = &transient_allocator(alloc().device());  // alloc(): backend is up
+  return *transient_;
+}
+Tensor Module::transient(const Dims& shape, DType dtype) const {
+  return Tensor::empty(shape, dtype, transient_alloc());
+}
+Tensor Module::transient_like(const Tensor& like) const {
+  return empty_like(like, transient_alloc());
+}
+Tensor Module::transient_channels_last(const Dims& nchw, DType dtype) const {
+  return empty_channels_last(nchw, dtype, transient_alloc());
 }
 
 void Module::ensure(Tensor& t, const Dims& shape, DType dtype, const Tensor* like) const {

@@ -1,8 +1,9 @@
 // Module: a layer or a group of layers with an explicit forward and backward (DESIGN §4; no
 // autograd tape). forward(x, ctx) saves what backward needs; backward(dy, ctx) accumulates the
-// parameter gradients and returns dL/dx. Modules own their outputs and reuse them while shapes
-// stay the same, so a steady-state training step allocates no tensor memory; a returned tensor is
-// valid until the module's next forward/backward.
+// parameter gradients and returns dL/dx. Modules own their forward outputs and reuse them while
+// shapes stay the same (a returned output is valid until the module's next forward); backward
+// returns a gradient from the device's transient pool, which the caller owns and gives back by
+// dropping it. Either way a steady-state training step takes no tensor memory from the system.
 //
 // Parameters are registered with a name, a kind (for weight-decay rules) and an initialiser;
 // ParamStore (param_store.hpp) later moves every parameter of a model into one flat value buffer
@@ -120,6 +121,13 @@ class Module {
   // hide the free functions, so outputs are made where the module computes.
   void ensure(Tensor& t, const Dims& shape, DType dtype, const Tensor* like = nullptr) const;
   void ensure_channels_last(Tensor& t, const Dims& nchw, DType dtype) const;
+  // Tensors that live for part of a step (the gradient a backward returns, backward's scratch),
+  // from the device's transient pool (core/caching_allocator.hpp): their memory is reused as soon
+  // as the caller drops them, so a backward holds the few gradients alive at a time, not one per
+  // layer. Locals, never members: a member would hold its block for the whole run.
+  Tensor transient(const Dims& shape, DType dtype) const;  // contiguous
+  Tensor transient_like(const Tensor& like) const;         // like's shape, dtype and memory order
+  Tensor transient_channels_last(const Dims& nchw, DType dtype) const;
   // A child named "" is transparent: its parameters are named as if they were this module's
   // (so a ResNet's stem can be one module while its weights keep torchvision's names).
   template <class M>
@@ -136,7 +144,9 @@ class Module {
   DType dtype_;
   Device device_ = default_device();
   mutable Allocator* alloc_ = nullptr;  // device_'s, looked up once
-  std::deque<Param> params_;            // deque: Param& handed to layers stays valid
+  Allocator& transient_alloc() const;
+  mutable Allocator* transient_ = nullptr;
+  std::deque<Param> params_;  // deque: Param& handed to layers stays valid
   std::deque<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, Module*>> children_;
   std::vector<std::unique_ptr<Module>> owned_;

@@ -55,14 +55,12 @@ Tensor Pool2d::backward(const Tensor& dy0, Context&) {
             " backward: dy ", dy0.shape(), " for output ", y_.shape());
   Tensor dy = dy0;
   if (dy0.strides() != y_.strides()) {
-    ensure_layout_of(dy_, y_.shape(), y_.dtype(), x_);
-    ops().copy(dy0, dy_);
-    dy = dy_;
+    dy = transient_like(y_);  // y_ is in x_'s memory order (ensure_layout_of)
+    ops().copy(dy0, dy);
   }
-  ensure(dx_, x_.shape(), x_.dtype(), &x_);
-  if (dx_.strides() != x_.strides()) dx_ = empty_like(x_);
-  op_->backward(x_, y_, dy, dx_);
-  return dx_;
+  Tensor dx = transient_like(x_);
+  op_->backward(x_, y_, dy, dx);
+  return dx;
 }
 
 MaxPool2d::MaxPool2d(int64_t kernel, int64_t stride, int64_t padding, DType dtype)
@@ -82,10 +80,9 @@ Tensor GlobalAvgPool::forward(const Tensor& x, Context&) {
 Tensor GlobalAvgPool::backward(const Tensor& dy, Context&) {
   WIN_CHECK(x_.defined() && dy.shape() == y_.shape(), ErrorKind::Internal,
             "GlobalAvgPool backward: dy ", dy.shape(), " for output ", y_.shape());
-  ensure(dx_, x_.shape(), x_.dtype(), &x_);
-  if (dx_.strides() != x_.strides()) dx_ = empty_like(x_);
-  ops().global_avg_pool_backward(dy, dx_);
-  return dx_;
+  Tensor dx = transient_like(x_);
+  ops().global_avg_pool_backward(dy, dx);
+  return dx;
 }
 
 }  // namespace win::nn

@@ -28,7 +28,7 @@ class Pool2d : public Module {
  private:
   backend::Pool2dDesc desc_;
   std::unique_ptr<backend::Pool2dOp> op_;
-  Tensor x_, y_, dy_, dx_;
+  Tensor x_, y_;
 };
 
 class MaxPool2d final : public Pool2d {
@@ -48,7 +48,7 @@ class GlobalAvgPool final : public Module {
   Tensor backward(const Tensor& dy, Context& ctx) override;
 
  private:
-  Tensor x_, y_, dx_;
+  Tensor x_, y_;
 };
 
 }  // namespace win::nn

@@ -88,8 +88,7 @@ Tensor Bridge::backward(const Tensor& dy, nn::Context&) {
   // dz: from the path (free mode) plus the imitation loss.
   Tensor dz_rows;
   if (mode_ == BridgeMode::Free && dy.defined()) {
-    ensure_like_with_channels(dz_, z_, wide_, dtype());
-    dz_rows = channel_rows(dz_);
+    dz_rows = channel_rows(transient_like(z_));  // z_ is channels-last or contiguous
     Tensor dyc = dy;
     if (dy.dim() == 4 && !dy.is_channels_last()) {
       dyc = empty_channels_last(dy.shape(), dtype(), alloc());
@@ -102,17 +101,14 @@ Tensor Bridge::backward(const Tensor& dy, nn::Context&) {
   } else if (dz_in_.defined()) {
     dz_rows = channel_rows(dz_in_);
   }
-  Dims s = h_shape_;
-  if (s.size() == 4)
-    ensure_channels_last(dh_, s, dtype());
-  else
-    ensure(dh_, s, dtype());
-  Tensor dh_rows = channel_rows(dh_);
+  Tensor dh = h_shape_.size() == 4 ? transient_channels_last(h_shape_, dtype())
+                                   : transient(h_shape_, dtype());
+  Tensor dh_rows = channel_rows(dh);
   if (dz_rows.defined()) {
     ops().gemm(true, false, 1.0, dz_rows, h_rows_, 1.0, m1_->grad);    // dM1 += dz^T h
     ops().gemm(false, false, 1.0, dz_rows, m1_->value, 0.0, dh_rows);  // dh = dz M1
   } else {
-    dh_.zero();
+    dh.zero();
   }
   // Tied: the path itself is the identity, so the output gradient passes straight through.
   if (mode_ == BridgeMode::Tied && dy.defined()) {
@@ -124,7 +120,7 @@ Tensor Bridge::backward(const Tensor& dy, nn::Context&) {
     ops().axpy(1.0, channel_rows(dyc.dim() == 4 ? dyc : dyc.contiguous()), dh_rows);
   }
   dz_in_ = Tensor();
-  return dh_;
+  return dh;
 }
 
 Tensor Bridge::lower(const Tensor& w0, nn::Context& ctx) {

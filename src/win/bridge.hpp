@@ -54,7 +54,7 @@ class Bridge final : public nn::Module {
   nn::Param* m2_ = nullptr;
   Dims h_shape_;
   Tensor h_rows_;  // the input as (rows, d)
-  Tensor z_, out_, dh_, dz_;
+  Tensor z_, out_;
   Tensor dz_in_;
   Tensor w_rows_, low_out_;
   Tensor

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/caching_allocator.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "dist/comm.hpp"
@@ -58,6 +59,9 @@ void run_pipeline(const RunContext& rc) {
       run_eval(rc);
     else
       WIN_FAIL(ErrorKind::Config, "run.stages: unknown stage '", s, "'");
+    // The stage's models are gone and the next one's have other shapes: the backward blocks
+    // cached for this stage go back to the system.
+    transient_allocator(rc.device()).trim();
   }
   const fs::path report = fs::path(rc.dir()) / "report.md";
   if (dist::world().is_root() && fs::exists(report)) {
