@@ -9,9 +9,10 @@
 // dropout (p is then ignored). The mask is read, never written, so forward and backward see the
 // same one, and it costs one byte per probability instead of the probabilities' four.
 // A mask of -inf is accepted too: a row whose keys are all -inf gets O = 0 and lse = -inf, and no
-// gradient (with -10000, as BERT uses, such a row averages V uniformly, as on the CPU; its lse is
-// then about -1e4, which fp32 holds to ~1e-3, so that row's recomputed P and its gradients are
-// good to ~3e-4 relative instead of ~1e-6; rows with at least one unmasked key are unaffected).
+// gradient (with -10000, as BERT uses, the constant drops out of such a row's softmax, which is
+// softmax(scale * q K^T) as on the CPU; its lse is then about -1e4, which fp32 holds to ~1e-3, so
+// that row's recomputed P and its gradients are good to ~3e-4 relative instead of ~1e-6; rows with
+// at least one unmasked key are unaffected).
 //
 // Layout: q, k, v, o, dout, dq, dk, dv are (B, H, T, dh) views with unit stride along dh and the
 // element strides of AttentionStrides (the same for all of them in one call), so both dense

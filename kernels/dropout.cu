@@ -3,6 +3,9 @@
 // loop consumes a block per four elements, so the draw of an element depends only on its global
 // position. The mask-only launcher runs the same kernel without x and y.
 #include "dropout.cuh"
+
+#include <cstdint>
+
 #include "philox_device.cuh"
 
 namespace win::kernels {
@@ -21,7 +24,6 @@ __global__ void dropout_kernel(const float* x, int64_t n, philox::Key key, uint6
                                uint64_t lo_offset, uint32_t keep_below, double inv_keep,
                                uint8_t* mask, float* y, int64_t philox_blocks) {
   const uint64_t first = lo_offset >> 2;
-  const uint64_t end = lo_offset + static_cast<uint64_t>(n);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < philox_blocks;
        t += stride) {
@@ -30,7 +32,8 @@ __global__ void dropout_kernel(const float* x, int64_t n, philox::Key key, uint6
 #pragma unroll
     for (int w = 0; w < 4; ++w) {
       const uint64_t e = 4 * b + static_cast<uint64_t>(w);
-      if (e < lo_offset || e >= end) continue;
+      // Offsets from lo_offset, not an end position: the range may end at 2^64 - 1.
+      if (e < lo_offset || e - lo_offset >= static_cast<uint64_t>(n)) continue;
       const int64_t i = static_cast<int64_t>(e - lo_offset);
       const bool keep = philox::dropout_keep_word(r.w[w], keep_below);
       mask[i] = keep ? 1 : 0;
@@ -53,6 +56,8 @@ cudaError_t launch_dropout_f32(const float* x, int64_t n, double p, uint32_t key
                                cudaStream_t stream) {
   if (!(p >= 0.0 && p < 1.0)) return cudaErrorInvalidValue;
   if (n <= 0) return cudaSuccess;
+  // The last position must not wrap: the range would come out empty and nothing be written.
+  if (static_cast<uint64_t>(n) - 1 > UINT64_MAX - lo_offset) return cudaErrorInvalidValue;
   const uint32_t keep_below = philox::dropout_keep_below(p);
   const double inv_keep = 1.0 / (1.0 - p);
   const uint64_t last = lo_offset + static_cast<uint64_t>(n) - 1;

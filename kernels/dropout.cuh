@@ -4,7 +4,8 @@
 // (philox_device.cuh, which mirrors core/rng.hpp and backend/ref/embedding_dropout.cpp), so a run
 // gives the same masks on CPU and GPU and whatever the number of ranks. Buffers are dense, element
 // i in row-major order (the caller makes strided operands dense first). Launchers enqueue on
-// `stream` and return cudaGetLastError(); p outside [0, 1) gives cudaErrorInvalidValue.
+// `stream` and return cudaGetLastError(); p outside [0, 1), or positions lo_offset + i past
+// 2^64 - 1 (which no counter can name), give cudaErrorInvalidValue.
 #pragma once
 
 #include <cuda_runtime.h>

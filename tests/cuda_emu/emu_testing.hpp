@@ -1,7 +1,8 @@
 // What test_cuda_emu's tests share: "device" buffers with guard zones on both sides (the stand-in's
 // device memory is host memory, so a kernel's write out of bounds lands in a guard and is
-// reported, and its read of a guard gives a NaN that shows in the results), bf16 conversions,
-// seeded random data, and the normalised error the GPU tests use (‖got − want‖ / ‖want‖).
+// reported, and its read of a guard gives a NaN — 0xFF bytes — that shows in float results),
+// bf16 conversions, seeded random data, and the normalised error the GPU tests use
+// (‖got − want‖ / ‖want‖).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -19,19 +20,20 @@
 namespace win::emu_testing {
 
 // n elements of T at an offset of `shift` elements into an allocation with `kGuard` bytes of
-// 0xA5 before and after it (shift != 0 makes a misaligned buffer, for the launchers' scalar
-// paths). The body starts filled with 0xFF bytes (NaN for floats).
+// 0xFF before and after it (shift != 0 makes a misaligned buffer, for the launchers' scalar
+// paths). The body starts filled with 0xFF bytes too (NaN for floats). Only a write of 0xFF bytes
+// out of bounds goes unseen (the NaNs kernels compute have other bit patterns).
 template <class T>
 class Guarded {
  public:
   static constexpr size_t kGuard = 256;
+  static constexpr unsigned char kFill = 0xFF;
   explicit Guarded(int64_t n, int64_t shift = 0)
       : n_(n),
         shift_bytes_(static_cast<size_t>(shift) * sizeof(T)),
         bytes_(2 * kGuard + shift_bytes_ + static_cast<size_t>(n) * sizeof(T)) {
     raw_ = static_cast<unsigned char*>(::operator new (bytes_, std::align_val_t{64}));
-    std::memset(raw_, 0xA5, bytes_);
-    std::memset(body(), 0xFF, static_cast<size_t>(n) * sizeof(T));
+    std::memset(raw_, kFill, bytes_);
   }
   Guarded(int64_t n, const std::vector<T>& values, int64_t shift = 0) : Guarded(n, shift) {
     std::memcpy(body(), values.data(), static_cast<size_t>(n) * sizeof(T));
@@ -46,12 +48,12 @@ class Guarded {
   T& operator[](int64_t i) { return ptr()[i]; }
   std::vector<T> values() const { return std::vector<T>(ptr(), ptr() + n_); }
 
-  // Success when both guards (and the shift's padding) still hold 0xA5 in every byte.
+  // Success when both guards (and the shift's padding) still hold 0xFF in every byte.
   ::testing::AssertionResult guards_intact(const std::string& name) const {
     const size_t body_begin = kGuard + shift_bytes_, body_end = body_begin + n_ * sizeof(T);
     for (size_t i = 0; i < bytes_; ++i) {
       if (i >= body_begin && i < body_end) continue;
-      if (raw_[i] != 0xA5)
+      if (raw_[i] != kFill)
         return ::testing::AssertionFailure()
                << name << ": a write " << (i < body_begin ? "before" : "after")
                << " the buffer, at byte "
