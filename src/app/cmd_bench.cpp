@@ -18,6 +18,7 @@
 #include "backend/op_timing.hpp"
 #include "backend/precision.hpp"
 #include "backend/transfer.hpp"
+#include "core/caching_allocator.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
@@ -317,6 +318,7 @@ int run_bench(const Args& args) {
                   "1.000");
       continue;
     }
+    transient_allocator(Device::CPU).trim();  // nothing cached by an earlier thread count's run
     cpu_allocator().reset_peak();
     auto w = make_workload(name, 0);
     nn::Context ctx;

@@ -3,6 +3,7 @@
 
 #include <bit>
 #include <cstring>
+#include <exception>
 
 #include "core/error.hpp"
 
@@ -26,15 +27,21 @@ Storage* CachingAllocator::allocate(size_t bytes) {
   Storage* s = nullptr;
   {
     std::lock_guard lock(mu_);
-    auto it = free_.lower_bound(cls);
-    if (it != free_.end() && it->first <= 2 * cls) {
+    auto it = free_.find(cls);
+    if (it != free_.end() && !it->second.empty()) {
       s = it->second.back();
       it->second.pop_back();
-      if (it->second.empty()) free_.erase(it);
     }
   }
   if (!s) {
-    s = backing_.allocate(cls);  // outside the lock: a device allocation may take a while
+    // Outside the lock: a device allocation may take a while. Out of memory, the blocks cached
+    // for other classes (an earlier phase's shapes) may be what is missing.
+    try {
+      s = backing_.allocate(cls);
+    } catch (const std::exception&) {
+      trim();
+      s = backing_.allocate(cls);
+    }
     std::lock_guard lock(mu_);
     stats_.system_allocations++;
     stats_.reserved_bytes += cls;

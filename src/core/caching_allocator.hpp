@@ -3,15 +3,18 @@
 // input-gradient buffer for the whole run, so a backward held one activation-sized gradient per
 // layer although only two or three are alive at any moment (the one being read and the one being
 // written, plus a residual block's shortcut gradient). Blocks released here go to a free list of
-// their size class; a request takes the smallest cached block of its class or up to twice that
-// (backward meets growing sizes: a ResNet stage's gradients are half the size of the stage
-// before's), so a step of the same shape as the last takes nothing from the backing allocator,
-// and peak memory follows the gradients that are alive rather than the number of layers.
+// their size class and only a request of that class takes one back: a step then holds at most as
+// many blocks of a class at once as the step before it of the same shapes, so from the second
+// step on nothing comes from the backing allocator (sharing blocks between classes would save a
+// few percent but can make a later step miss where an earlier one did not). Peak memory follows
+// the gradients that are alive rather than the number of layers.
 //
 // Device memory is reused in the host's order of release. That is safe for work queued on one
 // stream (the compute stream) behind which the block's earlier readers run; a tensor read by
 // another stream must be kept alive by whoever queued that work until the other stream is joined
-// (as ActivationLink and GradientSync do).
+// (as ActivationLink and GradientSync do). Hence also one thread per process issues the GPU work
+// whose tensors come from here (the training thread; each thread has a compute stream of its
+// own, unordered with the others).
 #pragma once
 
 #include <cstddef>
@@ -31,6 +34,7 @@ class CachingAllocator final : public Allocator {
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
 
+  // When the backing allocator fails, the cache is given back and the request tried once more.
   Storage* allocate(size_t bytes) override;
   // Host blocks are zeroed here; device zeros come from the backing allocator, uncached.
   Storage* allocate_zeroed(size_t bytes) override;
@@ -51,7 +55,8 @@ class CachingAllocator final : public Allocator {
  private:
   Allocator& backing_;
   mutable std::mutex mu_;
-  std::map<size_t, std::vector<Storage*>> free_;  // size class -> cached blocks
+  // size class -> cached blocks; emptied lists stay, so a steady step's releases allocate nothing
+  std::map<size_t, std::vector<Storage*>> free_;
   AllocStats stats_;
 };
 

@@ -12,6 +12,20 @@ namespace win::models {
 namespace {
 constexpr double kLnEps = 1e-12;
 constexpr uint64_t kClassifierDropoutStream = 3;
+
+// Points the pooler at a head's dh for one backward, and never past it (a throw included): dh is
+// a local of the head's backward.
+class PoolerTarget {
+ public:
+  PoolerTarget(BertPooler& pooler, Tensor* dh) : pooler_(pooler) { pooler_.set_dh(dh); }
+  ~PoolerTarget() { pooler_.set_dh(nullptr); }
+  PoolerTarget(const PoolerTarget&) = delete;
+  PoolerTarget& operator=(const PoolerTarget&) = delete;
+
+ private:
+  BertPooler& pooler_;
+};
+
 }  // namespace
 
 BertPooler::BertPooler(int64_t hidden, DType dtype) : nn::Module("BertPooler", dtype) {
@@ -96,9 +110,10 @@ Tensor BertPretrainHead::backward(const Tensor& dmlm, nn::Context& ctx) {
   backend::zero(dh);
   Tensor dh_rows = dh.reshape({h_shape_[0] * h_shape_[1], h_shape_[2]});
   ops().embedding_backward(dg, flat_idx_, dh_rows);
-  pooler_->set_dh(&dh);
-  pooler_->backward(nsp_linear_->backward(dnsp_, ctx), ctx);
-  pooler_->set_dh(nullptr);
+  {
+    const PoolerTarget target(*pooler_, &dh);
+    pooler_->backward(nsp_linear_->backward(dnsp_, ctx), ctx);
+  }
   dnsp_ = Tensor();
   return dh;
 }
@@ -120,9 +135,8 @@ Tensor BertClassifierHead::forward(const Tensor& h, nn::Context& ctx) {
 Tensor BertClassifierHead::backward(const Tensor& dlogits, nn::Context& ctx) {
   Tensor dh = transient(h_shape_, dtype());
   backend::zero(dh);
-  pooler_->set_dh(&dh);
+  const PoolerTarget target(*pooler_, &dh);
   pooler_->backward(drop_->backward(classifier_->backward(dlogits, ctx), ctx), ctx);
-  pooler_->set_dh(nullptr);
   return dh;
 }
 

@@ -52,7 +52,9 @@ Tensor Dropout::backward(const Tensor& dy, Context&) {
   if (!active_) return dy;
   WIN_CHECK(dy.shape() == mask_.shape(), ErrorKind::Internal, "Dropout backward: dy ", dy.shape(),
             " for mask ", mask_.shape());
-  Tensor dx = transient_like(dy);
+  // The layer's dtype, in dy's layout (dy's dtype too when the layouts differ).
+  Tensor dx = dy.dtype() == dtype() ? transient_like(dy) : transient(dy.shape(), dtype());
+  if (dx.strides() != dy.strides()) dx = transient_like(dy);
   ops().dropout_backward(dy, mask_, p_, dx);
   return dx;
 }

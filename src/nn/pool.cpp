@@ -55,7 +55,10 @@ Tensor Pool2d::backward(const Tensor& dy0, Context&) {
             " backward: dy ", dy0.shape(), " for output ", y_.shape());
   Tensor dy = dy0;
   if (dy0.strides() != y_.strides()) {
-    dy = transient_like(y_);  // y_ is in x_'s memory order (ensure_layout_of)
+    // In x_'s memory order, as y_ (ensure_layout_of; empty_like would not keep a one-channel
+    // tensor channels-last).
+    dy = is_channels_last(x_) ? transient_channels_last(y_.shape(), y_.dtype())
+                              : transient(y_.shape(), y_.dtype());
     ops().copy(dy0, dy);
   }
   Tensor dx = transient_like(x_);

@@ -88,7 +88,9 @@ Tensor Bridge::backward(const Tensor& dy, nn::Context&) {
   // dz: from the path (free mode) plus the imitation loss.
   Tensor dz_rows;
   if (mode_ == BridgeMode::Free && dy.defined()) {
-    dz_rows = channel_rows(transient_like(z_));  // z_ is channels-last or contiguous
+    // z_'s layout family (empty_like would not keep a one-channel tensor channels-last).
+    dz_rows = channel_rows(z_.dim() == 4 ? transient_channels_last(z_.shape(), dtype())
+                                         : transient(z_.shape(), dtype()));
     Tensor dyc = dy;
     if (dy.dim() == 4 && !dy.is_channels_last()) {
       dyc = empty_channels_last(dy.shape(), dtype(), alloc());

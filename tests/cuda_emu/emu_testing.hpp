@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -28,14 +29,19 @@ class Guarded {
  public:
   static constexpr size_t kGuard = 256;
   static constexpr unsigned char kFill = 0xFF;
+  // shift is a few elements at most: a larger one is a mistake, such as Guarded<int>(1, {7}),
+  // where the braces pick this constructor instead of the one taking values.
   explicit Guarded(int64_t n, int64_t shift = 0)
-      : n_(n),
+      : n_(checked(n, shift)),
         shift_bytes_(static_cast<size_t>(shift) * sizeof(T)),
         bytes_(2 * kGuard + shift_bytes_ + static_cast<size_t>(n) * sizeof(T)) {
     raw_ = static_cast<unsigned char*>(::operator new (bytes_, std::align_val_t{64}));
     std::memset(raw_, kFill, bytes_);
   }
   Guarded(int64_t n, const std::vector<T>& values, int64_t shift = 0) : Guarded(n, shift) {
+    if (values.size() != static_cast<size_t>(n))
+      throw std::invalid_argument("Guarded: " + std::to_string(values.size()) +
+                                  " values for a buffer of " + std::to_string(n));
     std::memcpy(body(), values.data(), static_cast<size_t>(n) * sizeof(T));
   }
   ~Guarded() { ::operator delete (raw_, std::align_val_t{64}); }
@@ -63,6 +69,12 @@ class Guarded {
   }
 
  private:
+  static int64_t checked(int64_t n, int64_t shift) {
+    if (n < 0 || shift < 0 || shift >= 64)
+      throw std::invalid_argument("Guarded: " + std::to_string(n) + " elements at shift " +
+                                  std::to_string(shift) + " (shift must be in [0, 64))");
+    return n;
+  }
   unsigned char* body() { return raw_ + kGuard + shift_bytes_; }
   int64_t n_;
   size_t shift_bytes_, bytes_;
