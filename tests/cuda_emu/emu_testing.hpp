@@ -13,8 +13,10 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "backend/ops.hpp"
 #include "core/tensor.hpp"
 #include "emu_kernels.hpp"
 
@@ -89,6 +91,60 @@ inline __nv_bfloat16 float_to_bf16(float v) {
 }
 inline uint16_t bits(__nv_bfloat16 v) {
   return v.bits;
+}
+
+// The CPU backend: the reference the launchers are held to.
+inline backend::Ops& cpu_ops() {
+  return backend::ops_for(Device::CPU, DType::F32);
+}
+
+inline uint32_t float_bits(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  return u;
+}
+
+// The floats of a contiguous f32 CPU tensor (the CPU backend's reference results).
+inline std::vector<float> to_vector(const Tensor& t) {
+  const float* p = t.data<float>();
+  return std::vector<float>(p, p + t.numel());
+}
+
+inline std::vector<__nv_bfloat16> to_bf16(const std::vector<float>& v) {
+  std::vector<__nv_bfloat16> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = float_to_bf16(v[i]);
+  return out;
+}
+inline std::vector<float> widen(const std::vector<__nv_bfloat16>& v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_to_float(v[i]);
+  return out;
+}
+
+// The values as a kernel of storage type T (float or bf16) holds them, and as it reads them back.
+template <class T>
+std::vector<T> stored(const std::vector<float>& v) {
+  if constexpr (std::is_same_v<T, float>)
+    return v;
+  else
+    return to_bf16(v);
+}
+template <class T>
+std::vector<float> as_float(const std::vector<T>& v) {
+  if constexpr (std::is_same_v<T, float>)
+    return v;
+  else
+    return widen(v);
+}
+
+template <class T>
+std::vector<float> as_float(const Guarded<T>& g) {
+  return as_float<T>(g.values());
+}
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
 // n normal draws (mean 0, std) from a seeded generator: the same data on every run.

@@ -431,14 +431,10 @@ INSTANTIATE_TEST_SUITE_P(
 
 namespace {
 
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
-
 bool same_bits(const Outputs& a, const Outputs& b) {
-  return same_bits(a.o, b.o) && same_bits(a.lse, b.lse) && same_bits(a.dq, b.dq) &&
-         same_bits(a.dk, b.dk) && same_bits(a.dv, b.dv);
+  return emu_testing::same_bits(a.o, b.o) && emu_testing::same_bits(a.lse, b.lse) &&
+         emu_testing::same_bits(a.dq, b.dq) && emu_testing::same_bits(a.dk, b.dk) &&
+         emu_testing::same_bits(a.dv, b.dv);
 }
 
 // Elements [begin, end) of a result.

@@ -60,16 +60,6 @@ void PrintTo(const BnCase& s, std::ostream* os) {
 
 // ---- fp32 / bf16 storage ----
 
-template <class T>
-std::vector<T> stored(const std::vector<float>& v) {
-  if constexpr (std::is_same_v<T, float>) {
-    return v;
-  } else {
-    std::vector<T> out(v.size());
-    for (size_t i = 0; i < v.size(); ++i) out[i] = float_to_bf16(v[i]);
-    return out;
-  }
-}
 // The values a buffer of T holds, as floats (exact for bf16).
 template <class T>
 std::vector<float> widened(const Guarded<T>& g) {

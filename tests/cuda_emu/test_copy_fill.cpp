@@ -25,12 +25,6 @@ namespace k = win::kernels_emu;
 
 namespace {
 
-uint32_t float_bits(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  return u;
-}
-
 // A launcher's 4-d shape and strides for a view of up to 4 dims, right-aligned as CudaOps does;
 // the padding dims get a nonsense stride, which the launchers must ignore (their extent is 1).
 using Array4 = std::array<int64_t, 4>;

@@ -22,12 +22,6 @@ namespace k = win::kernels_emu;
 
 namespace {
 
-uint32_t float_bits(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  return u;
-}
-
 // Dropout's hi counter as nn::Dropout builds it: (step << 16) | stream id. A large step puts bits
 // into the counter's top word as well.
 uint64_t dropout_counter(uint64_t step, uint64_t stream_id) {

@@ -24,12 +24,6 @@ namespace k = win::kernels_emu;
 
 namespace {
 
-uint32_t float_bits(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  return u;
-}
-
 bool valid(int32_t id, int64_t vocab) {
   return id >= 0 && id < vocab;
 }

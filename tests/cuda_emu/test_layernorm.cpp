@@ -44,39 +44,6 @@ void PrintTo(const Shape& s, std::ostream* os) {
   *os << s.rows << "x" << s.d;
 }
 
-std::vector<float> to_vector(const Tensor& t) {
-  const float* p = t.data<float>();
-  return std::vector<float>(p, p + t.numel());
-}
-
-std::vector<__nv_bfloat16> to_bf16(const std::vector<float>& v) {
-  std::vector<__nv_bfloat16> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = float_to_bf16(v[i]);
-  return out;
-}
-
-std::vector<float> widen(const std::vector<__nv_bfloat16>& v) {
-  std::vector<float> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_to_float(v[i]);
-  return out;
-}
-
-// The values as the kernel of storage type T holds them, and as it reads them back.
-template <class T>
-std::vector<T> stored(const std::vector<float>& v) {
-  if constexpr (std::is_same_v<T, float>)
-    return v;
-  else
-    return to_bf16(v);
-}
-template <class T>
-std::vector<float> as_float(const std::vector<T>& v) {
-  if constexpr (std::is_same_v<T, float>)
-    return v;
-  else
-    return widen(v);
-}
-
 // Rows with their own offset and spread (|mean| up to ~10 std), so that a one-pass variance or a
 // mean/variance taken over the wrong row would show.
 std::vector<float> layer_inputs(Shape s, uint64_t seed) {
@@ -182,16 +149,6 @@ struct DeviceBackward {
   Guarded<float> dgamma, dbeta;
   Guarded<double> scratch;
 };
-
-template <class T>
-std::vector<float> as_float(const Guarded<T>& g) {
-  return as_float<T>(g.values());
-}
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
 
 // Runs one forward of storage type T on (x, gamma, beta) and compares y, mean and var with the
 // CPU's on the values the kernel actually read (bf16-rounded for bf16).

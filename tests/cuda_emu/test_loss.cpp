@@ -22,15 +22,6 @@ namespace k = win::kernels_emu;
 
 namespace {
 
-backend::Ops& cpu() {
-  return backend::ops_for(Device::CPU, DType::F32);
-}
-
-uint32_t fbits(float v) {
-  uint32_t b = 0;
-  std::memcpy(&b, &v, sizeof b);
-  return b;
-}
 uint64_t dbits(double v) {
   uint64_t b = 0;
   std::memcpy(&b, &v, sizeof b);
@@ -169,7 +160,8 @@ CeWant ce_reference(const std::vector<float>& x, std::vector<int32_t> labels, in
     w.row_loss[size_t(i)] = std::log(s) + m - static_cast<double>(row[l]);
   }
   Tensor d = Tensor::empty({n, c}, DType::F32);
-  w.result = cpu().cross_entropy(host(x, {n, c}), Tensor::from(labels, {n}), ignore, grad_scale, d);
+  w.result =
+      cpu_ops().cross_entropy(host(x, {n, c}), Tensor::from(labels, {n}), ignore, grad_scale, d);
   w.dlogits.assign(d.data<float>(), d.data<float>() + n * c);
   return w;
 }
@@ -186,14 +178,14 @@ void check_ce(const CeOut& got, const CeWant& want, const std::vector<int32_t>& 
   for (int64_t i = 0; i < n; ++i) {
     if (ce_counted(labels[size_t(i)], c, ignore)) continue;
     for (int64_t j = 0; j < c; ++j)
-      ASSERT_EQ(fbits(got.dlogits[size_t(i * c + j)]), 0u)
+      ASSERT_EQ(float_bits(got.dlogits[size_t(i * c + j)]), 0u)
           << what << ": row " << i << " (label " << labels[size_t(i)] << ") is not zero at " << j;
   }
   if (!got.row_loss.empty()) {
     EXPECT_LE(normalised_error(got.row_loss, want.row_loss), kFp32Tolerance) << what;
     for (int64_t i = 0; i < n; ++i)
       if (!ce_counted(labels[size_t(i)], c, ignore)) {
-        ASSERT_EQ(fbits(got.row_loss[size_t(i)]), 0u) << what << ": row_loss of row " << i;
+        ASSERT_EQ(float_bits(got.row_loss[size_t(i)]), 0u) << what << ": row_loss of row " << i;
       }
   }
 }
@@ -219,7 +211,7 @@ TEST_P(EmuCrossEntropy, F32MatchesTheCpuAndRepeatsBitForBitWithoutRowLoss) {
   EXPECT_EQ(again.result.counted, got.result.counted);
   EXPECT_EQ(again.result.correct, got.result.correct);
   for (size_t i = 0; i < got.dlogits.size(); ++i)
-    ASSERT_EQ(fbits(again.dlogits[i]), fbits(got.dlogits[i])) << "element " << i;
+    ASSERT_EQ(float_bits(again.dlogits[i]), float_bits(got.dlogits[i])) << "element " << i;
 }
 
 TEST_P(EmuCrossEntropy, Bf16MatchesTheCpuOnTheWidenedLogits) {
@@ -286,9 +278,9 @@ TEST(EmuCrossEntropy, NoCountedRowGivesZerosEverywhere) {
     EXPECT_EQ(got.result.counted, 0);
     EXPECT_EQ(got.result.correct, 0);
     for (size_t i = 0; i < got.dlogits.size(); ++i)
-      ASSERT_EQ(fbits(got.dlogits[i]), 0u) << "element " << i;
+      ASSERT_EQ(float_bits(got.dlogits[i]), 0u) << "element " << i;
     for (size_t i = 0; i < got.row_loss.size(); ++i)
-      ASSERT_EQ(fbits(got.row_loss[i]), 0u) << "row " << i;
+      ASSERT_EQ(float_bits(got.row_loss[i]), 0u) << "row " << i;
   }
 }
 
@@ -332,10 +324,11 @@ TEST_P(EmuMse, MatchesTheCpuInPlaceOrNotAndRepeatsBitForBit) {
   want /= static_cast<double>(n);
   EXPECT_NEAR(got, want, 1e-15 * static_cast<double>(n) * want);
   Tensor cpu_dx = Tensor::empty({n}, DType::F32);
-  EXPECT_NEAR(cpu().mse(host(x, {n}), host(target, {n}), grad_scale, cpu_dx), got,
+  EXPECT_NEAR(cpu_ops().mse(host(x, {n}), host(target, {n}), grad_scale, cpu_dx), got,
               1e-15 * static_cast<double>(n) * want);
   // dx = float(2 gs / n) * (x - t): the same two roundings as the CPU's, so the same bits.
-  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(fbits(dx[i]), fbits(cpu_dx.data<float>()[i])) << i;
+  for (int64_t i = 0; i < n; ++i)
+    ASSERT_EQ(float_bits(dx[i]), float_bits(cpu_dx.data<float>()[i])) << i;
 
   // In place (dx aliasing x), on stale scratch: the same gradient and loss, bit for bit.
   std::memset(partials.ptr(), 0x5A, k::kLossMaxPartials * sizeof(double));
@@ -344,7 +337,7 @@ TEST_P(EmuMse, MatchesTheCpuInPlaceOrNotAndRepeatsBitForBit) {
             cudaSuccess);
   EXPECT_TRUE(xs.guards_intact("x as dx"));
   EXPECT_EQ(dbits(loss[0]), dbits(got));
-  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(fbits(xs[i]), fbits(dx[i])) << i;
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(float_bits(xs[i]), float_bits(dx[i])) << i;
 }
 
 // One element, under and at one block's 1024 elements (4 per thread), one more, five blocks.
@@ -405,7 +398,7 @@ TEST_P(EmuKlDiv, MatchesTheCpuAndRepeatsBitForBit) {
   const KlOut got = run_kl(s, t, p, grad_scale);
   Tensor d = Tensor::empty({p.n, p.c}, DType::F32);
   const double want =
-      cpu().kl_div(host(s, {p.n, p.c}), host(t, {p.n, p.c}), p.temperature, grad_scale, d);
+      cpu_ops().kl_div(host(s, {p.n, p.c}), host(t, {p.n, p.c}), p.temperature, grad_scale, d);
   std::ostringstream what;
   what << p;
   expect_loss_near(got.loss, want, what.str());
@@ -417,7 +410,7 @@ TEST_P(EmuKlDiv, MatchesTheCpuAndRepeatsBitForBit) {
   const KlOut again = run_kl(s, t, p, grad_scale);
   EXPECT_EQ(dbits(again.loss), dbits(got.loss)) << what.str();
   for (size_t i = 0; i < got.d.size(); ++i)
-    ASSERT_EQ(fbits(again.d[i]), fbits(got.d[i])) << what.str() << ": element " << i;
+    ASSERT_EQ(float_bits(again.d[i]), float_bits(got.d[i])) << what.str() << ": element " << i;
 }
 
 TEST_P(EmuKlDiv, EqualDistributionsGiveExactlyZero) {
@@ -427,7 +420,7 @@ TEST_P(EmuKlDiv, EqualDistributionsGiveExactlyZero) {
   const std::vector<float> s = randn(p.n * p.c, 900 + static_cast<uint64_t>(p.c), 2.0);
   const KlOut got = run_kl(s, s, p, 1.0);
   EXPECT_EQ(dbits(got.loss), dbits(0.0)) << got.loss;
-  for (size_t i = 0; i < got.d.size(); ++i) ASSERT_EQ(fbits(got.d[i]), 0u) << "element " << i;
+  for (size_t i = 0; i < got.d.size(); ++i) ASSERT_EQ(float_bits(got.d[i]), 0u) << "element " << i;
 }
 
 // Warp per row: 3 blocks, 100 classes, the widest warp row, one class; block per row: 1500
@@ -451,7 +444,7 @@ TEST(EmuKlDiv, RefusesATemperatureNotAboveZeroAndWritesNothing) {
   uint64_t loss_bytes = 0;
   std::memcpy(&loss_bytes, loss.ptr(), sizeof loss_bytes);
   EXPECT_EQ(loss_bytes, ~uint64_t{0}) << "the loss was written";
-  for (int64_t i = 0; i < 20; ++i) ASSERT_EQ(fbits(d[i]), 0xFFFFFFFFu) << "dstudent " << i;
+  for (int64_t i = 0; i < 20; ++i) ASSERT_EQ(float_bits(d[i]), 0xFFFFFFFFu) << "dstudent " << i;
 }
 
 TEST(EmuKlDiv, NoRowsOrNoClassesGiveZeroLoss) {

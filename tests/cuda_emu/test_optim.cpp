@@ -20,10 +20,6 @@ namespace k = win::kernels_emu;
 
 namespace {
 
-backend::Ops& cpu() {
-  return backend::ops_for(Device::CPU, DType::F32);
-}
-
 // v rounded to float on its own: the volatile store keeps the compiler (this file is built with
 // -march=native) from fusing a product into the following sum, as the kernel's _rn intrinsics
 // keep nvcc from it.
@@ -32,17 +28,11 @@ float rn(float v) {
   return r;
 }
 
-uint32_t fbits(float v) {
-  uint32_t b = 0;
-  std::memcpy(&b, &v, sizeof b);
-  return b;
-}
-
 // First index where a and b differ in bits, or -1.
 int64_t first_difference(const std::vector<float>& a, const std::vector<float>& b) {
   if (a.size() != b.size()) return 0;
   for (size_t i = 0; i < a.size(); ++i)
-    if (fbits(a[i]) != fbits(b[i])) return static_cast<int64_t>(i);
+    if (float_bits(a[i]) != float_bits(b[i])) return static_cast<int64_t>(i);
   return -1;
 }
 
@@ -156,8 +146,8 @@ TEST_P(EmuSgd, ThreeStepsMatchTheReplicaBitForBitAndTheCpu) {
     EXPECT_TRUE(grad.guards_intact("g"));
     ASSERT_EQ(first_difference(grad.values(), g), -1) << "the gradient was written";
     sgd_replica(want_p, g, want_buf, 0, n, c, c.weight_decay, step == 1);
-    cpu().sgd_update(cpu_p, host(g, {n}), cpu_buf, c.lr, c.momentum, c.nesterov, c.weight_decay,
-                     step == 1);
+    cpu_ops().sgd_update(cpu_p, host(g, {n}), cpu_buf, c.lr, c.momentum, c.nesterov, c.weight_decay,
+                         step == 1);
     ASSERT_EQ(first_difference(p.values(), want_p), -1) << c.name << ", step " << step;
     if (use_buf) {
       ASSERT_EQ(first_difference(buf.values(), want_buf), -1) << c.name << ", step " << step;
@@ -199,7 +189,8 @@ TEST_P(EmuAdamW, ThreeStepsMatchTheReplicaBitForBitAndTheCpu) {
     EXPECT_TRUE(v.guards_intact("v"));
     ASSERT_EQ(first_difference(grad.values(), g), -1) << "the gradient was written";
     adamw_replica(want_p, g, want_m, want_v, 0, n, c, wd, step);
-    cpu().adamw_update(cpu_p, host(g, {n}), cpu_m, cpu_v, c.lr, c.beta1, c.beta2, c.eps, wd, step);
+    cpu_ops().adamw_update(cpu_p, host(g, {n}), cpu_m, cpu_v, c.lr, c.beta1, c.beta2, c.eps, wd,
+                           step);
     ASSERT_EQ(first_difference(p.values(), want_p), -1) << c.name << ", step " << step;
     ASSERT_EQ(first_difference(m.values(), want_m), -1) << c.name << ", step " << step;
     ASSERT_EQ(first_difference(v.values(), want_v), -1) << c.name << ", step " << step;
@@ -304,8 +295,8 @@ TEST_P(EmuSgdMulti, EqualsPerSegmentLaunchesAndTheReplicaBitForBitAndTheCpu) {
                 cudaSuccess);
       sgd_replica(want_p, g, want_buf, s.offset, s.numel, c, s.weight_decay, first);
     }
-    cpu().sgd_update_segments(cpu_p, host(g, {kFlat}), cpu_buf, update_segments(table.host), c.lr,
-                              c.momentum, c.nesterov, first);
+    cpu_ops().sgd_update_segments(cpu_p, host(g, {kFlat}), cpu_buf, update_segments(table.host),
+                                  c.lr, c.momentum, c.nesterov, first);
     // Whole buffers, gaps included: an element updated twice or never differs from both.
     ASSERT_EQ(first_difference(p.values(), p1.values()), -1) << c.name << ", step " << step;
     ASSERT_EQ(first_difference(buf.values(), buf1.values()), -1) << c.name << ", step " << step;
@@ -354,8 +345,9 @@ TEST_P(EmuAdamWMulti, EqualsPerSegmentLaunchesAndTheReplicaBitForBitAndTheCpu) {
                 cudaSuccess);
       adamw_replica(want_p, g, want_m, want_v, s.offset, s.numel, c, s.weight_decay, step);
     }
-    cpu().adamw_update_segments(cpu_p, host(g, {kFlat}), cpu_m, cpu_v, update_segments(table.host),
-                                c.lr, c.beta1, c.beta2, c.eps, step);
+    cpu_ops().adamw_update_segments(cpu_p, host(g, {kFlat}), cpu_m, cpu_v,
+                                    update_segments(table.host), c.lr, c.beta1, c.beta2, c.eps,
+                                    step);
     for (auto [got, per_segment, want, what] :
          {std::tuple{&p, &p1, &want_p, "p"}, std::tuple{&m, &m1, &want_m, "m"},
           std::tuple{&v, &v1, &want_v, "v"}}) {

@@ -18,10 +18,6 @@ namespace k = win::kernels_emu;
 
 namespace {
 
-backend::Ops& cpu() {
-  return backend::ops_for(Device::CPU, DType::F32);
-}
-
 double double_sum_squares(const std::vector<float>& x) {
   double s = 0;
   for (float v : x) s += static_cast<double>(v) * static_cast<double>(v);
@@ -57,7 +53,7 @@ TEST_P(EmuSumSquares, MatchesADoubleSumAndTheCpuAndRepeatsBitForBit) {
   const double want = double_sum_squares(x);
   const double tol = 1e-15 * static_cast<double>(std::max<int64_t>(n, 1)) * want;
   EXPECT_NEAR(got, want, tol) << "n = " << n;
-  EXPECT_NEAR(got, cpu().sum_squares(host(x, {n})), tol) << "n = " << n;
+  EXPECT_NEAR(got, cpu_ops().sum_squares(host(x, {n})), tol) << "n = " << n;
   if (n == 0) {
     EXPECT_EQ(bits_of(got), bits_of(0.0));  // written, not left as the 0xFF fill
   }
@@ -193,7 +189,7 @@ void check_pool_matches_cpu(const Layout& l, bool transposed_y) {
 
   const Tensor x_cpu = l.view(host(values, l.stored_shape()));
   Tensor want = Tensor::empty({n, c}, DType::F32);
-  cpu().global_avg_pool(x_cpu, want);
+  cpu_ops().global_avg_pool(x_cpu, want);
   std::vector<float> got(static_cast<size_t>(n * c));
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < c; ++j) got[size_t(i * c + j)] = y[i * ys[0] + j * ys[1]];
@@ -228,7 +224,7 @@ TEST_P(EmuGlobalAvgPool, BackwardMatchesTheCpuAndLeavesTheGapsAlone) {
   Tensor want_buffer = Tensor::empty(l.stored_shape(), DType::F32);
   want_buffer.fill(NAN);
   Tensor want_view = l.view(want_buffer);
-  cpu().global_avg_pool_backward(host(dy_rowmajor, {n, c}), want_view);
+  cpu_ops().global_avg_pool_backward(host(dy_rowmajor, {n, c}), want_view);
   const float* want = want_buffer.data<float>();
   const auto dxs = strides4(want_view);
 
@@ -304,7 +300,7 @@ TEST(EmuGlobalAvgPool, EmptyPlanesGiveNaNLikeTheCpuAndEmptyBatchesWriteNothing) 
   ASSERT_EQ(k::launch_global_avg_pool_f32(x.ptr(), shape, xs, y.ptr(), ys, nullptr), cudaSuccess);
   EXPECT_TRUE(y.guards_intact("y"));
   Tensor want = Tensor::empty({2, 3}, DType::F32);
-  cpu().global_avg_pool(Tensor::empty({2, 3, 0, 4}, DType::F32), want);
+  cpu_ops().global_avg_pool(Tensor::empty({2, 3, 0, 4}, DType::F32), want);
   for (int64_t i = 0; i < 6; ++i) {
     EXPECT_TRUE(std::isnan(want.data<float>()[i]));  // the behaviour the kernel mirrors
     // 0 * inf: a NaN written by the kernel; the 0xFF fill is a NaN too, so look at the bits.

@@ -36,44 +36,6 @@ void PrintTo(const Shape& s, std::ostream* os) {
   *os << s.rows << "x" << s.d;
 }
 
-std::vector<float> to_vector(const Tensor& t) {
-  const float* p = t.data<float>();
-  return std::vector<float>(p, p + t.numel());
-}
-
-std::vector<__nv_bfloat16> to_bf16(const std::vector<float>& v) {
-  std::vector<__nv_bfloat16> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = float_to_bf16(v[i]);
-  return out;
-}
-
-std::vector<float> widen(const std::vector<__nv_bfloat16>& v) {
-  std::vector<float> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_to_float(v[i]);
-  return out;
-}
-
-template <class T>
-std::vector<T> stored(const std::vector<float>& v) {
-  if constexpr (std::is_same_v<T, float>)
-    return v;
-  else
-    return to_bf16(v);
-}
-
-template <class T>
-std::vector<float> as_float(const std::vector<T>& v) {
-  if constexpr (std::is_same_v<T, float>)
-    return v;
-  else
-    return widen(v);
-}
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
-
 // Logits with a per-row offset of ~±40 and up to ±120 (exp(89) already overflows fp32, so a kernel
 // that does not subtract the row maximum gives inf/NaN) and a spread of ~3, so that the
 // probabilities range over many orders of magnitude. Rows 0 and 1 are sure to be far out (one all
