@@ -125,7 +125,7 @@ Tensor SelfAttention::backward(const Tensor& dy0, Context& ctx) {
   WIN_CHECK(!inference_, ErrorKind::Internal,
             "SelfAttention backward after a forward in inference mode (ctx.training = false)");
   const int64_t h = heads_;
-  const Tensor dch = heads_view(dy0.contiguous(), h);
+  const Tensor dch = heads_view(transient_contiguous(dy0), h);
   const double scale = 1.0 / std::sqrt(static_cast<double>(dh_));
   Tensor dq = transient(x_shape_, dtype()), dk = transient(x_shape_, dtype()),
          dv = transient(x_shape_, dtype());

@@ -38,7 +38,7 @@ Tensor Embedding::backward(const Tensor& dy0, Context&) {
   want.push_back(dim_);
   WIN_CHECK(dy0.shape() == want, ErrorKind::Internal, "Embedding backward: dy ", dy0.shape(),
             ", expected ", want);
-  const Tensor dy = dy0.contiguous().reshape({-1, dim_});
+  const Tensor dy = transient_contiguous(dy0).reshape({-1, dim_});
   ops().embedding_backward(dy, ids_, w_->grad);
   return Tensor();
 }

@@ -29,7 +29,7 @@ Tensor LayerNorm::forward(const Tensor& x, Context&) {
 Tensor LayerNorm::backward(const Tensor& dy0, Context&) {
   WIN_CHECK(dy0.shape() == x_shape_, ErrorKind::Internal, "LayerNorm backward: dy ", dy0.shape(),
             " for input ", x_shape_);
-  const Tensor dy = dy0.contiguous().reshape({-1, dim_});
+  const Tensor dy = transient_contiguous(dy0).reshape({-1, dim_});
   Tensor dx = transient(x_shape_, dtype());
   Tensor dx2 = dx.reshape({-1, dim_});
   op_->backward(x_, dy, w_->value, mean_, var_, eps_, dx2, w_->grad, b_->grad);

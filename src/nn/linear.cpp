@@ -52,7 +52,7 @@ Tensor Linear::forward(const Tensor& x, Context& ctx) {
 }
 
 Tensor Linear::backward(const Tensor& dy0, Context&) {
-  Tensor dy = dy0.contiguous().reshape({-1, out_});
+  Tensor dy = transient_contiguous(dy0).reshape({-1, out_});
   if (relu_) {  // through the ReLU (from the saved output) and into the bias gradient, one pass
     Tensor dz = transient(dy.shape(), dtype());
     Tensor db = b_ ? b_->grad : Tensor();

@@ -41,6 +41,9 @@ Tensor Module::transient_like(const Tensor& like) const {
 Tensor Module::transient_channels_last(const Dims& nchw, DType dtype) const {
   return empty_channels_last(nchw, dtype, transient_alloc());
 }
+Tensor Module::transient_contiguous(const Tensor& t) const {
+  return t.contiguous(transient_alloc());
+}
 
 void Module::ensure(Tensor& t, const Dims& shape, DType dtype, const Tensor* like) const {
   nn::ensure(t, shape, dtype, like, &alloc());

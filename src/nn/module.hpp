@@ -128,6 +128,7 @@ class Module {
   Tensor transient(const Dims& shape, DType dtype) const;  // contiguous
   Tensor transient_like(const Tensor& like) const;         // like's shape, dtype and memory order
   Tensor transient_channels_last(const Dims& nchw, DType dtype) const;
+  Tensor transient_contiguous(const Tensor& t) const;  // t itself when already contiguous
   // A child named "" is transparent: its parameters are named as if they were this module's
   // (so a ResNet's stem can be one module while its weights keep torchvision's names).
   template <class M>

@@ -26,7 +26,7 @@ Tensor Flatten::forward(const Tensor& x, Context&) {
 }
 
 Tensor Flatten::backward(const Tensor& dy, Context&) {
-  return dy.contiguous().reshape(x_shape_);
+  return transient_contiguous(dy).reshape(x_shape_);
 }
 
 }  // namespace win::nn

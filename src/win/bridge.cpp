@@ -93,10 +93,10 @@ Tensor Bridge::backward(const Tensor& dy, nn::Context&) {
                                          : transient(z_.shape(), dtype()));
     Tensor dyc = dy;
     if (dy.dim() == 4 && !dy.is_channels_last()) {
-      dyc = empty_channels_last(dy.shape(), dtype(), alloc());
+      dyc = transient_channels_last(dy.shape(), dtype());
       dyc.copy_from(dy);
     }
-    const Tensor dy_rows = channel_rows(dyc.dim() == 4 ? dyc : dyc.contiguous());
+    const Tensor dy_rows = channel_rows(dyc.dim() == 4 ? dyc : transient_contiguous(dyc));
     ops().gemm(true, false, 1.0, dy_rows, z_rows, 1.0, m2_->grad);     // dM2 += dy^T z
     ops().gemm(false, false, 1.0, dy_rows, m2_->value, 0.0, dz_rows);  // dz = dy M2
     if (dz_in_.defined()) ops().axpy(1.0, channel_rows(dz_in_), dz_rows);
@@ -116,10 +116,10 @@ Tensor Bridge::backward(const Tensor& dy, nn::Context&) {
   if (mode_ == BridgeMode::Tied && dy.defined()) {
     Tensor dyc = dy;
     if (dy.dim() == 4 && !dy.is_channels_last()) {
-      dyc = empty_channels_last(dy.shape(), dtype(), alloc());
+      dyc = transient_channels_last(dy.shape(), dtype());
       dyc.copy_from(dy);
     }
-    ops().axpy(1.0, channel_rows(dyc.dim() == 4 ? dyc : dyc.contiguous()), dh_rows);
+    ops().axpy(1.0, channel_rows(dyc.dim() == 4 ? dyc : transient_contiguous(dyc)), dh_rows);
   }
   dz_in_ = Tensor();
   return dh;
@@ -149,10 +149,10 @@ void Bridge::lower_backward(const Tensor& dy) {
   WIN_CHECK(w_rows_.defined(), ErrorKind::Internal, "bridge: lower_backward before lower");
   Tensor dyc = dy;
   if (dy.dim() == 4 && !dy.is_channels_last()) {
-    dyc = empty_channels_last(dy.shape(), dtype(), alloc());
+    dyc = transient_channels_last(dy.shape(), dtype());
     dyc.copy_from(dy);
   }
-  const Tensor dy_rows = channel_rows(dyc.dim() == 4 ? dyc : dyc.contiguous());
+  const Tensor dy_rows = channel_rows(dyc.dim() == 4 ? dyc : transient_contiguous(dyc));
   ops().gemm(true, false, 1.0, dy_rows, w_rows_, 1.0, m2_->grad);  // dM2 += dy^T w
 }
 
