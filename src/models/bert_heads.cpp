@@ -13,19 +13,6 @@ namespace {
 constexpr double kLnEps = 1e-12;
 constexpr uint64_t kClassifierDropoutStream = 3;
 
-// Points the pooler at a head's dh for one backward, and never past it (a throw included): dh is
-// a local of the head's backward.
-class PoolerTarget {
- public:
-  PoolerTarget(BertPooler& pooler, Tensor* dh) : pooler_(pooler) { pooler_.set_dh(dh); }
-  ~PoolerTarget() { pooler_.set_dh(nullptr); }
-  PoolerTarget(const PoolerTarget&) = delete;
-  PoolerTarget& operator=(const PoolerTarget&) = delete;
-
- private:
-  BertPooler& pooler_;
-};
-
 }  // namespace
 
 BertPooler::BertPooler(int64_t hidden, DType dtype) : nn::Module("BertPooler", dtype) {
@@ -40,11 +27,7 @@ Tensor BertPooler::forward(const Tensor& h, nn::Context& ctx) {
 }
 
 Tensor BertPooler::backward(const Tensor& dpooled, nn::Context& ctx) {
-  WIN_ASSERT(dh_ != nullptr, "BertPooler::backward without a target gradient");
-  const Tensor dfirst = dense_->backward(tanh_->backward(dpooled, ctx), ctx);
-  Tensor row = dh_->select(1, 0);
-  ops().axpy(1.0, dfirst, row);
-  return *dh_;
+  return dense_->backward(tanh_->backward(dpooled, ctx), ctx);
 }
 
 BertPretrainHead::BertPretrainHead(const config::BertConfig& c, nn::Param& word, DType dtype)
@@ -110,10 +93,8 @@ Tensor BertPretrainHead::backward(const Tensor& dmlm, nn::Context& ctx) {
   backend::zero(dh);
   Tensor dh_rows = dh.reshape({h_shape_[0] * h_shape_[1], h_shape_[2]});
   ops().embedding_backward(dg, flat_idx_, dh_rows);
-  {
-    const PoolerTarget target(*pooler_, &dh);
-    pooler_->backward(nsp_linear_->backward(dnsp_, ctx), ctx);
-  }
+  Tensor first_row = dh.select(1, 0);
+  ops().axpy(1.0, pooler_->backward(nsp_linear_->backward(dnsp_, ctx), ctx), first_row);
   dnsp_ = Tensor();
   return dh;
 }
@@ -135,8 +116,9 @@ Tensor BertClassifierHead::forward(const Tensor& h, nn::Context& ctx) {
 Tensor BertClassifierHead::backward(const Tensor& dlogits, nn::Context& ctx) {
   Tensor dh = transient(h_shape_, dtype());
   backend::zero(dh);
-  const PoolerTarget target(*pooler_, &dh);
-  pooler_->backward(drop_->backward(classifier_->backward(dlogits, ctx), ctx), ctx);
+  Tensor first_row = dh.select(1, 0);
+  ops().axpy(1.0, pooler_->backward(drop_->backward(classifier_->backward(dlogits, ctx), ctx), ctx),
+             first_row);
   return dh;
 }
 

@@ -16,15 +16,13 @@ class BertPooler final : public nn::Module {
  public:
   BertPooler(int64_t hidden, DType dtype);
   Tensor forward(const Tensor& h, nn::Context& ctx) override;
-  // Accumulates the first-token gradient into dh (B, T, D); returns dh.
+  // The gradient of the first token's hidden state, (B, D): the heads add it into their dh.
   Tensor backward(const Tensor& dpooled, nn::Context& ctx) override;
-  void set_dh(Tensor* dh) { dh_ = dh; }
 
  private:
   nn::Linear* dense_;
   nn::Activation* tanh_;
   Tensor first_;
-  Tensor* dh_ = nullptr;
 };
 
 class BertPretrainHead final : public nn::Module {

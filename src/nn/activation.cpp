@@ -17,9 +17,7 @@ Tensor Activation::forward(const Tensor& x, Context&) {
 }
 
 Tensor Activation::backward(const Tensor& dy, Context&) {
-  // The layer's dtype, in dy's layout (dy's dtype too when the layouts differ).
-  Tensor dx = dy.dtype() == dtype() ? transient_like(dy) : transient(dy.shape(), dtype());
-  if (dx.strides() != dy.strides()) dx = transient_like(dy);
+  Tensor dx = transient_grad_for(dy);
   // oneDNN's eltwise backward wants x and dy in one layout.
   const Tensor x = x_.strides() == dy.strides() ? x_ : [&] {
     Tensor t = transient_like(dy);

@@ -58,10 +58,10 @@ Tensor Conv2d::forward(const Tensor& x, Context& ctx) {
   }
   const Dims ys{x.size(0), out_, out_extent(x.size(2)), out_extent(x.size(3))};
   ensure_channels_last(y_, ys, out);
-  Tensor& yc = compute_ == out ? y_ : y_compute_;
-  if (compute_ != out) ensure_channels_last(y_compute_, ys, compute_);
+  // An fp32 product under bf16 activations goes through scratch, rounded into y_ at once.
+  Tensor yc = compute_ == out ? y_ : transient_channels_last(ys, compute_);
   op_->forward(x_, w_->value, b_ ? b_->value : Tensor(), yc);
-  if (compute_ != out) ops().convert(y_compute_, y_);
+  if (compute_ != out) ops().convert(yc, y_);
   ctx.macs += y_.numel() * in_ * desc_.kernel_h * desc_.kernel_w;
   return y_;
 }

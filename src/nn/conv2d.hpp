@@ -45,7 +45,6 @@ class Conv2d final : public Module {
   Tensor x_layout_;  // the caller's input (its layout is dx's), when x_ is a copy
   Tensor x_cl_, y_;
   DType compute_ = DType::F32;  // the last forward's product dtype (see forward)
-  Tensor y_compute_;            // its output when that differs from y_'s dtype
   void move_into(const Tensor& src, Tensor& dst) const;
 };
 

@@ -2,6 +2,7 @@
 #include "nn/dropout.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "core/error.hpp"
 
@@ -34,6 +35,10 @@ backend::Ops::AttentionDropout Dropout::fused_draw(const Dims& shape, const Cont
   d.rng = &ctx.rng;
   d.hi_counter = counter(ctx.step, stream_id_);
   d.lo_offset = static_cast<uint64_t>(ctx.sample_offset) * per_sample;
+  // Every backend draws position lo_offset + i with a 64-bit counter: none may wrap.
+  const auto n = static_cast<uint64_t>(shape.product());
+  WIN_CHECK(n == 0 || n - 1 <= UINT64_MAX - d.lo_offset, ErrorKind::Internal, "Dropout: ", n,
+            " positions from ", d.lo_offset, " pass the last one a 64-bit counter names");
   return d;
 }
 
@@ -52,9 +57,7 @@ Tensor Dropout::backward(const Tensor& dy, Context&) {
   if (!active_) return dy;
   WIN_CHECK(dy.shape() == mask_.shape(), ErrorKind::Internal, "Dropout backward: dy ", dy.shape(),
             " for mask ", mask_.shape());
-  // The layer's dtype, in dy's layout (dy's dtype too when the layouts differ).
-  Tensor dx = dy.dtype() == dtype() ? transient_like(dy) : transient(dy.shape(), dtype());
-  if (dx.strides() != dy.strides()) dx = transient_like(dy);
+  Tensor dx = transient_grad_for(dy);
   ops().dropout_backward(dy, mask_, p_, dx);
   return dx;
 }

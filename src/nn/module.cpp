@@ -41,6 +41,10 @@ Tensor Module::transient_like(const Tensor& like) const {
 Tensor Module::transient_channels_last(const Dims& nchw, DType dtype) const {
   return empty_channels_last(nchw, dtype, transient_alloc());
 }
+Tensor Module::transient_grad_for(const Tensor& dy) const {
+  return dy.dtype() == dtype() || !dy.is_contiguous() ? transient_like(dy)
+                                                      : transient(dy.shape(), dtype());
+}
 Tensor Module::transient_contiguous(const Tensor& t) const {
   return t.contiguous(transient_alloc());
 }

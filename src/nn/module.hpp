@@ -129,6 +129,9 @@ class Module {
   Tensor transient_like(const Tensor& like) const;         // like's shape, dtype and memory order
   Tensor transient_channels_last(const Dims& nchw, DType dtype) const;
   Tensor transient_contiguous(const Tensor& t) const;  // t itself when already contiguous
+  // An element-wise layer's dx for dy: this layer's dtype in dy's layout (dy's dtype too when dy
+  // is strided and of another dtype, as nn::ensure would make it).
+  Tensor transient_grad_for(const Tensor& dy) const;
   // A child named "" is transparent: its parameters are named as if they were this module's
   // (so a ResNet's stem can be one module while its weights keep torchvision's names).
   template <class M>

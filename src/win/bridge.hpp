@@ -56,9 +56,8 @@ class Bridge final : public nn::Module {
   Tensor h_rows_;  // the input as (rows, d)
   Tensor z_, out_;
   Tensor dz_in_;
-  Tensor w_rows_, low_out_;
-  Tensor
-      lifted_;  // lift's input, for forward's continuation  // lower's input (rows, D) and output
+  Tensor w_rows_, low_out_;  // lower's input (rows, D) and output
+  Tensor lifted_;            // lift's input, for forward's continuation
 };
 
 // Rows view of an activation for per-position channel maps: (rows, channels). Conv activations

@@ -137,6 +137,11 @@ std::vector<float> as_float(const std::vector<T>& v) {
     return widen(v);
 }
 
+// What bf16 storage keeps of v.
+inline std::vector<float> bf16_rounded(const std::vector<float>& v) {
+  return widen(to_bf16(v));
+}
+
 template <class T>
 std::vector<float> as_float(const Guarded<T>& g) {
   return as_float<T>(g.values());
@@ -159,13 +164,13 @@ inline std::vector<float> randn(int64_t n, uint64_t seed, double std = 1.0) {
 // ‖got − want‖₂ / max(‖want‖₂, 1e-30), in double.
 template <class A, class B>
 double normalised_error(const A& got, const B& want) {
+  if (got.size() != want.size()) return INFINITY;
   double num = 0, den = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     const double g = static_cast<double>(got[i]), w = static_cast<double>(want[i]);
     num += (g - w) * (g - w);
     den += w * w;
   }
-  if (got.size() != want.size()) return INFINITY;
   return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
 }
 

@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <ostream>
 #include <string>
@@ -213,18 +212,12 @@ Reference reference(const Shape& s, const std::vector<float>& q, const std::vect
   return r;
 }
 
-// x rounded to bf16 and back: the values the bf16 kernels actually read.
-std::vector<float> bf16_rounded(std::vector<float> x) {
-  for (float& e : x) e = bf16_to_float(float_to_bf16(e));
-  return x;
-}
-
 // The keep mask CudaOps uses: the CPU's Ops::dropout mask over the (B, H, T, T) probabilities.
 std::vector<uint8_t> cpu_keep_mask(const Shape& s, double p, uint64_t seed) {
   const int64_t n = s.rows() * s.t;
   const Tensor ones = host(std::vector<float>(size_t(n), 1.0f), {n});
   Tensor mask = Tensor::empty({n}, DType::U8), y = Tensor::empty({n}, DType::F32);
-  backend::ops_for(Device::CPU, DType::F32).dropout(ones, p, Philox(seed, 3), 5, 77, mask, y);
+  cpu_ops().dropout(ones, p, Philox(seed, 3), 5, 77, mask, y);
   const auto* m = mask.data<uint8_t>();
   return std::vector<uint8_t>(m, m + n);
 }

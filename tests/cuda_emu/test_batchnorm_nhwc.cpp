@@ -60,30 +60,6 @@ void PrintTo(const BnCase& s, std::ostream* os) {
 
 // ---- fp32 / bf16 storage ----
 
-// The values a buffer of T holds, as floats (exact for bf16).
-template <class T>
-std::vector<float> widened(const Guarded<T>& g) {
-  std::vector<float> out(static_cast<size_t>(g.size()));
-  for (int64_t i = 0; i < g.size(); ++i) {
-    if constexpr (std::is_same_v<T, float>)
-      out[size_t(i)] = g.ptr()[i];
-    else
-      out[size_t(i)] = bf16_to_float(g.ptr()[i]);
-  }
-  return out;
-}
-// What storing v in T keeps (the CPU's input when the kernel reads T).
-template <class T>
-std::vector<float> representable(const std::vector<float>& v) {
-  if constexpr (std::is_same_v<T, float>) {
-    return v;
-  } else {
-    std::vector<float> out(v.size());
-    for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_to_float(float_to_bf16(v[i]));
-    return out;
-  }
-}
-
 // Every element within one bf16 step (2^-8 relative) of the fp32 value, plus an absolute floor
 // for values that cancel to near zero (1e-5 of the RMS of want, far under a bf16 step of it).
 ::testing::AssertionResult within_bf16_step(const std::vector<float>& got,
@@ -102,7 +78,7 @@ std::vector<float> representable(const std::vector<float>& v) {
 // An activation buffer of T against the CPU's fp32 values.
 template <class T>
 void expect_close(const Guarded<T>& got, const std::vector<float>& want, const char* what) {
-  const std::vector<float> g = widened(got);
+  const std::vector<float> g = as_float(got);
   if constexpr (std::is_same_v<T, float>) {
     EXPECT_LE(normalised_error(g, want), kF32Tol) << what;
   } else {
@@ -188,14 +164,6 @@ Tensor nhwc(const std::vector<float>& v, const BnCase& s) {
 Tensor empty_nhwc(const BnCase& s) {
   return empty_channels_last({s.n, s.c, s.h, s.w}, DType::F32);
 }
-// A tensor's elements in memory order (NHWC for the views above).
-std::vector<float> memory_of(const Tensor& t) {
-  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
-}
-
-backend::Ops& cpu() {
-  return backend::ops_for(Device::CPU, DType::F32);
-}
 
 // The kernels' per-channel buffers.
 struct DeviceChannels {
@@ -227,7 +195,7 @@ struct HostChannels {
 
 void expect_stat(Guarded<float>& got, const Tensor& want, const char* what) {
   EXPECT_TRUE(got.guards_intact(what));
-  EXPECT_LE(normalised_error(got.values(), memory_of(want)), kStatTol) << what;
+  EXPECT_LE(normalised_error(got.values(), to_vector(want)), kStatTol) << what;
 }
 
 // The training forward then backward of one batch, against the CPU's (fused ReLU or not); with
@@ -237,8 +205,8 @@ template <class T>
 void check_training(const BnCase& s, bool relu) {
   const int64_t rows = s.rows(), c = s.c, n = s.numel();
   const Channels p = channels_for(c, 10 + uint64_t(c));
-  const std::vector<float> x = representable<T>(activations(s, 20 + uint64_t(n)));
-  const std::vector<float> dy = representable<T>(randn(n, 30 + uint64_t(n)));
+  const std::vector<float> x = as_float(stored<T>(activations(s, 20 + uint64_t(n))));
+  const std::vector<float> dy = as_float(stored<T>(randn(n, 30 + uint64_t(n))));
 
   Guarded<T> gx(n, stored<T>(x), s.shift), gy(n, s.shift), gdy(n, stored<T>(dy), s.shift),
       gdx(n, s.shift);
@@ -250,7 +218,7 @@ void check_training(const BnCase& s, bool relu) {
       cudaSuccess);
   ASSERT_EQ(cudaGetLastError(), cudaSuccess);
 
-  auto bn = cpu().batchnorm(relu);
+  auto bn = cpu_ops().batchnorm(relu);
   HostChannels h(p);
   const Tensor hx = nhwc(x, s), hdy = nhwc(dy, s);
   Tensor hy = empty_nhwc(s), hdx = empty_nhwc(s);
@@ -258,7 +226,7 @@ void check_training(const BnCase& s, bool relu) {
                     h.var, hy);
 
   EXPECT_TRUE(gy.guards_intact("y"));
-  expect_close(gy, memory_of(hy), "y");
+  expect_close(gy, to_vector(hy), "y");
   expect_stat(d.mean, h.mean, "mean");
   expect_stat(d.var, h.var, "var");
   expect_stat(d.running_mean, h.running_mean, "running_mean");
@@ -271,7 +239,7 @@ void check_training(const BnCase& s, bool relu) {
   ASSERT_EQ(cudaGetLastError(), cudaSuccess);
   bn->backward(hx, hy, hdy, h.gamma, h.mean, h.var, kEps, hdx, h.dgamma, h.dbeta);
   EXPECT_TRUE(gdx.guards_intact("dx"));
-  expect_close(gdx, memory_of(hdx), "dx");
+  expect_close(gdx, to_vector(hdx), "dx");
   expect_stat(d.dgamma, h.dgamma, "dgamma");
   expect_stat(d.dbeta, h.dbeta, "dbeta");
   EXPECT_TRUE(scratch.guards_intact("scratch"));
@@ -298,9 +266,9 @@ template <class T>
 void check_residual(const BnCase& s) {
   const int64_t rows = s.rows(), c = s.c, n = s.numel();
   const Channels p = channels_for(c, 40 + uint64_t(c));
-  const std::vector<float> x = representable<T>(activations(s, 50 + uint64_t(n)));
-  const std::vector<float> r = representable<T>(randn(n, 60 + uint64_t(n)));
-  const std::vector<float> dy = representable<T>(randn(n, 70 + uint64_t(n)));
+  const std::vector<float> x = as_float(stored<T>(activations(s, 50 + uint64_t(n))));
+  const std::vector<float> r = as_float(stored<T>(randn(n, 60 + uint64_t(n))));
+  const std::vector<float> dy = as_float(stored<T>(randn(n, 70 + uint64_t(n))));
 
   Guarded<T> gx(n, stored<T>(x), s.shift), gr(n, stored<T>(r), s.shift), gy(n, s.shift),
       gdy(n, stored<T>(dy), s.shift), gdx(n, s.shift), gdr(n, s.shift);
@@ -317,29 +285,29 @@ void check_residual(const BnCase& s) {
       cudaSuccess);
   ASSERT_EQ(cudaGetLastError(), cudaSuccess);
 
-  auto bn = cpu().batchnorm(false);
+  auto bn = cpu_ops().batchnorm(false);
   HostChannels h(p);
   const Tensor hx = nhwc(x, s), hr = nhwc(r, s), hdy = nhwc(dy, s);
   Tensor hbn = empty_nhwc(s), hy = empty_nhwc(s), hdr = empty_nhwc(s), hdx = empty_nhwc(s);
   bn->forward_train(hx, h.gamma, h.beta, kEps, kMomentum, h.running_mean, h.running_var, h.mean,
                     h.var, hbn);
-  cpu().add_relu(hbn, hr, hy);
-  cpu().relu_backward(hy, hdy, hdr);
+  cpu_ops().add_relu(hbn, hr, hy);
+  cpu_ops().relu_backward(hy, hdy, hdr);
   bn->backward(hx, hbn, hdr, h.gamma, h.mean, h.var, kEps, hdx, h.dgamma, h.dbeta);
 
   for (auto* g : {&gy, &gdx, &gdr}) EXPECT_TRUE(g->guards_intact("activation output"));
   EXPECT_TRUE(scratch.guards_intact("scratch"));
-  expect_close(gy, memory_of(hy), "y");
+  expect_close(gy, to_vector(hy), "y");
   expect_stat(d.mean, h.mean, "mean");
   expect_stat(d.var, h.var, "var");
   expect_stat(d.running_mean, h.running_mean, "running_mean");
   expect_stat(d.running_var, h.running_var, "running_var");
   // dr is dy where the kernel's own y > 0, exactly (no arithmetic).
-  const std::vector<float> y_got = widened(gy), dr_got = widened(gdr);
+  const std::vector<float> y_got = as_float(gy), dr_got = as_float(gdr);
   for (int64_t i = 0; i < n; ++i)
     ASSERT_EQ(dr_got[size_t(i)], y_got[size_t(i)] > 0 ? dy[size_t(i)] : 0.0f) << "dr " << i;
-  EXPECT_LE(normalised_error(dr_got, memory_of(hdr)), kF32Tol) << "dr against the CPU's mask";
-  expect_close(gdx, memory_of(hdx), "dx");
+  EXPECT_LE(normalised_error(dr_got, to_vector(hdr)), kF32Tol) << "dr against the CPU's mask";
+  expect_close(gdx, to_vector(hdx), "dx");
   expect_stat(d.dgamma, h.dgamma, "dgamma");
   expect_stat(d.dbeta, h.dbeta, "dbeta");
 }
@@ -349,7 +317,7 @@ template <class T>
 void check_eval(const BnCase& s, bool relu) {
   const int64_t rows = s.rows(), c = s.c, n = s.numel();
   const Channels p = channels_for(c, 80 + uint64_t(c));
-  const std::vector<float> x = representable<T>(activations(s, 90 + uint64_t(n)));
+  const std::vector<float> x = as_float(stored<T>(activations(s, 90 + uint64_t(n))));
   Guarded<T> gx(n, stored<T>(x), s.shift), gy(n, s.shift);
   DeviceChannels d(p, c, s.shift);
   Guarded<unsigned char> scratch(int64_t(k::bn_nhwc_eval_scratch_bytes(c)));
@@ -357,13 +325,13 @@ void check_eval(const BnCase& s, bool relu) {
                          d.running_var.ptr(), gy.ptr(), relu, scratch.ptr()),
             cudaSuccess);
   ASSERT_EQ(cudaGetLastError(), cudaSuccess);
-  auto bn = cpu().batchnorm(relu);
+  auto bn = cpu_ops().batchnorm(relu);
   HostChannels h(p);
   Tensor hy = empty_nhwc(s);
   bn->forward_eval(nhwc(x, s), h.gamma, h.beta, kEps, h.running_mean, h.running_var, hy);
   EXPECT_TRUE(gy.guards_intact("y"));
   EXPECT_TRUE(scratch.guards_intact("scratch"));
-  expect_close(gy, memory_of(hy), "y");
+  expect_close(gy, to_vector(hy), "y");
   // The running statistics are inputs here.
   EXPECT_EQ(d.running_mean.values(), p.running_mean);
   EXPECT_EQ(d.running_var.values(), p.running_var);

@@ -196,7 +196,7 @@ void check_copy(const CopyCase& c) {
   EXPECT_EQ(first_byte_difference(src.values(), src_values), -1) << "the source was written";
 
   if constexpr (std::is_same_v<T, float>)
-    backend::ops_for(Device::CPU, DType::F32).copy(v.src, v.dst);
+    cpu_ops().copy(v.src, v.dst);
   else
     v.dst.copy_from(v.src);
   EXPECT_EQ(first_byte_difference(dst.values(), tensor_values<T>(v.dst_base)), -1)
@@ -367,7 +367,7 @@ TEST(EmuStridedAxpby, AddsAsTheCpuAxpyOnStridedViews) {
     const std::vector<float> got = run_axpby(alpha, &v, 1.0f, v, xs, ys);
     std::memcpy(v.x_base.raw(), xs.data(), xs.size() * sizeof(float));
     std::memcpy(v.y_base.raw(), ys.data(), ys.size() * sizeof(float));
-    backend::ops_for(Device::CPU, DType::F32).axpy(alpha, v.x, v.y);
+    cpu_ops().axpy(alpha, v.x, v.y);
     EXPECT_LE(normalised_error(got, tensor_values<float>(v.y_base)), 1e-6);
     EXPECT_TRUE(gaps_kept(got, ys, v));
   }
@@ -381,7 +381,7 @@ TEST(EmuStridedAxpby, ScalesAsTheCpuScaleWithoutX) {
     const std::vector<float> ys = randn(v.y_base.numel(), 7);
     const std::vector<float> got = run_axpby(0.0f, nullptr, beta, v, {}, ys);
     std::memcpy(v.y_base.raw(), ys.data(), ys.size() * sizeof(float));
-    backend::ops_for(Device::CPU, DType::F32).scale(beta, v.y);
+    cpu_ops().scale(beta, v.y);
     EXPECT_LE(normalised_error(got, tensor_values<float>(v.y_base)), 1e-6);
     EXPECT_TRUE(gaps_kept(got, ys, v));
   }

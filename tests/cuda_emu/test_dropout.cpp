@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "backend/ops.hpp"
@@ -36,8 +35,7 @@ struct CpuDropout {
 CpuDropout cpu_dropout(const std::vector<float>& x, const Dims& shape, double p, const Philox& rng,
                        uint64_t hi_counter, uint64_t lo_offset) {
   Tensor mask = Tensor::empty(shape, DType::U8), y = Tensor::empty(shape, DType::F32);
-  backend::ops_for(Device::CPU, DType::F32)
-      .dropout(host(x, shape), p, rng, hi_counter, lo_offset, mask, y);
+  cpu_ops().dropout(host(x, shape), p, rng, hi_counter, lo_offset, mask, y);
   const int64_t n = shape.product();
   return {std::vector<uint8_t>(mask.data<uint8_t>(), mask.data<uint8_t>() + n),
           std::vector<float>(y.data<float>(), y.data<float>() + n)};
@@ -194,8 +192,7 @@ TEST(EmuDropoutBackward, ScalesKeptGradientsAsTheCpu) {
     for (auto& m : keep) m = static_cast<uint8_t>(g() % 3 == 0 ? 0 : (g() % 5 == 0 ? 3 : 1));
 
     Tensor want = Tensor::empty({n}, DType::F32);
-    backend::ops_for(Device::CPU, DType::F32)
-        .dropout_backward(host(dy, {n}), Tensor::from(keep, {n}), p, want);
+    cpu_ops().dropout_backward(host(dy, {n}), Tensor::from(keep, {n}), p, want);
     const std::vector<float> want_dx(want.data<float>(), want.data<float>() + n);
 
     Guarded<float> grad(n, dy), dx(n);

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -34,25 +35,6 @@ constexpr double kTranscendentalTol = 1e-6;
 // bf16 storage rounds each result once (relative error <= 2^-9, ~1.1e-3 RMS; measured at most
 // 1.8e-3 for GELU and tanh).
 constexpr double kBf16Tol = 4e-3;
-
-backend::Ops& cpu() {
-  return backend::ops_for(Device::CPU, DType::F32);
-}
-
-std::vector<float> as_floats(const std::vector<__nv_bfloat16>& v) {
-  std::vector<float> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_to_float(v[i]);
-  return out;
-}
-std::vector<__nv_bfloat16> as_bf16(const std::vector<float>& v) {
-  std::vector<__nv_bfloat16> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = float_to_bf16(v[i]);
-  return out;
-}
-// What bf16 storage keeps of v.
-std::vector<float> bf16_rounded(const std::vector<float>& v) {
-  return as_floats(as_bf16(v));
-}
 
 // The CPU's result of op on host tensors made from the inputs (y starts as y0).
 template <class Op>
@@ -118,7 +100,7 @@ std::vector<float> run(const Layout& l, const std::vector<T>& a, const std::vect
   if constexpr (std::is_same_v<T, float>)
     return gy.values();
   else
-    return as_floats(gy.values());
+    return widen(gy.values());
 }
 
 const Activation kActivations[] = {Activation::Relu, Activation::Gelu, Activation::Tanh};
@@ -159,24 +141,26 @@ TEST_P(EmuEltwise, Fp32MatchesTheCpu) {
   const std::vector<float> got_scale = run(l, in.a, in.b, in.y0, scale, "scale");
   if (l.n == 0) return;  // launched nothing, wrote nothing (the guards above)
 
-  EXPECT_TRUE(same_values(
-      got_add, on_cpu(in.a, in.b, in.y0, [](auto& a, auto& b, auto& y) { cpu().add(a, b, y); })));
-  EXPECT_TRUE(same_values(got_add_relu, on_cpu(in.a, in.b, in.y0, [](auto& a, auto& b, auto& y) {
-                            cpu().add_relu(a, b, y);
+  EXPECT_TRUE(same_values(got_add, on_cpu(in.a, in.b, in.y0, [](auto& a, auto& b, auto& y) {
+                            cpu_ops().add(a, b, y);
                           })));
-  EXPECT_TRUE(same_values(got_relu_bwd,
-                          on_cpu(relu_out, in.b, in.y0,
-                                 [](auto& a, auto& b, auto& y) { cpu().relu_backward(a, b, y); })));
+  EXPECT_TRUE(same_values(got_add_relu, on_cpu(in.a, in.b, in.y0, [](auto& a, auto& b, auto& y) {
+                            cpu_ops().add_relu(a, b, y);
+                          })));
+  EXPECT_TRUE(same_values(
+      got_relu_bwd, on_cpu(relu_out, in.b, in.y0,
+                           [](auto& a, auto& b, auto& y) { cpu_ops().relu_backward(a, b, y); })));
   // The CPU loop may fuse old + alpha x into one fma (-march=native), the stand-in does not:
   // one rounding of the product apart, <= 2^-24 |alpha x| per element, so 2e-7 of the norm
   // (measured 0: this build did not fuse it).
-  EXPECT_LE(
-      normalised_error(got_axpy, on_cpu(in.a, in.b, in.y0,
-                                        [](auto& a, auto&, auto& y) { cpu().axpy(0.3, a, y); })),
-      2e-7);
+  EXPECT_LE(normalised_error(got_axpy,
+                             on_cpu(in.a, in.b, in.y0,
+                                    [](auto& a, auto&, auto& y) { cpu_ops().axpy(0.3, a, y); })),
+            2e-7);
   // scale works in place on y: its input is y0.
-  EXPECT_TRUE(same_values(
-      got_scale, on_cpu(in.y0, in.b, in.y0, [](auto&, auto&, auto& y) { cpu().scale(0.3, y); })));
+  EXPECT_TRUE(same_values(got_scale, on_cpu(in.y0, in.b, in.y0, [](auto&, auto&, auto& y) {
+                            cpu_ops().scale(0.3, y);
+                          })));
 }
 
 TEST_P(EmuEltwise, Bf16RoundsTheCpuResultOnce) {
@@ -185,7 +169,7 @@ TEST_P(EmuEltwise, Bf16RoundsTheCpuResultOnce) {
   const std::vector<float> a = bf16_rounded(in.a), b = bf16_rounded(in.b), y0 = bf16_rounded(in.y0);
   std::vector<float> relu_out = a;
   for (float& v : relu_out) v = v > 0 ? v : 0.0f;
-  const auto ha = as_bf16(a), hb = as_bf16(b), hy0 = as_bf16(y0), hrelu = as_bf16(relu_out);
+  const auto ha = to_bf16(a), hb = to_bf16(b), hy0 = to_bf16(y0), hrelu = to_bf16(relu_out);
 
   auto add = [](auto x, auto z, auto y, int64_t n) {
     return k::launch_add_bf16(x, z, y, n, nullptr);
@@ -213,20 +197,21 @@ TEST_P(EmuEltwise, Bf16RoundsTheCpuResultOnce) {
 
   // The kernel computes in fp32 and rounds once: exactly the CPU's fp32 result, rounded.
   EXPECT_TRUE(same_values(got_add, bf16_rounded(on_cpu(a, b, y0, [](auto& x, auto& z, auto& y) {
-                            cpu().add(x, z, y);
+                            cpu_ops().add(x, z, y);
                           }))));
-  EXPECT_TRUE(same_values(
-      got_add_relu,
-      bf16_rounded(on_cpu(a, b, y0, [](auto& x, auto& z, auto& y) { cpu().add_relu(x, z, y); }))));
+  EXPECT_TRUE(
+      same_values(got_add_relu, bf16_rounded(on_cpu(a, b, y0, [](auto& x, auto& z, auto& y) {
+                    cpu_ops().add_relu(x, z, y);
+                  }))));
   EXPECT_TRUE(
       same_values(got_relu_bwd, bf16_rounded(on_cpu(relu_out, b, y0, [](auto& x, auto& z, auto& y) {
-                    cpu().relu_backward(x, z, y);
+                    cpu_ops().relu_backward(x, z, y);
                   }))));
   EXPECT_TRUE(same_values(got_axpy, bf16_rounded(on_cpu(a, b, y0, [](auto& x, auto&, auto& y) {
-                            cpu().axpy(-0.75, x, y);
+                            cpu_ops().axpy(-0.75, x, y);
                           }))));
   EXPECT_TRUE(same_values(got_scale, bf16_rounded(on_cpu(y0, b, y0, [](auto&, auto&, auto& y) {
-                            cpu().scale(0.3, y);
+                            cpu_ops().scale(0.3, y);
                           }))));
 }
 
@@ -245,7 +230,7 @@ TEST_P(EmuActivation, Fp32MatchesTheCpu) {
     const std::vector<float> got_y = run(l, in.a, in.b, in.y0, forward, name_of(act));
     const std::vector<float> got_dx = run(l, in.a, in.b, in.y0, backward, name_of(act));
     if (l.n == 0) continue;
-    auto op = cpu().eltwise(static_cast<backend::Eltwise>(act));
+    auto op = cpu_ops().eltwise(static_cast<backend::Eltwise>(act));
     const std::vector<float> want_y =
         on_cpu(in.a, in.b, in.y0, [&](auto& x, auto&, auto& y) { op->forward(x, y); });
     const std::vector<float> want_dx =
@@ -264,7 +249,7 @@ TEST_P(EmuActivation, Bf16MatchesTheCpu) {
   const Layout l = GetParam();
   const Inputs in = inputs_for(l.n, 4 + uint64_t(l.n));
   const std::vector<float> x = bf16_rounded(in.a), dy = bf16_rounded(in.b);
-  const auto hx = as_bf16(x), hdy = as_bf16(dy), hy0 = as_bf16(in.y0);
+  const auto hx = to_bf16(x), hdy = to_bf16(dy), hy0 = to_bf16(in.y0);
   for (Activation act : kActivations) {
     auto forward = [act](auto xp, auto, auto y, int64_t n) {
       return k::launch_activation_forward_bf16(act, xp, y, n, nullptr);
@@ -275,7 +260,7 @@ TEST_P(EmuActivation, Bf16MatchesTheCpu) {
     const std::vector<float> got_y = run(l, hx, hdy, hy0, forward, name_of(act));
     const std::vector<float> got_dx = run(l, hx, hdy, hy0, backward, name_of(act));
     if (l.n == 0) continue;
-    auto op = cpu().eltwise(static_cast<backend::Eltwise>(act));
+    auto op = cpu_ops().eltwise(static_cast<backend::Eltwise>(act));
     const std::vector<float> want_y =
         on_cpu(x, dy, in.y0, [&](auto& xt, auto&, auto& y) { op->forward(xt, y); });
     const std::vector<float> want_dx =
@@ -363,7 +348,7 @@ TEST(EmuEltwise, RefusesAnUnknownActivationAndSkipsEmptyInputs) {
   const int64_t n = 10;
   const auto unknown = static_cast<Activation>(7);
   Guarded<float> x(n, randn(n, 6)), y(n);
-  Guarded<__nv_bfloat16> hx(n, as_bf16(randn(n, 6))), hy(n);
+  Guarded<__nv_bfloat16> hx(n, to_bf16(randn(n, 6))), hy(n);
   EXPECT_EQ(k::launch_activation_forward_f32(unknown, x.ptr(), y.ptr(), n, nullptr),
             cudaErrorInvalidValue);
   EXPECT_EQ(k::launch_activation_backward_f32(unknown, x.ptr(), x.ptr(), y.ptr(), n, nullptr),
@@ -388,10 +373,6 @@ struct Matrix {
 };
 void PrintTo(const Matrix& m, std::ostream* os) {
   *os << m.rows << "x" << m.cols << (m.shift ? " shifted" : "");
-}
-
-std::vector<float> host_values(const Tensor& t) {
-  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
 }
 
 // db += column sums of dy, as CudaOps calls it (scratch of bias_grad_scratch_doubles, or none
@@ -423,8 +404,8 @@ TEST(EmuBias, AddBiasMatchesTheCpu) {
     ASSERT_EQ(k::launch_add_bias_f32(gbias.ptr(), gy.ptr(), m.rows, m.cols, nullptr), cudaSuccess);
     EXPECT_TRUE(gy.guards_intact("y"));
     Tensor want = host(y0, {m.rows, m.cols});
-    if (m.rows > 0) cpu().add_bias(host(bias, {m.cols}), want);
-    EXPECT_TRUE(same_values(gy.values(), host_values(want))) << ::testing::PrintToString(m);
+    if (m.rows > 0) cpu_ops().add_bias(host(bias, {m.cols}), want);
+    EXPECT_TRUE(same_values(gy.values(), to_vector(want))) << ::testing::PrintToString(m);
   }
 }
 
@@ -444,8 +425,8 @@ TEST(EmuBias, BiasGradMatchesTheCpuOverChunkCounts) {
     const std::vector<float> dy = randn(m.rows * m.cols, 9), db0 = randn(m.cols, 10);
     const std::vector<float> got = bias_grad_on_device(m, dy, db0);
     Tensor want = host(db0, {m.cols});
-    cpu().bias_grad(host(dy, {m.rows, m.cols}), want);
-    EXPECT_LE(normalised_error(got, host_values(want)), 1e-7) << ::testing::PrintToString(m);
+    cpu_ops().bias_grad(host(dy, {m.rows, m.cols}), want);
+    EXPECT_LE(normalised_error(got, to_vector(want)), 1e-7) << ::testing::PrintToString(m);
   }
 }
 
@@ -489,14 +470,14 @@ TEST(EmuBias, ReluBiasBackwardMatchesTheCpu) {
 
     Tensor want_dz = Tensor::zeros({m.rows, m.cols}, DType::F32);
     Tensor want_db = c.with_db ? host(db0, {m.cols}) : Tensor();
-    cpu().relu_bias_backward(host(y, {m.rows, m.cols}), host(dy, {m.rows, m.cols}), want_dz,
-                             want_db);
+    cpu_ops().relu_bias_backward(host(y, {m.rows, m.cols}), host(dy, {m.rows, m.cols}), want_dz,
+                                 want_db);
     const std::string what = ::testing::PrintToString(m) + (c.with_db ? " with db" : "") +
                              (c.in_place ? " in place" : "");
     const Guarded<float>& got_dz = c.in_place ? gdy : gdz;
-    EXPECT_TRUE(same_values(got_dz.values(), host_values(want_dz))) << what;
+    EXPECT_TRUE(same_values(got_dz.values(), to_vector(want_dz))) << what;
     if (c.with_db)
-      EXPECT_LE(normalised_error(gdb.values(), host_values(want_db)), 1e-7) << what;
+      EXPECT_LE(normalised_error(gdb.values(), to_vector(want_db)), 1e-7) << what;
     else
       EXPECT_EQ(gdb.values(), db0) << what;  // not touched
   }

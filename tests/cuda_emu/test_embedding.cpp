@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstring>
 #include <numeric>
 
 #include "backend/ops.hpp"
@@ -53,8 +52,8 @@ std::vector<float> cpu_scatter(const std::vector<float>& dy, const std::vector<i
   Tensor dweight = host(dweight0, {vocab, dim});
   const int64_t kept = static_cast<int64_t>(kept_ids.size());
   if (kept > 0)
-    backend::ops_for(Device::CPU, DType::F32)
-        .embedding_backward(host(kept_rows, {kept, dim}), Tensor::from(kept_ids, {kept}), dweight);
+    cpu_ops().embedding_backward(host(kept_rows, {kept, dim}), Tensor::from(kept_ids, {kept}),
+                                 dweight);
   return std::vector<float>(dweight.data<float>(), dweight.data<float>() + vocab * dim);
 }
 
@@ -114,8 +113,7 @@ TEST_P(EmuEmbeddingGather, CopiesTheCpuRows) {
   EXPECT_EQ(bad[0], INT32_MAX) << "no id is out of range";
 
   Tensor want = Tensor::empty({n, dim}, DType::F32);
-  backend::ops_for(Device::CPU, DType::F32)
-      .embedding(host(weight, {vocab, dim}), Tensor::from(ids, {n}), want);
+  cpu_ops().embedding(host(weight, {vocab, dim}), Tensor::from(ids, {n}), want);
   const std::vector<float> want_y(want.data<float>(), want.data<float>() + n * dim);
   EXPECT_EQ(first_bit_difference(y.values(), want_y), -1);
 }

@@ -36,10 +36,6 @@ int64_t first_difference(const std::vector<float>& a, const std::vector<float>& 
   return -1;
 }
 
-std::vector<float> tensor_values(const Tensor& t) {
-  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
-}
-
 struct SgdConfig {
   const char* name;
   double lr, momentum;
@@ -153,9 +149,9 @@ TEST_P(EmuSgd, ThreeStepsMatchTheReplicaBitForBitAndTheCpu) {
       ASSERT_EQ(first_difference(buf.values(), want_buf), -1) << c.name << ", step " << step;
     }
   }
-  EXPECT_LE(normalised_error(p.values(), tensor_values(cpu_p)), kCpuTolerance) << c.name;
+  EXPECT_LE(normalised_error(p.values(), to_vector(cpu_p)), kCpuTolerance) << c.name;
   if (use_buf) {
-    EXPECT_LE(normalised_error(buf.values(), tensor_values(cpu_buf)), kCpuTolerance) << c.name;
+    EXPECT_LE(normalised_error(buf.values(), to_vector(cpu_buf)), kCpuTolerance) << c.name;
   }
 }
 
@@ -195,9 +191,9 @@ TEST_P(EmuAdamW, ThreeStepsMatchTheReplicaBitForBitAndTheCpu) {
     ASSERT_EQ(first_difference(m.values(), want_m), -1) << c.name << ", step " << step;
     ASSERT_EQ(first_difference(v.values(), want_v), -1) << c.name << ", step " << step;
   }
-  EXPECT_LE(normalised_error(p.values(), tensor_values(cpu_p)), kCpuTolerance) << c.name;
-  EXPECT_LE(normalised_error(m.values(), tensor_values(cpu_m)), kCpuTolerance) << c.name;
-  EXPECT_LE(normalised_error(v.values(), tensor_values(cpu_v)), kCpuTolerance) << c.name;
+  EXPECT_LE(normalised_error(p.values(), to_vector(cpu_p)), kCpuTolerance) << c.name;
+  EXPECT_LE(normalised_error(m.values(), to_vector(cpu_m)), kCpuTolerance) << c.name;
+  EXPECT_LE(normalised_error(v.values(), to_vector(cpu_v)), kCpuTolerance) << c.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(ConfigsAndLengths, EmuAdamW,
@@ -303,8 +299,8 @@ TEST_P(EmuSgdMulti, EqualsPerSegmentLaunchesAndTheReplicaBitForBitAndTheCpu) {
     ASSERT_EQ(first_difference(p.values(), want_p), -1) << c.name << ", step " << step;
     ASSERT_EQ(first_difference(buf.values(), want_buf), -1) << c.name << ", step " << step;
   }
-  EXPECT_LE(normalised_error(p.values(), tensor_values(cpu_p)), kCpuTolerance) << c.name;
-  EXPECT_LE(normalised_error(buf.values(), tensor_values(cpu_buf)), kCpuTolerance) << c.name;
+  EXPECT_LE(normalised_error(p.values(), to_vector(cpu_p)), kCpuTolerance) << c.name;
+  EXPECT_LE(normalised_error(buf.values(), to_vector(cpu_buf)), kCpuTolerance) << c.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, EmuSgdMulti, ::testing::ValuesIn(kSgdConfigs),
@@ -357,9 +353,9 @@ TEST_P(EmuAdamWMulti, EqualsPerSegmentLaunchesAndTheReplicaBitForBitAndTheCpu) {
           << c.name << ", step " << step << ": " << what << ", multi vs replica";
     }
   }
-  EXPECT_LE(normalised_error(p.values(), tensor_values(cpu_p)), kCpuTolerance) << c.name;
-  EXPECT_LE(normalised_error(m.values(), tensor_values(cpu_m)), kCpuTolerance) << c.name;
-  EXPECT_LE(normalised_error(v.values(), tensor_values(cpu_v)), kCpuTolerance) << c.name;
+  EXPECT_LE(normalised_error(p.values(), to_vector(cpu_p)), kCpuTolerance) << c.name;
+  EXPECT_LE(normalised_error(m.values(), to_vector(cpu_m)), kCpuTolerance) << c.name;
+  EXPECT_LE(normalised_error(v.values(), to_vector(cpu_v)), kCpuTolerance) << c.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, EmuAdamWMulti, ::testing::ValuesIn(kAdamConfigs),

@@ -9,8 +9,6 @@
 // argument makes them return cudaErrorInvalidValue), so none is tested.
 #include <gtest/gtest.h>
 
-#include <cstring>
-
 #include "backend/ops.hpp"
 #include "emu_testing.hpp"
 

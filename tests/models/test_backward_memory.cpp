@@ -13,6 +13,7 @@
 #include "models/bert.hpp"
 #include "models/build.hpp"
 #include "nn_testing.hpp"
+#include "tiny_models.hpp"
 
 using namespace win;
 using namespace win::testing_nn;
@@ -54,15 +55,9 @@ void expect_small(const Growth& g, double peak_share, double kept_share, const c
 }  // namespace
 
 TEST(BackwardMemory, ResNetHoldsAFewGradientsNotOnePerLayer) {
-  config::ModelConfig c;
-  c.family = "resnet";
-  c.classes = 10;
-  c.resnet.block = "bottleneck";
+  // The tiny test ResNet, deeper and wider: two bottlenecks per stage, 8 to 256 channels.
+  config::ModelConfig c = tiny_resnet("bottleneck", "small", 3, 8);
   c.resnet.layers = {2, 2, 2, 2};
-  c.resnet.base_width = 8;
-  c.resnet.stem = "small";
-  c.resnet.in_channels = 3;
-  c.resnet.image_size = 16;
   auto m = models::build_model(c, DType::F32);
   nn::Context ctx;
   const Tensor x = randn({8, 3, 16, 16}, DType::F32, 1);
