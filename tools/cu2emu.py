@@ -6,7 +6,8 @@ diagnostics keep the .cu file's line numbers (#line):
 
   kernel<T, K><<<grid, block, smem, stream>>>(args)
       -> emu::launch([&] { kernel<T, K>(args); }, grid, block, smem, stream)
-  extern __shared__ T name[];      -> T* name = emu::dynamic_shared<T>();
+  extern __shared__ [__align__(N)] T name[];
+                                   -> T* name = emu::dynamic_shared<T>();  (128-byte aligned)
   __shared__ T name[A][B];         -> auto& name = emu::static_shared<T[A][B]>(ID);
 
 and the launchers are defined in namespace win::kernels_emu instead of win::kernels.
@@ -91,7 +92,8 @@ def translate_launches(path, src):
         pos = p1 + 1
 
 
-DYNAMIC = re.compile(r"extern\s+__shared__\s+([\w:<>, ]+?)\s+(\w+)\s*\[\s*\]\s*;")
+DYNAMIC = re.compile(
+    r"extern\s+__shared__\s+(?:__align__\(\s*\d+\s*\)\s+)?([\w:<>, ]+?)\s+(\w+)\s*\[\s*\]\s*;")
 STATIC = re.compile(r"__shared__\s+([\w:<>, ]+?)\s+(\w+)\s*((?:\[[^\]]+\])*)\s*;")
 
 

@@ -52,7 +52,8 @@ DType activation_dtype(Device device, DType input);
 
 // Whether a backend with fused attention (the GPU) uses it (default true); off, SelfAttention
 // composes gemm, softmax and dropout as on the CPU. win bench --composed-attention turns it off
-// to compare the two (fp32 CUDA-core kernels against bf16 tensor-core products).
+// to compare the two. The GPU's fused kernels run on fp32 CUDA cores, or on bf16 tensor cores
+// when the precision is bf16 (kernels/attention_tc.cuh).
 void set_fused_attention(bool on);
 bool fused_attention();
 

@@ -1,12 +1,12 @@
-// The fused attention kernels (kernels/attention.cu) against a double-precision reference of what
-// they compute: S = scale Q K^T + mask_bias[b, key], P = softmax(S), D = P * keep / (1 - p),
-// O = D V, lse = logsumexp(S), and the backward dQ, dK, dV for a given dO, with and without a
-// dropout mask. The inputs are the heads of (B, T, H dh) buffers, as a Linear's output is, with T
-// not a multiple of the tiles, dh = 64 and a padded dh = 40, and a padding mask (-10000, as
-// BERT's) on the last keys of one sequence. fp32 to ~1e-5 (the kernels compute in fp32); bf16
-// (inputs and outputs rounded) to bf16's rounding. Then SelfAttention on the GPU, which takes the
-// kernels in inference and in training (dropout drawn as the CPU's Dropout draws it), against the
-// CPU layer. Skipped without a GPU.
+// The fused attention kernels (kernels/attention.cu, and attention_tc.cu on tensor cores) against a
+// double-precision reference of what they compute: S = scale Q K^T + mask_bias[b, key], P =
+// softmax(S), D = P * keep / (1 - p), O = D V, lse = logsumexp(S), and the backward dQ, dK, dV for
+// a given dO, with and without a dropout mask. The inputs are the heads of (B, T, H dh) buffers, as
+// a Linear's output is, with T not a multiple of the tiles, dh = 64 and a padded dh = 40, and a
+// padding mask (-10000, as BERT's) on the last keys of one sequence. fp32 to ~1e-5 (the kernels
+// compute in fp32); bf16 (inputs and outputs rounded) to bf16's rounding. Then SelfAttention on the
+// GPU, which takes the kernels in inference and in training (dropout drawn as the CPU's Dropout
+// draws it), against the CPU layer. Skipped without a GPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "attention.cuh"
+#include "attention_tc.cuh"
 #include "backend/op_timing.hpp"
+#include "backend/precision.hpp"
 #include "backend/transfer.hpp"
 #include "core/dtype.hpp"
 #include "core/error.hpp"
@@ -147,13 +149,16 @@ Tensor on_gpu(const std::vector<float>& x, DType dt) {
   return backend::to_device(dt == DType::F32 ? h : h.to(dt), Device::CUDA);
 }
 
-void check(const Problem& p, DType dt, double tol, double drop_p = 0.0) {
-  SCOPED_TRACE(::testing::Message()
-               << "B " << p.b << " H " << p.h << " T " << p.t << " dh " << p.dh
-               << (dt == DType::BF16 ? " bf16" : " f32") << " dropout " << drop_p);
+// tensor_cores: attention_tc.cuh's kernels, given bf16 values as inputs (so that only their
+// rounding of P and dS is left).
+void check(const Problem& p, DType dt, double tol, double drop_p = 0.0, bool tensor_cores = false) {
+  SCOPED_TRACE(::testing::Message() << "B " << p.b << " H " << p.h << " T " << p.t << " dh " << p.dh
+                                    << (dt == DType::BF16 ? " bf16" : " f32") << " dropout "
+                                    << drop_p << (tensor_cores ? " tensor cores" : ""));
   std::vector<float> q = randn(p.n(), 1), k = randn(p.n(), 2), v = randn(p.n(), 3);
   std::vector<float> dout = randn(p.n(), 4);
-  if (dt == DType::BF16) q = rounded(q), k = rounded(k), v = rounded(v), dout = rounded(dout);
+  if (dt == DType::BF16 || tensor_cores)
+    q = rounded(q), k = rounded(k), v = rounded(v), dout = rounded(dout);
   std::vector<float> mask(static_cast<size_t>(p.b * p.t), 0.0f);
   for (int64_t j = p.t - 5; j < p.t; ++j) mask[size_t((p.b - 1) * p.t + j)] = -10000.0f;
   const double scale = 1.0 / std::sqrt(static_cast<double>(p.dh));
@@ -177,23 +182,28 @@ void check(const Problem& p, DType dt, double tol, double drop_p = 0.0) {
   auto* kp = keep.empty() ? nullptr : static_cast<const uint8_t*>(gkeep.raw());
   if (dt == DType::F32) {
     auto f = [](const Tensor& t) { return static_cast<float*>(t.raw()); };
-    ASSERT_EQ(kernels::launch_attention_forward_f32(f(gq), f(gk), f(gv), m, kp, drop_p, p.b, p.h,
-                                                    p.t, p.dh, fs, st, f(go), f(lse), nullptr),
+    const auto forward = tensor_cores ? kernels::launch_attention_tc_forward_f32
+                                      : kernels::launch_attention_forward_f32;
+    const auto backward = tensor_cores ? kernels::launch_attention_tc_backward_f32
+                                       : kernels::launch_attention_backward_f32;
+    ASSERT_EQ(forward(f(gq), f(gk), f(gv), m, kp, drop_p, p.b, p.h, p.t, p.dh, fs, st, f(go),
+                      f(lse), nullptr),
               cudaSuccess);
-    ASSERT_EQ(kernels::launch_attention_backward_f32(f(gq), f(gk), f(gv), m, kp, drop_p, f(go),
-                                                     f(gdo), f(lse), p.b, p.h, p.t, p.dh, fs, st,
-                                                     f(delta), f(gdq), f(gdk), f(gdv), nullptr),
+    ASSERT_EQ(backward(f(gq), f(gk), f(gv), m, kp, drop_p, f(go), f(gdo), f(lse), p.b, p.h, p.t,
+                       p.dh, fs, st, f(delta), f(gdq), f(gdk), f(gdv), nullptr),
               cudaSuccess);
   } else {
     auto f = [](const Tensor& t) { return static_cast<__nv_bfloat16*>(t.raw()); };
-    ASSERT_EQ(kernels::launch_attention_forward_bf16(f(gq), f(gk), f(gv), m, kp, drop_p, p.b, p.h,
-                                                     p.t, p.dh, fs, st, f(go),
-                                                     static_cast<float*>(lse.raw()), nullptr),
+    const auto forward = tensor_cores ? kernels::launch_attention_tc_forward_bf16
+                                      : kernels::launch_attention_forward_bf16;
+    const auto backward = tensor_cores ? kernels::launch_attention_tc_backward_bf16
+                                       : kernels::launch_attention_backward_bf16;
+    ASSERT_EQ(forward(f(gq), f(gk), f(gv), m, kp, drop_p, p.b, p.h, p.t, p.dh, fs, st, f(go),
+                      static_cast<float*>(lse.raw()), nullptr),
               cudaSuccess);
-    ASSERT_EQ(kernels::launch_attention_backward_bf16(
-                  f(gq), f(gk), f(gv), m, kp, drop_p, f(go), f(gdo),
-                  static_cast<const float*>(lse.raw()), p.b, p.h, p.t, p.dh, fs, st,
-                  static_cast<float*>(delta.raw()), f(gdq), f(gdk), f(gdv), nullptr),
+    ASSERT_EQ(backward(f(gq), f(gk), f(gv), m, kp, drop_p, f(go), f(gdo),
+                       static_cast<const float*>(lse.raw()), p.b, p.h, p.t, p.dh, fs, st,
+                       static_cast<float*>(delta.raw()), f(gdq), f(gdk), f(gdv), nullptr),
               cudaSuccess);
   }
   EXPECT_LT(error(go.to_vector(), want.o), tol) << "O";
@@ -234,6 +244,17 @@ TEST(CudaAttention, DropoutMaskMatchesTheCpuDropout) {
   const std::vector<double> got = gmask.to_vector(), want = mask.to_vector();
   EXPECT_EQ(got, want);
   EXPECT_NE(std::count(want.begin(), want.end(), 0.0), 0);
+}
+
+// The tensor-core kernels (attention_tc.cuh) on the GPU's own wmma: within the rounding of P and
+// dS to bf16, which the CPU stand-in of test_cuda_emu measured at 1e-3 to 6e-3 (EmuAttention-
+// TensorCores); with bf16 storage, the outputs' rounding on top.
+TEST(CudaAttention, TensorCoreKernelsStayWithinBf16Rounding) {
+  SKIP_WITHOUT_GPU();
+  check({2, 3, 37, 64}, DType::F32, 1.2e-2, 0.0, true);
+  check({1, 2, 70, 40}, DType::F32, 1.2e-2, 0.1, true);
+  check({2, 2, 130, 128}, DType::F32, 1.2e-2, 0.1, true);
+  check({2, 3, 37, 64}, DType::BF16, 2e-2, 0.1, true);
 }
 
 TEST(CudaAttention, FusedKernelsWithDropoutMatchADoubleReference) {
@@ -378,4 +399,47 @@ TEST(CudaAttention, SelfAttentionUsesTheFusedKernelsAndMatchesTheCpu) {
 
   (void)gpu->forward(gx, eval);
   EXPECT_THROW(gpu->backward(gdy, eval), Error);
+}
+
+// Under run.precision = "bf16" SelfAttention takes the tensor-core kernels (attention.*_tc) in
+// training, with dropout, and agrees with the CPU layer to bf16 rounding: the projections round
+// their products' operands too (each some 1e-3 relative), so 3e-2 bounds the sum with margin,
+// while a wrong mask, dropout or layout moves results by order 1.
+TEST(CudaAttention, SelfAttentionUnderBf16TakesTheTensorCoreKernels) {
+  SKIP_WITHOUT_GPU();
+  const backend::ScopedPrecision bf16(backend::Precision::Bf16);
+  const int64_t b = 2, t = 37, hidden = 128, heads = 2;  // dh = 64, as BERT's
+  std::vector<int32_t> mask(static_cast<size_t>(b * t), 1);
+  for (int64_t j = t - 4; j < t; ++j) mask[static_cast<size_t>(t + j)] = 0;
+  const Tensor x = Tensor::from(randn(b * t * hidden, 33), {b, t, hidden});
+  const Tensor dy = Tensor::from(randn(b * t * hidden, 34), {b, t, hidden});
+  nn::SelfAttention cpu(hidden, heads, 0.1, 1, DType::F32);
+  nn::init_params(cpu, 43);
+  cpu.set_mask(Tensor::from(mask, {b, t}));
+  std::unique_ptr<nn::SelfAttention> gpu;
+  {
+    const nn::DeviceScope on_gpu(Device::CUDA);
+    gpu = std::make_unique<nn::SelfAttention>(hidden, heads, 0.1, 1, DType::F32);
+  }
+  nn::init_params(*gpu, 43);
+  gpu->set_mask(Tensor::from(mask, {b, t}));
+
+  nn::Context train;
+  train.rng = Philox(78, 3);
+  train.step = 2;
+  const std::vector<double> want_y = cpu.forward(x, train).to_vector();
+  const std::vector<double> want_dx = cpu.backward(dy, train).to_vector();
+  (void)backend::take_op_timings();
+  backend::set_op_timing(true);
+  const Tensor y = gpu->forward(backend::to_device(x, Device::CUDA), train);
+  const Tensor dx = gpu->backward(backend::to_device(dy, Device::CUDA), train);
+  backend::set_op_timing(false);
+  bool forward_tc = false, backward_tc = false;
+  for (const auto& r : backend::take_op_timings()) {
+    forward_tc = forward_tc || r.name == std::string("attention.forward_tc");
+    backward_tc = backward_tc || r.name == std::string("attention.backward_tc");
+  }
+  EXPECT_TRUE(forward_tc && backward_tc);
+  EXPECT_LT(error(y.to_vector(), want_y), 3e-2) << "output";
+  EXPECT_LT(error(dx.to_vector(), want_dx), 3e-2) << "dx";
 }

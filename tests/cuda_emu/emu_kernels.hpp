@@ -9,6 +9,7 @@
 
 #define kernels kernels_emu
 #include "attention.cuh"
+#include "attention_tc.cuh"
 #include "batchnorm_nhwc.cuh"
 #include "cast.cuh"
 #include "dropout.cuh"

@@ -1,6 +1,7 @@
-// kernels/attention.cu on the CUDA stand-in: the fused attention forward (O and the row
-// logsumexp) and backward (dQ, dK, dV) against a double-precision reference of what attention.cuh
-// promises, S = scale Q K^T + mask_bias[b, key], P = softmax(S), O = (P * keep / (1 - p)) V.
+// kernels/attention.cu and attention_tc.cu on the CUDA stand-in: the fused attention forward (O
+// and the row logsumexp) and backward (dQ, dK, dV), on CUDA cores and on tensor cores (wmma, whose
+// stand-in is shim/mma.h), against a double-precision reference of what attention.cuh promises,
+// S = scale Q K^T + mask_bias[b, key], P = softmax(S), O = (P * keep / (1 - p)) V.
 // The CPU backend has no fused attention (Ops::fuses_attention is false there), so the reference
 // is the double loops of tests/cuda/test_cuda_attention.cpp written again here; the keep masks are
 // the CPU's Ops::dropout masks, as CudaOps draws them. The shapes cover each head-dim tile
@@ -255,6 +256,36 @@ Inputs make_inputs(const Shape& s, bool with_mask, double drop_p, bool bf16, uin
   return in;
 }
 
+// The two sets of kernels: attention.cuh's on CUDA cores, attention_tc.cuh's on tensor cores
+// (the same contract, with the products' operands rounded to bf16).
+enum class Cores { kCuda, kTensor };
+
+template <class T>
+struct Launchers;
+template <>
+struct Launchers<float> {
+  decltype(&k::launch_attention_forward_f32) forward;
+  decltype(&k::launch_attention_backward_f32) backward;
+};
+template <>
+struct Launchers<__nv_bfloat16> {
+  decltype(&k::launch_attention_forward_bf16) forward;
+  decltype(&k::launch_attention_backward_bf16) backward;
+};
+
+template <class T>
+Launchers<T> launchers(Cores cores) {
+  const bool tc = cores == Cores::kTensor;
+  if constexpr (std::is_same_v<T, float>)
+    return tc ? Launchers<T>{k::launch_attention_tc_forward_f32,
+                             k::launch_attention_tc_backward_f32}
+              : Launchers<T>{k::launch_attention_forward_f32, k::launch_attention_backward_f32};
+  else
+    return tc ? Launchers<T>{k::launch_attention_tc_forward_bf16,
+                             k::launch_attention_tc_backward_bf16}
+              : Launchers<T>{k::launch_attention_forward_bf16, k::launch_attention_backward_bf16};
+}
+
 // What one forward + backward through the launchers gives, gathered in dense (B, H, T, dh) order.
 struct Outputs {
   std::vector<float> o, lse, dq, dk, dv;
@@ -264,7 +295,8 @@ struct Outputs {
 // delta scratch, the same keep and p), checking every output buffer's guards and that nothing
 // outside the views was written.
 template <class T>
-Outputs run_attention(const Shape& s, Layout layout, const Inputs& in) {
+Outputs run_attention(const Shape& s, Layout layout, const Inputs& in, Cores cores = Cores::kCuda) {
+  const Launchers<T> launch = launchers<T>(cores);
   const k::AttentionStrides st = strides_for(s, layout);
   View<T> q(s, st, in.q), kk(s, st, in.k), v(s, st, in.v), dout(s, st, in.dout);
   View<T> o(s, st), dq(s, st), dk(s, st), dv(s, st);
@@ -275,36 +307,19 @@ Outputs run_attention(const Shape& s, Layout layout, const Inputs& in) {
   const uint8_t* keep_ptr = in.keep.empty() ? nullptr : keep.ptr();
 
   Outputs out;
-  if constexpr (std::is_same_v<T, float>) {
-    EXPECT_EQ(
-        k::launch_attention_forward_f32(q.ptr(), kk.ptr(), v.ptr(), mask_ptr, keep_ptr, in.p, s.b,
-                                        s.h, s.t, s.dh, in.scale, st, o.ptr(), lse.ptr(), nullptr),
-        cudaSuccess);
-  } else {
-    EXPECT_EQ(
-        k::launch_attention_forward_bf16(q.ptr(), kk.ptr(), v.ptr(), mask_ptr, keep_ptr, in.p, s.b,
-                                         s.h, s.t, s.dh, in.scale, st, o.ptr(), lse.ptr(), nullptr),
-        cudaSuccess);
-  }
+  EXPECT_EQ(launch.forward(q.ptr(), kk.ptr(), v.ptr(), mask_ptr, keep_ptr, in.p, s.b, s.h, s.t,
+                           s.dh, in.scale, st, o.ptr(), lse.ptr(), nullptr),
+            cudaSuccess);
   EXPECT_TRUE(o.guards_intact("o"));
   EXPECT_TRUE(o.untouched_outside_view("o"));
   EXPECT_TRUE(lse.guards_intact("lse"));
   EXPECT_TRUE(lse.untouched_outside_view("lse"));
   out.o = o.gather();
   out.lse = lse.gather();
-  if constexpr (std::is_same_v<T, float>) {
-    EXPECT_EQ(k::launch_attention_backward_f32(q.ptr(), kk.ptr(), v.ptr(), mask_ptr, keep_ptr, in.p,
-                                               o.ptr(), dout.ptr(), lse.ptr(), s.b, s.h, s.t, s.dh,
-                                               in.scale, st, delta.ptr(), dq.ptr(), dk.ptr(),
-                                               dv.ptr(), nullptr),
-              cudaSuccess);
-  } else {
-    EXPECT_EQ(k::launch_attention_backward_bf16(q.ptr(), kk.ptr(), v.ptr(), mask_ptr, keep_ptr,
-                                                in.p, o.ptr(), dout.ptr(), lse.ptr(), s.b, s.h, s.t,
-                                                s.dh, in.scale, st, delta.ptr(), dq.ptr(), dk.ptr(),
-                                                dv.ptr(), nullptr),
-              cudaSuccess);
-  }
+  EXPECT_EQ(launch.backward(q.ptr(), kk.ptr(), v.ptr(), mask_ptr, keep_ptr, in.p, o.ptr(),
+                            dout.ptr(), lse.ptr(), s.b, s.h, s.t, s.dh, in.scale, st, delta.ptr(),
+                            dq.ptr(), dk.ptr(), dv.ptr(), nullptr),
+            cudaSuccess);
   EXPECT_TRUE(delta.guards_intact("delta"));
   EXPECT_TRUE(delta.untouched_outside_view("delta"));
   using Named = std::pair<View<T>*, const char*>;
@@ -352,9 +367,11 @@ double error_of(const std::vector<float>& got, const std::vector<double>& want) 
   return std::sqrt(sq / double(got.size()));
 }
 
+// round_inputs: the inputs are bf16 values (always so for bf16 storage).
 template <class T>
-void check_against_reference(const Case& c, double tol, double lse_tol) {
-  const bool bf16 = !std::is_same_v<T, float>;
+void check_against_reference(const Case& c, double tol, double lse_tol, Cores cores = Cores::kCuda,
+                             bool round_inputs = false) {
+  const bool bf16 = round_inputs || !std::is_same_v<T, float>;
   const Inputs in = make_inputs(c.shape, c.mask, c.drop_p, bf16, 100 + uint64_t(c.shape.t));
   if (c.drop_p > 0.0) {  // the mask must matter: some probabilities dropped, some kept
     ASSERT_NE(std::count(in.keep.begin(), in.keep.end(), uint8_t{0}), 0);
@@ -362,7 +379,7 @@ void check_against_reference(const Case& c, double tol, double lse_tol) {
   }
   const Reference want =
       reference(c.shape, in.q, in.k, in.v, in.mask, in.dout, in.scale, in.keep, in.p);
-  const Outputs got = run_attention<T>(c.shape, c.layout, in);
+  const Outputs got = run_attention<T>(c.shape, c.layout, in, cores);
   EXPECT_LT(error_of(got.o, want.o), tol) << "O";
   EXPECT_LT(error_of(got.lse, want.lse), lse_tol) << "lse";
   EXPECT_LT(error_of(got.dq, want.dq), tol) << "dQ";
@@ -441,13 +458,14 @@ V part(const V& x, int64_t begin, int64_t end) {
 // tile's keys count, so the online softmax starts from a row maximum of -inf and must not turn
 // that into a NaN.
 template <class T>
-void check_minus_infinity_mask(double tol) {
+void check_minus_infinity_mask(double tol, Cores cores = Cores::kCuda) {
   const Shape s{2, 1, 70, 8};
-  Inputs in = make_inputs(s, true, 0.1, !std::is_same_v<T, float>, 41);
+  // bf16 values for the tensor cores, whose lse is then within fp32 rounding too.
+  Inputs in = make_inputs(s, true, 0.1, !std::is_same_v<T, float> || cores == Cores::kTensor, 41);
   for (int64_t j = 0; j < 64; ++j) in.mask[size_t(j)] = -INFINITY;
   for (int64_t j = 0; j < s.t; ++j) in.mask[size_t(s.t + j)] = -INFINITY;
   const Reference want = reference(s, in.q, in.k, in.v, in.mask, in.dout, in.scale, in.keep, in.p);
-  const Outputs got = run_attention<T>(s, Layout::kHeadsOfProjection, in);
+  const Outputs got = run_attention<T>(s, Layout::kHeadsOfProjection, in, cores);
   const int64_t n0 = s.t * s.dh, n = s.dense();
   for (auto [out, ref, name] :
        {std::tuple{&got.o, &want.o, "O"}, std::tuple{&got.dq, &want.dq, "dQ"},
@@ -525,7 +543,7 @@ struct LaunchResult {
 };
 
 template <class T>
-LaunchResult launch_with(int64_t b, int64_t h, int64_t t, int64_t dh, double p) {
+LaunchResult launch_with(int64_t b, int64_t h, int64_t t, int64_t dh, double p, Cores cores) {
   const int64_t n = 4 * 130, rows = 4;  // enough for every size asked of it below
   Guarded<T> q(n), kk(n), v(n), o(n), dout(n), dq(n), dk(n), dv(n);
   for (Guarded<T>* in : {&q, &kk, &v, &dout})
@@ -534,22 +552,13 @@ LaunchResult launch_with(int64_t b, int64_t h, int64_t t, int64_t dh, double p) 
   Guarded<uint8_t> keep(rows * rows, std::vector<uint8_t>(size_t(rows * rows), 1));
   const k::AttentionStrides st =
       k::attention_strides_bhtd(std::max<int64_t>(h, 1), std::max<int64_t>(t, 1), dh);
+  const Launchers<T> launch = launchers<T>(cores);
   LaunchResult r{};
-  if constexpr (std::is_same_v<T, float>) {
-    r.forward =
-        k::launch_attention_forward_f32(q.ptr(), kk.ptr(), v.ptr(), mask.ptr(), keep.ptr(), p, b, h,
-                                        t, dh, 0.5f, st, o.ptr(), lse.ptr(), nullptr);
-    r.backward = k::launch_attention_backward_f32(
-        q.ptr(), kk.ptr(), v.ptr(), mask.ptr(), keep.ptr(), p, q.ptr(), dout.ptr(), mask.ptr(), b,
-        h, t, dh, 0.5f, st, delta.ptr(), dq.ptr(), dk.ptr(), dv.ptr(), nullptr);
-  } else {
-    r.forward =
-        k::launch_attention_forward_bf16(q.ptr(), kk.ptr(), v.ptr(), mask.ptr(), keep.ptr(), p, b,
-                                         h, t, dh, 0.5f, st, o.ptr(), lse.ptr(), nullptr);
-    r.backward = k::launch_attention_backward_bf16(
-        q.ptr(), kk.ptr(), v.ptr(), mask.ptr(), keep.ptr(), p, q.ptr(), dout.ptr(), mask.ptr(), b,
-        h, t, dh, 0.5f, st, delta.ptr(), dq.ptr(), dk.ptr(), dv.ptr(), nullptr);
-  }
+  r.forward = launch.forward(q.ptr(), kk.ptr(), v.ptr(), mask.ptr(), keep.ptr(), p, b, h, t, dh,
+                             0.5f, st, o.ptr(), lse.ptr(), nullptr);
+  r.backward = launch.backward(q.ptr(), kk.ptr(), v.ptr(), mask.ptr(), keep.ptr(), p, q.ptr(),
+                               dout.ptr(), mask.ptr(), b, h, t, dh, 0.5f, st, delta.ptr(), dq.ptr(),
+                               dk.ptr(), dv.ptr(), nullptr);
   auto all_ff = [](const auto& buf) {
     const auto values = buf.values();
     const auto* bytes = reinterpret_cast<const unsigned char*>(values.data());
@@ -562,7 +571,7 @@ LaunchResult launch_with(int64_t b, int64_t h, int64_t t, int64_t dh, double p) 
 }
 
 template <class T>
-void check_refusals_and_empty_sizes() {
+void check_refusals_and_empty_sizes(Cores cores) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   struct Bad {
     int64_t dh;
@@ -571,7 +580,7 @@ void check_refusals_and_empty_sizes() {
   };
   for (const Bad& bad : {Bad{0, 0.0, "dh = 0"}, Bad{129, 0.0, "dh = 129"}, Bad{-1, 0.0, "dh = -1"},
                          Bad{16, -0.1, "p < 0"}, Bad{16, 1.0, "p = 1"}, Bad{16, nan, "p = NaN"}}) {
-    const LaunchResult r = launch_with<T>(1, 1, 4, bad.dh, bad.p);
+    const LaunchResult r = launch_with<T>(1, 1, 4, bad.dh, bad.p, cores);
     EXPECT_EQ(r.forward, cudaErrorInvalidValue) << "forward, " << bad.why;
     EXPECT_EQ(r.backward, cudaErrorInvalidValue) << "backward, " << bad.why;
     EXPECT_TRUE(r.untouched) << "something was written for " << bad.why;
@@ -579,13 +588,13 @@ void check_refusals_and_empty_sizes() {
   }
   // Nothing to do is not an error, and launches nothing (a zero-sized grid would be one).
   for (const Shape& empty : {Shape{0, 1, 4, 16}, Shape{1, 0, 4, 16}, Shape{1, 1, 0, 16}}) {
-    const LaunchResult r = launch_with<T>(empty.b, empty.h, empty.t, empty.dh, 0.1);
+    const LaunchResult r = launch_with<T>(empty.b, empty.h, empty.t, empty.dh, 0.1, cores);
     EXPECT_EQ(r.forward, cudaSuccess) << empty.b << " x " << empty.h << " x " << empty.t;
     EXPECT_EQ(r.backward, cudaSuccess) << empty.b << " x " << empty.h << " x " << empty.t;
     EXPECT_TRUE(r.untouched) << empty.b << " x " << empty.h << " x " << empty.t;
   }
   // And a valid call on the same buffers does write: the checks above can tell.
-  const LaunchResult ok = launch_with<T>(1, 1, 4, 16, 0.1);
+  const LaunchResult ok = launch_with<T>(1, 1, 4, 16, 0.1, cores);
   EXPECT_EQ(ok.forward, cudaSuccess);
   EXPECT_EQ(ok.backward, cudaSuccess);
   EXPECT_FALSE(ok.untouched);
@@ -594,9 +603,66 @@ void check_refusals_and_empty_sizes() {
 }  // namespace
 
 TEST(EmuAttention, RefusesBadHeadDimsAndProbabilitiesAndAcceptsEmptySizes) {
-  check_refusals_and_empty_sizes<float>();
+  check_refusals_and_empty_sizes<float>(Cores::kCuda);
+  check_refusals_and_empty_sizes<float>(Cores::kTensor);
 }
 
 TEST(EmuAttention, RefusesBadHeadDimsAndProbabilitiesAndAcceptsEmptySizesInBf16) {
-  check_refusals_and_empty_sizes<__nv_bfloat16>();
+  check_refusals_and_empty_sizes<__nv_bfloat16>(Cores::kCuda);
+  check_refusals_and_empty_sizes<__nv_bfloat16>(Cores::kTensor);
+}
+
+// ---- the tensor-core kernels (attention_tc.cuh) ----------------------------------------------
+
+class EmuAttentionTensorCores : public ::testing::TestWithParam<Case> {};
+
+// Inputs that are bf16 values, so that rounding Q, K, V and dO changes nothing and what is left
+// is what the tensor-core kernels add: P and dS rounded to bf16 (2^-9 relative at most) before
+// their products. Measured here: 1.1e-3 to 1.9e-3 for every output, but 6.0e-3 for dQ and dK at
+// dh = 1, where dS = P (dP - delta) cancels most (a one-term dP against a one-term delta); lse
+// stays fp32 (4e-8). 1.2e-2 leaves a factor of 2 over the worst; the fp32 kernels on the same
+// inputs are at 5e-7, and an indexing, fragment-layout, masking or tiling mistake moves results
+// by order 1.
+TEST_P(EmuAttentionTensorCores, Fp32StorageStaysWithinBf16RoundingOfTheProbabilities) {
+  check_against_reference<float>(GetParam(), 1.2e-2, 1e-6, Cores::kTensor, true);
+}
+
+// bf16 storage adds the rounding of O, dQ, dK and dV on the way out, as EmuAttentionBf16 has it
+// (measured: 2.1e-3 to 2.7e-3, and 6.5e-3 for dQ at dh = 1).
+TEST_P(EmuAttentionTensorCores, Bf16StorageStaysWithinBf16Rounding) {
+  check_against_reference<__nv_bfloat16>(GetParam(), 1.2e-2, 1e-6, Cores::kTensor);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, EmuAttentionTensorCores,
+    ::testing::Values(Case{{1, 1, 1, 32}, true, 0.0, Layout::kDense},
+                      Case{{2, 2, 17, 8}, true, 0.2, Layout::kHeadsOfProjection},
+                      Case{{1, 1, 64, 64}, false, 0.1, Layout::kDense},
+                      Case{{1, 1, 65, 1}, true, 0.3, Layout::kGappedRows},
+                      Case{{1, 1, 130, 40}, true, 0.1, Layout::kDense},
+                      Case{{1, 1, 70, 128}, true, 0.1, Layout::kGappedRows},
+                      Case{{2, 1, 33, 72}, false, 0.0, Layout::kDense}),
+    case_name);
+
+// fp32 inputs: the kernels round Q, K, V and dO as every bf16 product does, so the scores carry
+// bf16 rounding too (measured: 3.3e-3 to 4.1e-3, lse 1.4e-4).
+TEST(EmuAttentionTensorCoresRounding, Fp32InputsAreRoundedAsEveryBf16Product) {
+  check_against_reference<float>(Case{{1, 2, 70, 64}, true, 0.1, Layout::kHeadsOfProjection}, 1e-2,
+                                 5e-4, Cores::kTensor, false);
+}
+
+TEST(EmuAttentionTensorCoresRounding, MinusInfinityMaskGivesZerosAndNoNaN) {
+  check_minus_infinity_mask<float>(1.2e-2, Cores::kTensor);  // as EmuAttentionTensorCores
+}
+
+TEST(EmuAttentionTensorCoresRounding, SameLaunchesGiveTheSameBitsAndPIsIgnoredWithoutAMask) {
+  const Shape s{1, 2, 70, 16};
+  Inputs in = make_inputs(s, true, 0.2, true, 63);
+  EXPECT_TRUE(same_bits(run_attention<float>(s, Layout::kHeadsOfProjection, in, Cores::kTensor),
+                        run_attention<float>(s, Layout::kHeadsOfProjection, in, Cores::kTensor)));
+  in.keep.clear();
+  in.p = 0.0;
+  const Outputs plain = run_attention<float>(s, Layout::kDense, in, Cores::kTensor);
+  in.p = 0.5;
+  EXPECT_TRUE(same_bits(plain, run_attention<float>(s, Layout::kDense, in, Cores::kTensor)));
 }

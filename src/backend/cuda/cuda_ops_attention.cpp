@@ -1,9 +1,12 @@
 // CudaOps' fused attention (see Ops::fuses_attention, attention_forward/backward): the kernels of
-// kernels/attention.cu, which never write the (B, H, T, T) probabilities; attention dropout is
-// their keep mask, drawn by the dropout kernel with the composed path's counters. Taken when the
-// views fit the kernels (f32, one set of strides, unit stride along dh, dh <= 128, a dense
-// (B, 1, T) mask); otherwise the caller composes gemm, softmax and dropout.
+// kernels/attention.cu (fp32 on CUDA cores) or, under run.precision = "bf16", of
+// kernels/attention_tc.cu (bf16 tensor cores, the operands rounded as every bf16 product is),
+// neither of which writes the (B, H, T, T) probabilities; attention dropout is their keep mask,
+// drawn by the dropout kernel with the composed path's counters. Taken when the views fit the
+// kernels (f32, one set of strides, unit stride along dh, dh <= 128, a dense (B, 1, T) mask);
+// otherwise the caller composes gemm, softmax and dropout.
 #include "attention.cuh"
+#include "attention_tc.cuh"
 #include "backend/cuda/cuda_context.hpp"
 #include "backend/cuda/cuda_ops.hpp"
 #include "backend/cuda/op_timer.hpp"
@@ -35,6 +38,12 @@ float* f32_out(Tensor& t) {
 
 kernels::AttentionStrides strides_of(const Tensor& q) {
   return {q.stride(0), q.stride(1), q.stride(2)};
+}
+
+// Read in forward and in backward alike: the precision is process-wide and changes only around
+// the merge (ScopedPrecision), which runs no backward.
+bool on_tensor_cores() {
+  return precision() == Precision::Bf16;
 }
 
 // The dense (B, H, T, T) u8 mask and (B, H, T) f32 row statistics the kernels take.
@@ -74,10 +83,12 @@ void CudaOps::attention_forward(const Tensor& q, const Tensor& k, const Tensor& 
                                                 static_cast<uint8_t*>(keep.raw()), ctx.stream()));
     keep_ptr = static_cast<const uint8_t*>(keep.raw());
   }
-  WIN_CUDA_TIMED("attention.forward");
-  WIN_CUDA_CHECK(kernels::launch_attention_forward_f32(
-      f32(q), f32(k), f32(v), f32(mask_bias), keep_ptr, drop.p, b, h, t, dh,
-      static_cast<float>(scale), strides_of(q), f32_out(o), f32_out(lse), ctx.stream()));
+  const bool tc = on_tensor_cores();
+  WIN_CUDA_TIMED(tc ? "attention.forward_tc" : "attention.forward");
+  WIN_CUDA_CHECK(
+      (tc ? kernels::launch_attention_tc_forward_f32 : kernels::launch_attention_forward_f32)(
+          f32(q), f32(k), f32(v), f32(mask_bias), keep_ptr, drop.p, b, h, t, dh,
+          static_cast<float>(scale), strides_of(q), f32_out(o), f32_out(lse), ctx.stream()));
 }
 
 void CudaOps::attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -92,15 +103,17 @@ void CudaOps::attention_backward(const Tensor& q, const Tensor& k, const Tensor&
   check_aux(lse, {b, h, t}, DType::F32, "lse");
   WIN_CHECK(p >= 0.0 && p < 1.0, ErrorKind::Internal, "cuda attention_backward: p = ", p);
   if (p > 0.0) check_aux(keep, {b, h, t, t}, DType::U8, "dropout mask");
-  WIN_CUDA_TIMED("attention.backward");
+  const bool tc = on_tensor_cores();
+  WIN_CUDA_TIMED(tc ? "attention.backward_tc" : "attention.backward");
   CudaContext& ctx = cuda_context();
   // delta (B, H, T): rowwise dO . O, scratch for this call.
   auto* delta = static_cast<float*>(ctx.workspace(static_cast<size_t>(b * h * t) * sizeof(float)));
-  WIN_CUDA_CHECK(kernels::launch_attention_backward_f32(
-      f32(q), f32(k), f32(v), f32(mask_bias),
-      p > 0.0 ? static_cast<const uint8_t*>(keep.raw()) : nullptr, p, f32(o), f32(dout), f32(lse),
-      b, h, t, dh, static_cast<float>(scale), strides_of(q), delta, f32_out(dq), f32_out(dk),
-      f32_out(dv), ctx.stream()));
+  WIN_CUDA_CHECK(
+      (tc ? kernels::launch_attention_tc_backward_f32 : kernels::launch_attention_backward_f32)(
+          f32(q), f32(k), f32(v), f32(mask_bias),
+          p > 0.0 ? static_cast<const uint8_t*>(keep.raw()) : nullptr, p, f32(o), f32(dout),
+          f32(lse), b, h, t, dh, static_cast<float>(scale), strides_of(q), delta, f32_out(dq),
+          f32_out(dk), f32_out(dv), ctx.stream()));
 }
 
 }  // namespace win::backend

@@ -40,6 +40,7 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
+#define __align__(n) alignas(n)
 
 // ---- runtime API ----
 using cudaError_t = int;
@@ -107,7 +108,7 @@ struct Block {
 };
 
 inline Block::Block(unsigned threads, size_t dynamic_bytes)
-    : all(threads), lane_slots(threads, 0), dynamic(dynamic_bytes + 16, 0xFF) {
+    : all(threads), lane_slots(threads, 0), dynamic(dynamic_bytes + 128, 0xFF) {
   for (unsigned w = 0; w < (threads + 31) / 32; ++w)
     warps.push_back(std::make_unique<std::barrier<>>(std::min(32u, threads - 32 * w)));
 }
@@ -120,10 +121,14 @@ inline std::barrier<>& my_warp() {
   return *current->warps[flat_thread() / 32];
 }
 
-// extern __shared__ T name[] (tools/cu2emu.py rewrites the declaration into this call).
+// extern __shared__ T name[] (tools/cu2emu.py rewrites the declaration into this call), 128-byte
+// aligned as a GPU's dynamic shared memory is in practice (kernels that rely on more than T's own
+// alignment say so with __align__, which the stand-in then honours up to 128).
 template <class T>
 T* dynamic_shared() {
-  return reinterpret_cast<T*>(current->dynamic.data());
+  void* p = current->dynamic.data();
+  size_t space = current->dynamic.size();
+  return reinterpret_cast<T*>(std::align(128, current->dynamic.size() - 128, p, space));
 }
 
 // __shared__ T name[...]: one object per block, per declaration (id) and type (a templated
