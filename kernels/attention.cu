@@ -10,42 +10,28 @@
 #include "device_common.cuh"
 
 #include "attention.cuh"
+#include "attention_common.cuh"
 
 namespace win::kernels {
 
 namespace {
 
+using attention_detail::Args;
+using attention_detail::block_tile;
+using attention_detail::BlockTile;
+using attention_detail::keep_factor;
+using attention_detail::make_args;
+using attention_detail::valid_call;
+using attention_detail::with_head_dim_tile;
 using device::from_f;
 using device::to_f;
 using device::warp_max;
 using device::warp_sum;
 
-constexpr int kThreads = 256;   // 16 x 16
-constexpr int kTile = 64;       // query and key rows per tile
-constexpr int kLs = kTile + 1;  // padded row of a score tile
+constexpr int kThreads = 256;                      // 16 x 16
+constexpr int kTile = attention_detail::kRowTile;  // query and key rows per tile
+constexpr int kLs = kTile + 1;                     // padded row of a score tile
 constexpr int kMaxBlocks = 65535;
-
-template <class T>
-struct Args {
-  const T* q;
-  const T* k;
-  const T* v;
-  const T* o;     // backward
-  const T* dout;  // backward
-  const float* mask;
-  const float* lse;     // backward
-  const uint8_t* keep;  // (B, H, T, T) dropout mask of the probabilities, or nullptr for none
-  float inv_keep;       // 1 / (1 - p) with the mask
-  float* lse_out;       // forward
-  float* delta;         // backward scratch
-  T* o_out;             // forward
-  T* dq;
-  T* dk;
-  T* dv;
-  int64_t sb, sh, sr;  // element strides of batch, head, row
-  int heads, t, dh;
-  float scale;
-};
 
 // Rows [0, kTile) of a (rows, dh) view at base (row stride sr) into dst[kTile][kD + 1], zero past
 // `rows` and past dh.
@@ -91,14 +77,6 @@ constexpr int dq_smem_floats() {
   return 4 * kTile * (kD + 1) + kTile * kLs + 3 * kTile;
 }
 
-// The dropout factor of probability (query i, key j) of head bh: keep[bh, i, j] / (1 - p), and 0
-// outside the T x T matrix (padded tile rows and columns).
-template <class T>
-__device__ __forceinline__ float keep_factor(const Args<T>& a, int64_t bh, int i, int j) {
-  if (i >= a.t || j >= a.t) return 0.0f;
-  return a.keep[(bh * a.t + i) * a.t + j] ? a.inv_keep : 0.0f;
-}
-
 // ---- forward: one block per (b, h, query tile) ---------------------------------------------
 
 template <class T, int kD>
@@ -114,11 +92,9 @@ __global__ void __launch_bounds__(kThreads) attn_fwd(Args<T> a) {
   float* row_a = row_l + kTile;
   float* mask_s = row_a + kTile;
 
-  const int tiles = (a.t + kTile - 1) / kTile;
-  const int64_t bh = blockIdx.x / tiles;
-  const int q0 = static_cast<int>(blockIdx.x % tiles) * kTile;
-  const int64_t b = bh / a.heads, h = bh % a.heads;
-  const int64_t base = b * a.sb + h * a.sh;
+  const BlockTile bt = block_tile(a);
+  const int64_t bh = bt.bh, b = bt.b, base = bt.base;
+  const int q0 = bt.row0;
   const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4, lane = tid & 31, warp = tid >> 5;
 
   load_tile<kD>(qs, a.q + base + q0 * a.sr, a.sr, min(kTile, a.t - q0), a.dh);
@@ -289,11 +265,9 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dkv(Args<T> a) {
   float* delta_s = lse_s + kTile;
   float* mask_s = delta_s + kTile;
 
-  const int tiles = (a.t + kTile - 1) / kTile;
-  const int64_t bh = blockIdx.x / tiles;
-  const int k0 = static_cast<int>(blockIdx.x % tiles) * kTile;
-  const int64_t b = bh / a.heads, h = bh % a.heads;
-  const int64_t base = b * a.sb + h * a.sh;
+  const BlockTile bt = block_tile(a);
+  const int64_t bh = bt.bh, b = bt.b, base = bt.base;
+  const int k0 = bt.row0;
   const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
   const int kv = min(kTile, a.t - k0);
 
@@ -365,11 +339,9 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dq(Args<T> a) {
   float* delta_s = lse_s + kTile;
   float* mask_s = delta_s + kTile;
 
-  const int tiles = (a.t + kTile - 1) / kTile;
-  const int64_t bh = blockIdx.x / tiles;
-  const int q0 = static_cast<int>(blockIdx.x % tiles) * kTile;
-  const int64_t b = bh / a.heads, h = bh % a.heads;
-  const int64_t base = b * a.sb + h * a.sh;
+  const BlockTile bt = block_tile(a);
+  const int64_t bh = bt.bh, b = bt.b, base = bt.base;
+  const int q0 = bt.row0;
   const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
   const int qv = min(kTile, a.t - q0);
 
@@ -418,13 +390,6 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dq(Args<T> a) {
 
 // ---- launchers ------------------------------------------------------------------------------
 
-// dh within the kernels' tiles and the grid (one block per (b, h, 64-row tile)) within int.
-bool valid_sizes(int64_t batch, int64_t heads, int64_t t, int64_t dh, int64_t* blocks) {
-  const int64_t tiles = (t + kTile - 1) / kTile;
-  *blocks = batch * heads * tiles;
-  return dh >= 1 && dh <= 128 && t <= INT32_MAX && heads <= INT32_MAX && *blocks <= INT32_MAX;
-}
-
 template <class T, int kD>
 cudaError_t forward_kd(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
   constexpr size_t bytes = sizeof(float) * fwd_smem_floats<kD>();
@@ -451,41 +416,17 @@ cudaError_t backward_kd(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
 }
 
 template <class T>
-Args<T> make_args(const T* q, const T* k, const T* v, const float* mask, const uint8_t* keep,
-                  double p, int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides s) {
-  Args<T> a{};
-  a.q = q;
-  a.k = k;
-  a.v = v;
-  a.mask = mask;
-  a.keep = keep;
-  // Rounded to float once, as the composed path's dropout rounds x / (1 - p) from double: the
-  // fused product differs from it by float rounding only.
-  a.inv_keep = static_cast<float>(1.0 / (1.0 - p));
-  a.sb = s.batch;
-  a.sh = s.head;
-  a.sr = s.row;
-  a.heads = static_cast<int>(heads);
-  a.t = static_cast<int>(t);
-  a.dh = static_cast<int>(dh);
-  a.scale = scale;
-  return a;
-}
-
-template <class T>
 cudaError_t forward(const T* q, const T* k, const T* v, const float* mask, const uint8_t* keep,
                     double p, int64_t batch, int64_t heads, int64_t t, int64_t dh, float scale,
                     AttentionStrides s, T* o, float* lse, cudaStream_t stream) {
   int64_t blocks = 0;
-  if (!valid_sizes(batch, heads, t, dh, &blocks) || !(p >= 0.0 && p < 1.0))
-    return cudaErrorInvalidValue;
+  if (!valid_call(batch, heads, t, dh, p, &blocks)) return cudaErrorInvalidValue;
   if (blocks <= 0) return cudaGetLastError();
   Args<T> a = make_args(q, k, v, mask, keep, p, heads, t, dh, scale, s);
   a.o_out = o;
   a.lse_out = lse;
-  if (dh <= 32) return forward_kd<T, 32>(a, blocks, stream);
-  if (dh <= 64) return forward_kd<T, 64>(a, blocks, stream);
-  return forward_kd<T, 128>(a, blocks, stream);
+  return with_head_dim_tile(
+      dh, [&](auto kd) { return forward_kd<T, decltype(kd)::value>(a, blocks, stream); });
 }
 
 template <class T>
@@ -494,8 +435,7 @@ cudaError_t backward(const T* q, const T* k, const T* v, const float* mask, cons
                      int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides s,
                      float* delta, T* dq, T* dk, T* dv, cudaStream_t stream) {
   int64_t blocks = 0;
-  if (!valid_sizes(batch, heads, t, dh, &blocks) || !(p >= 0.0 && p < 1.0))
-    return cudaErrorInvalidValue;
+  if (!valid_call(batch, heads, t, dh, p, &blocks)) return cudaErrorInvalidValue;
   if (blocks <= 0) return cudaGetLastError();
   Args<T> a = make_args(q, k, v, mask, keep, p, heads, t, dh, scale, s);
   a.o = o;
@@ -511,9 +451,8 @@ cudaError_t backward(const T* q, const T* k, const T* v, const float* mask, cons
       <<<static_cast<int>(want < kMaxBlocks ? want : kMaxBlocks), kThreads, 0, stream>>>(a, rows);
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return e;
-  if (dh <= 32) return backward_kd<T, 32>(a, blocks, stream);
-  if (dh <= 64) return backward_kd<T, 64>(a, blocks, stream);
-  return backward_kd<T, 128>(a, blocks, stream);
+  return with_head_dim_tile(
+      dh, [&](auto kd) { return backward_kd<T, decltype(kd)::value>(a, blocks, stream); });
 }
 
 }  // namespace

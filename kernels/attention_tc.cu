@@ -13,6 +13,7 @@
 
 #include <cmath>
 
+#include "attention_common.cuh"
 #include "attention_tc.cuh"
 #include "device_common.cuh"
 
@@ -20,6 +21,13 @@ namespace win::kernels {
 
 namespace {
 
+using attention_detail::Args;
+using attention_detail::block_tile;
+using attention_detail::BlockTile;
+using attention_detail::keep_factor;
+using attention_detail::make_args;
+using attention_detail::valid_call;
+using attention_detail::with_head_dim_tile;
 using device::from_f;
 using device::to_f;
 using device::warp_max;
@@ -31,33 +39,19 @@ constexpr int kThreads = 128;   // 4 warps
 constexpr int kTile = 64;       // rows per tile, 16 per warp
 constexpr int kLs = kTile + 4;  // fp32 row of a score tile
 constexpr int kLp = kTile + 8;  // bf16 row of a probability tile
+constexpr int kLk = kTile + 4;  // u8 row of a transposed dropout-mask tile (an odd word stride)
+
+// wmma's bf16 fragments need sm_80 or later. A CUDA_ARCHITECTURES list that also names an older
+// architecture still builds: there the kernels only trap, and the launchers never start them on
+// such a device (tensor_cores_present).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#define WIN_ATTENTION_TC_UNSUPPORTED 1
+#endif
 
 using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major>;
 using FragBRow = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major>;
 using FragBCol = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major>;
 using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
-
-template <class T>
-struct Args {
-  const T* q;
-  const T* k;
-  const T* v;
-  const T* o;     // backward
-  const T* dout;  // backward
-  const float* mask;
-  const float* lse;     // backward
-  const uint8_t* keep;  // (B, H, T, T), or nullptr
-  float inv_keep;
-  float* lse_out;  // forward
-  float* delta;    // backward: written by the dQ kernel, read by the dK/dV kernel
-  T* o_out;        // forward
-  T* dq;
-  T* dk;
-  T* dv;
-  int64_t sb, sh, sr;
-  int heads, t, dh;
-  float scale;
-};
 
 // Element counts of one tile: bf16 operands (kD + 8 per row), fp32 scores, bf16 probabilities,
 // fp32 rows of width kD (O, or the staging of a result).
@@ -88,14 +82,6 @@ template <class T>
 __device__ __forceinline__ void load_key_mask(const Args<T>& a, int64_t b, int k0, float* mask_s) {
   const int j = threadIdx.x;
   if (j < kTile) mask_s[j] = k0 + j < a.t ? (a.mask ? a.mask[b * a.t + k0 + j] : 0.0f) : -INFINITY;
-}
-
-// keep[bh, i, j] / (1 - p), 0 outside the T x T matrix; 1 without dropout.
-template <class T>
-__device__ __forceinline__ float keep_factor(const Args<T>& a, int64_t bh, int i, int j) {
-  if (!a.keep) return 1.0f;
-  if (i >= a.t || j >= a.t) return 0.0f;
-  return a.keep[(bh * a.t + i) * a.t + j] ? a.inv_keep : 0.0f;
 }
 
 // out (16 x 64, fp32, row stride kLs) = A (16 x kD rows of a) times the 64 rows of b transposed:
@@ -170,6 +156,9 @@ constexpr size_t fwd_smem_bytes() {
 
 template <class T, int kD>
 __global__ void __launch_bounds__(kThreads) attn_tc_fwd(Args<T> a) {
+#ifdef WIN_ATTENTION_TC_UNSUPPORTED
+  __trap();
+#else
   using L = Tile<kD>;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16* qs = reinterpret_cast<bf16*>(smem);
@@ -183,11 +172,9 @@ __global__ void __launch_bounds__(kThreads) attn_tc_fwd(Args<T> a) {
   float* row_a = row_l + kTile;
   float* mask_s = row_a + kTile;
 
-  const int tiles = (a.t + kTile - 1) / kTile;
-  const int64_t bh = blockIdx.x / tiles;
-  const int q0 = static_cast<int>(blockIdx.x % tiles) * kTile;
-  const int64_t b = bh / a.heads, h = bh % a.heads;
-  const int64_t base = b * a.sb + h * a.sh;
+  const BlockTile bt = block_tile(a);
+  const int64_t bh = bt.bh, b = bt.b, base = bt.base;
+  const int q0 = bt.row0;
   const int tid = threadIdx.x, lane = tid & 31, r0 = 16 * (tid >> 5);
 
   load_bf16_tile<kD>(qs, a.q + base + q0 * a.sr, a.sr, min(kTile, a.t - q0), a.dh);
@@ -259,6 +246,7 @@ __global__ void __launch_bounds__(kThreads) attn_tc_fwd(Args<T> a) {
     const float l = row_l[r];
     a.lse_out[bh * a.t + q0 + r] = l > 0.0f ? row_m[r] + logf(l) : -INFINITY;
   }
+#endif
 }
 
 // ---- backward -------------------------------------------------------------------------------
@@ -283,6 +271,9 @@ constexpr size_t dq_smem_bytes() {
 // dQ of one query tile, looping over the key tiles; also delta = rowsum(dO * O) of its rows.
 template <class T, int kD>
 __global__ void __launch_bounds__(kThreads) attn_tc_bwd_dq(Args<T> a) {
+#ifdef WIN_ATTENTION_TC_UNSUPPORTED
+  __trap();
+#else
   using L = Tile<kD>;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16* qs = reinterpret_cast<bf16*>(smem);
@@ -295,12 +286,11 @@ __global__ void __launch_bounds__(kThreads) attn_tc_bwd_dq(Args<T> a) {
   float* lse_s = dps + L::kScores;
   float* delta_s = lse_s + kTile;
   float* mask_s = delta_s + kTile;
+  static_assert(L::kRows <= 2 * L::kScores, "the results are staged in the two score tiles");
 
-  const int tiles = (a.t + kTile - 1) / kTile;
-  const int64_t bh = blockIdx.x / tiles;
-  const int q0 = static_cast<int>(blockIdx.x % tiles) * kTile;
-  const int64_t b = bh / a.heads, h = bh % a.heads;
-  const int64_t base = b * a.sb + h * a.sh;
+  const BlockTile bt = block_tile(a);
+  const int64_t bh = bt.bh, b = bt.b, base = bt.base;
+  const int q0 = bt.row0;
   const int tid = threadIdx.x, lane = tid & 31, r0 = 16 * (tid >> 5);
   const int qv = min(kTile, a.t - q0);
 
@@ -351,18 +341,36 @@ __global__ void __launch_bounds__(kThreads) attn_tc_bwd_dq(Args<T> a) {
 
   __syncthreads();  // every warp is done with the score tiles, which now stage the results
   write_rows<kD>(dq, a.scale, ss + r0 * L::kLo, a.dq + base + q0 * a.sr, a.sr, r0, qv, a.dh);
+#endif
 }
 
 template <int kD>
 constexpr size_t dkv_smem_bytes() {
   using L = Tile<kD>;
-  return 2 * (4 * L::kOperand + 2 * L::kProbs) + 4 * (2 * L::kScores + 3 * kTile);
+  return 2 * (4 * L::kOperand + 2 * L::kProbs) + 4 * (2 * L::kScores + 3 * kTile) + kTile * kLk;
+}
+
+// keep_t[key][query] = whether probability (q0 + query, k0 + key) of head bh is kept, 0 outside
+// the T x T matrix: read from global memory along keys (coalesced), stored transposed so that
+// the dK/dV kernel's lanes, which walk the queries, read consecutive bytes.
+template <class T>
+__device__ __forceinline__ void load_keep_transposed(const Args<T>& a, int64_t bh, int q0, int k0,
+                                                     uint8_t* keep_t) {
+  for (int idx = threadIdx.x; idx < kTile * kTile; idx += kThreads) {
+    const int i = idx / kTile, j = idx % kTile;
+    uint8_t kept = 0;
+    if (q0 + i < a.t && k0 + j < a.t) kept = a.keep[(bh * a.t + q0 + i) * a.t + k0 + j];
+    keep_t[j * kLk + i] = kept;
+  }
 }
 
 // dK and dV of one key tile, looping over the query tiles: the warp's rows are keys, so it
 // computes S^T = K Q^T and dP^T = V dO^T, and dV += D^T dO, dK += dS^T Q with D = P * keep / (1-p).
 template <class T, int kD>
 __global__ void __launch_bounds__(kThreads) attn_tc_bwd_dkv(Args<T> a) {
+#ifdef WIN_ATTENTION_TC_UNSUPPORTED
+  __trap();
+#else
   using L = Tile<kD>;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16* ks = reinterpret_cast<bf16*>(smem);
@@ -376,12 +384,12 @@ __global__ void __launch_bounds__(kThreads) attn_tc_bwd_dkv(Args<T> a) {
   float* lse_s = dpts + L::kScores;
   float* delta_s = lse_s + kTile;
   float* mask_s = delta_s + kTile;
+  uint8_t* keep_t = reinterpret_cast<uint8_t*>(mask_s + kTile);
+  static_assert(L::kRows <= 2 * L::kScores, "the results are staged in the two score tiles");
 
-  const int tiles = (a.t + kTile - 1) / kTile;
-  const int64_t bh = blockIdx.x / tiles;
-  const int k0 = static_cast<int>(blockIdx.x % tiles) * kTile;
-  const int64_t b = bh / a.heads, h = bh % a.heads;
-  const int64_t base = b * a.sb + h * a.sh;
+  const BlockTile bt = block_tile(a);
+  const int64_t bh = bt.bh, b = bt.b, base = bt.base;
+  const int k0 = bt.row0;
   const int tid = threadIdx.x, lane = tid & 31, r0 = 16 * (tid >> 5);
   const int kv = min(kTile, a.t - k0);
 
@@ -402,6 +410,7 @@ __global__ void __launch_bounds__(kThreads) attn_tc_bwd_dkv(Args<T> a) {
     load_bf16_tile<kD>(dos, a.dout + base + q0 * a.sr, a.sr, qv, a.dh);
     load_row_lse(a, bh, q0, lse_s);
     if (tid < kTile) delta_s[tid] = tid < qv ? a.delta[bh * a.t + q0 + tid] : 0.0f;
+    if (a.keep) load_keep_transposed(a, bh, q0, k0, keep_t);
     __syncthreads();
 
     rows_times_rows_t<kD>(ks + r0 * L::kLh, qs, sts + r0 * kLs);    // S^T = K Q^T
@@ -412,7 +421,7 @@ __global__ void __launch_bounds__(kThreads) attn_tc_bwd_dkv(Args<T> a) {
       for (int c = lane; c < kTile; c += 32) {  // c: the query
         const float sv = __fmaf_rn(sts[key * kLs + c], a.scale, mask_s[key]);
         const float pv = expf(sv - lse_s[c]);
-        const float f = keep_factor(a, bh, q0 + c, k0 + key);
+        const float f = a.keep ? (keep_t[key * kLk + c] ? a.inv_keep : 0.0f) : 1.0f;
         pts[key * kLp + c] = __float2bfloat16_rn(pv * f);
         dsts[key * kLp + c] = __float2bfloat16_rn(pv * (dpts[key * kLs + c] * f - delta_s[c]));
       }
@@ -426,15 +435,10 @@ __global__ void __launch_bounds__(kThreads) attn_tc_bwd_dkv(Args<T> a) {
   float* staging = sts + r0 * L::kLo;
   write_rows<kD>(dk, a.scale, staging, a.dk + base + k0 * a.sr, a.sr, r0, kv, a.dh);
   write_rows<kD>(dv, 1.0f, staging, a.dv + base + k0 * a.sr, a.sr, r0, kv, a.dh);
+#endif
 }
 
 // ---- launchers ------------------------------------------------------------------------------
-
-bool valid_sizes(int64_t batch, int64_t heads, int64_t t, int64_t dh, int64_t* blocks) {
-  const int64_t tiles = (t + kTile - 1) / kTile;
-  *blocks = batch * heads * tiles;
-  return dh >= 1 && dh <= 128 && t <= INT32_MAX && heads <= INT32_MAX && *blocks <= INT32_MAX;
-}
 
 template <class T, int kD>
 cudaError_t forward_kd(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
@@ -461,24 +465,14 @@ cudaError_t backward_kd(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-template <class T>
-Args<T> make_args(const T* q, const T* k, const T* v, const float* mask, const uint8_t* keep,
-                  double p, int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides s) {
-  Args<T> a{};
-  a.q = q;
-  a.k = k;
-  a.v = v;
-  a.mask = mask;
-  a.keep = keep;
-  a.inv_keep = static_cast<float>(1.0 / (1.0 - p));  // as attention.cu rounds it
-  a.sb = s.batch;
-  a.sh = s.head;
-  a.sr = s.row;
-  a.heads = static_cast<int>(heads);
-  a.t = static_cast<int>(t);
-  a.dh = static_cast<int>(dh);
-  a.scale = scale;
-  return a;
+// cudaErrorNoKernelImageForDevice on a GPU without bf16 tensor cores (before sm_80).
+cudaError_t tensor_cores_present() {
+  int device = 0, major = 0;
+  cudaError_t e = cudaGetDevice(&device);
+  if (e == cudaSuccess)
+    e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  if (e != cudaSuccess) return e;
+  return major >= 8 ? cudaSuccess : cudaErrorNoKernelImageForDevice;
 }
 
 template <class T>
@@ -486,15 +480,14 @@ cudaError_t forward(const T* q, const T* k, const T* v, const float* mask, const
                     double p, int64_t batch, int64_t heads, int64_t t, int64_t dh, float scale,
                     AttentionStrides s, T* o, float* lse, cudaStream_t stream) {
   int64_t blocks = 0;
-  if (!valid_sizes(batch, heads, t, dh, &blocks) || !(p >= 0.0 && p < 1.0))
-    return cudaErrorInvalidValue;
+  if (!valid_call(batch, heads, t, dh, p, &blocks)) return cudaErrorInvalidValue;
   if (blocks <= 0) return cudaGetLastError();
+  if (const cudaError_t e = tensor_cores_present(); e != cudaSuccess) return e;
   Args<T> a = make_args(q, k, v, mask, keep, p, heads, t, dh, scale, s);
   a.o_out = o;
   a.lse_out = lse;
-  if (dh <= 32) return forward_kd<T, 32>(a, blocks, stream);
-  if (dh <= 64) return forward_kd<T, 64>(a, blocks, stream);
-  return forward_kd<T, 128>(a, blocks, stream);
+  return with_head_dim_tile(
+      dh, [&](auto kd) { return forward_kd<T, decltype(kd)::value>(a, blocks, stream); });
 }
 
 template <class T>
@@ -503,9 +496,9 @@ cudaError_t backward(const T* q, const T* k, const T* v, const float* mask, cons
                      int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides s,
                      float* delta, T* dq, T* dk, T* dv, cudaStream_t stream) {
   int64_t blocks = 0;
-  if (!valid_sizes(batch, heads, t, dh, &blocks) || !(p >= 0.0 && p < 1.0))
-    return cudaErrorInvalidValue;
+  if (!valid_call(batch, heads, t, dh, p, &blocks)) return cudaErrorInvalidValue;
   if (blocks <= 0) return cudaGetLastError();
+  if (const cudaError_t e = tensor_cores_present(); e != cudaSuccess) return e;
   Args<T> a = make_args(q, k, v, mask, keep, p, heads, t, dh, scale, s);
   a.o = o;
   a.dout = dout;
@@ -514,9 +507,8 @@ cudaError_t backward(const T* q, const T* k, const T* v, const float* mask, cons
   a.dq = dq;
   a.dk = dk;
   a.dv = dv;
-  if (dh <= 32) return backward_kd<T, 32>(a, blocks, stream);
-  if (dh <= 64) return backward_kd<T, 64>(a, blocks, stream);
-  return backward_kd<T, 128>(a, blocks, stream);
+  return with_head_dim_tile(
+      dh, [&](auto kd) { return backward_kd<T, decltype(kd)::value>(a, blocks, stream); });
 }
 
 }  // namespace

@@ -318,6 +318,35 @@ INSTANTIATE_TEST_SUITE_P(CudaAttention, ReferenceGradients, testing::Values(0.0,
                                                 : std::string("WithoutDropout");
                          });
 
+namespace {
+
+// The same SelfAttention (attention dropout 0.1) on the CPU and on the GPU: parameters drawn on
+// the host from `seed` (the same values), and a padding mask of the last `padded` keys of
+// sequence 1.
+struct LayerPair {
+  std::unique_ptr<nn::SelfAttention> cpu, gpu;
+  Tensor mask;  // (B, T) int32, 1 = a key attended to
+};
+LayerPair layer_pair(int64_t b, int64_t t, int64_t hidden, int64_t heads, int64_t padded,
+                     uint64_t seed) {
+  std::vector<int32_t> mask(static_cast<size_t>(b * t), 1);
+  for (int64_t j = t - padded; j < t; ++j) mask[static_cast<size_t>(t + j)] = 0;
+  LayerPair l;
+  l.mask = Tensor::from(mask, {b, t});
+  l.cpu = std::make_unique<nn::SelfAttention>(hidden, heads, 0.1, 1, DType::F32);
+  {
+    const nn::DeviceScope on_gpu(Device::CUDA);
+    l.gpu = std::make_unique<nn::SelfAttention>(hidden, heads, 0.1, 1, DType::F32);
+  }
+  for (nn::SelfAttention* layer : {l.cpu.get(), l.gpu.get()}) {
+    nn::init_params(*layer, seed);
+    layer->set_mask(l.mask);
+  }
+  return l;
+}
+
+}  // namespace
+
 // SelfAttention on the GPU takes the fused kernels (the op timings show attention.* and no
 // softmax) in inference and in training, and gives the CPU layer's output; in training, with
 // attention dropout 0.1, also its input gradient and parameter gradients, which only agree when
@@ -326,21 +355,11 @@ INSTANTIATE_TEST_SUITE_P(CudaAttention, ReferenceGradients, testing::Values(0.0,
 TEST(CudaAttention, SelfAttentionUsesTheFusedKernelsAndMatchesTheCpu) {
   SKIP_WITHOUT_GPU();
   const int64_t b = 3, t = 21, hidden = 64, heads = 4;
-  std::vector<int32_t> mask(static_cast<size_t>(b * t), 1);
-  for (int64_t j = t - 6; j < t; ++j) mask[static_cast<size_t>(t + j)] = 0;  // sequence 1 padded
   const Tensor x = Tensor::from(randn(b * t * hidden, 31), {b, t, hidden});
   const Tensor dy = Tensor::from(randn(b * t * hidden, 32), {b, t, hidden});
-
-  nn::SelfAttention cpu(hidden, heads, 0.1, 1, DType::F32);
-  nn::init_params(cpu, 41);
-  cpu.set_mask(Tensor::from(mask, {b, t}));
-  std::unique_ptr<nn::SelfAttention> gpu;
-  {
-    const nn::DeviceScope on_gpu(Device::CUDA);
-    gpu = std::make_unique<nn::SelfAttention>(hidden, heads, 0.1, 1, DType::F32);
-  }
-  nn::init_params(*gpu, 41);  // drawn on the host: the same values
-  gpu->set_mask(Tensor::from(mask, {b, t}));
+  LayerPair layers = layer_pair(b, t, hidden, heads, 6, 41);
+  nn::SelfAttention& cpu = *layers.cpu;
+  std::unique_ptr<nn::SelfAttention>& gpu = layers.gpu;
   const Tensor gx = backend::to_device(x, Device::CUDA);
   const Tensor gdy = backend::to_device(dy, Device::CUDA);
 
@@ -378,7 +397,7 @@ TEST(CudaAttention, SelfAttentionUsesTheFusedKernelsAndMatchesTheCpu) {
     nn::Context no_drop = train;  // the dropout must change the output, or the test proves little
     nn::SelfAttention plain(hidden, heads, 0.0, 1, DType::F32);
     nn::init_params(plain, 41);
-    plain.set_mask(Tensor::from(mask, {b, t}));
+    plain.set_mask(layers.mask);
     EXPECT_GT(error(plain.forward(x, no_drop).to_vector(), want_y), 1e-3);
   }
   Tensor y, dx;
@@ -409,20 +428,11 @@ TEST(CudaAttention, SelfAttentionUnderBf16TakesTheTensorCoreKernels) {
   SKIP_WITHOUT_GPU();
   const backend::ScopedPrecision bf16(backend::Precision::Bf16);
   const int64_t b = 2, t = 37, hidden = 128, heads = 2;  // dh = 64, as BERT's
-  std::vector<int32_t> mask(static_cast<size_t>(b * t), 1);
-  for (int64_t j = t - 4; j < t; ++j) mask[static_cast<size_t>(t + j)] = 0;
   const Tensor x = Tensor::from(randn(b * t * hidden, 33), {b, t, hidden});
   const Tensor dy = Tensor::from(randn(b * t * hidden, 34), {b, t, hidden});
-  nn::SelfAttention cpu(hidden, heads, 0.1, 1, DType::F32);
-  nn::init_params(cpu, 43);
-  cpu.set_mask(Tensor::from(mask, {b, t}));
-  std::unique_ptr<nn::SelfAttention> gpu;
-  {
-    const nn::DeviceScope on_gpu(Device::CUDA);
-    gpu = std::make_unique<nn::SelfAttention>(hidden, heads, 0.1, 1, DType::F32);
-  }
-  nn::init_params(*gpu, 43);
-  gpu->set_mask(Tensor::from(mask, {b, t}));
+  LayerPair layers = layer_pair(b, t, hidden, heads, 4, 43);
+  nn::SelfAttention& cpu = *layers.cpu;
+  const std::unique_ptr<nn::SelfAttention>& gpu = layers.gpu;
 
   nn::Context train;
   train.rng = Philox(78, 3);

@@ -389,6 +389,29 @@ void check_against_reference(const Case& c, double tol, double lse_tol, Cores co
 
 }  // namespace
 
+namespace {
+
+// The shapes both kernel sets are held to: every head-dim tile, T across the 64-row tile edges,
+// masks, dropout and the three layouts.
+const Case kTileCases[] = {
+    // T = 1: one query, one key, a tile of 63 padded rows and columns
+    Case{{1, 1, 1, 32}, true, 0.0, Layout::kDense},
+    // dh = 8 padded to the 32-wide tile; the mask per batch and the keep mask per head
+    Case{{2, 2, 17, 8}, true, 0.2, Layout::kHeadsOfProjection},
+    // one full 64-row tile, dh exactly the 64-wide tile
+    Case{{1, 1, 64, 64}, false, 0.1, Layout::kDense},
+    // one past the tile: a second tile with one row; dh = 1
+    Case{{1, 1, 65, 1}, true, 0.3, Layout::kGappedRows},
+    // three tiles (the last with 2 rows, and the keep mask read in every tile pair), dh = 40
+    // padded to 64
+    Case{{1, 1, 130, 40}, true, 0.1, Layout::kDense},
+    // dh = 128, the widest tile, two tiles, rows with gaps
+    Case{{1, 1, 70, 128}, true, 0.1, Layout::kGappedRows},
+    // dh = 72 padded to 128, two batches without mask or dropout
+    Case{{2, 1, 33, 72}, false, 0.0, Layout::kDense}};
+
+}  // namespace
+
 class EmuAttentionF32 : public ::testing::TestWithParam<Case> {};
 
 // fp32 storage and fp32 math: products of up to 128 terms and sums over up to 130 keys in fp32
@@ -400,25 +423,7 @@ TEST_P(EmuAttentionF32, ForwardAndBackwardMatchADoubleReference) {
   check_against_reference<float>(GetParam(), 1e-5, 1e-6);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, EmuAttentionF32,
-    ::testing::Values(
-        // T = 1: one query, one key, a tile of 63 padded rows and columns
-        Case{{1, 1, 1, 32}, true, 0.0, Layout::kDense},
-        // dh = 8 padded to the 32-wide tile; the mask per batch and the keep mask per head
-        Case{{2, 2, 17, 8}, true, 0.2, Layout::kHeadsOfProjection},
-        // one full 64-row tile, dh exactly the 64-wide tile
-        Case{{1, 1, 64, 64}, false, 0.1, Layout::kDense},
-        // one past the tile: a second tile with one row; dh = 1
-        Case{{1, 1, 65, 1}, true, 0.3, Layout::kGappedRows},
-        // three tiles (the last with 2 rows, and the keep mask read in every tile pair), dh = 40
-        // padded to 64
-        Case{{1, 1, 130, 40}, true, 0.1, Layout::kDense},
-        // dh = 128, the widest tile, two tiles, rows with gaps
-        Case{{1, 1, 70, 128}, true, 0.1, Layout::kGappedRows},
-        // dh = 72 padded to 128, two batches without mask or dropout
-        Case{{2, 1, 33, 72}, false, 0.0, Layout::kDense}),
-    case_name);
+INSTANTIATE_TEST_SUITE_P(Shapes, EmuAttentionF32, ::testing::ValuesIn(kTileCases), case_name);
 
 class EmuAttentionBf16 : public ::testing::TestWithParam<Case> {};
 
@@ -633,16 +638,8 @@ TEST_P(EmuAttentionTensorCores, Bf16StorageStaysWithinBf16Rounding) {
   check_against_reference<__nv_bfloat16>(GetParam(), 1.2e-2, 1e-6, Cores::kTensor);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, EmuAttentionTensorCores,
-    ::testing::Values(Case{{1, 1, 1, 32}, true, 0.0, Layout::kDense},
-                      Case{{2, 2, 17, 8}, true, 0.2, Layout::kHeadsOfProjection},
-                      Case{{1, 1, 64, 64}, false, 0.1, Layout::kDense},
-                      Case{{1, 1, 65, 1}, true, 0.3, Layout::kGappedRows},
-                      Case{{1, 1, 130, 40}, true, 0.1, Layout::kDense},
-                      Case{{1, 1, 70, 128}, true, 0.1, Layout::kGappedRows},
-                      Case{{2, 1, 33, 72}, false, 0.0, Layout::kDense}),
-    case_name);
+INSTANTIATE_TEST_SUITE_P(Shapes, EmuAttentionTensorCores, ::testing::ValuesIn(kTileCases),
+                         case_name);
 
 // fp32 inputs: the kernels round Q, K, V and dO as every bf16 product does, so the scores carry
 // bf16 rounding too (measured: 3.3e-3 to 4.1e-3, lse 1.4e-4).
@@ -665,4 +662,16 @@ TEST(EmuAttentionTensorCoresRounding, SameLaunchesGiveTheSameBitsAndPIsIgnoredWi
   const Outputs plain = run_attention<float>(s, Layout::kDense, in, Cores::kTensor);
   in.p = 0.5;
   EXPECT_TRUE(same_bits(plain, run_attention<float>(s, Layout::kDense, in, Cores::kTensor)));
+}
+
+// A GPU without bf16 tensor cores (before sm_80): the tensor-core launchers refuse it, naming no
+// kernel image for the device, and write nothing (CudaOps keeps the fp32 kernels there).
+TEST(EmuAttentionTensorCoresRounding, RefuseAGpuWithoutBf16TensorCores) {
+  emu::compute_capability_major = 7;
+  const LaunchResult r = launch_with<float>(1, 1, 4, 16, 0.1, Cores::kTensor);
+  emu::compute_capability_major = 9;
+  EXPECT_EQ(r.forward, cudaErrorNoKernelImageForDevice);
+  EXPECT_EQ(r.backward, cudaErrorNoKernelImageForDevice);
+  EXPECT_TRUE(r.untouched);
+  EXPECT_EQ(launch_with<float>(1, 1, 4, 16, 0.1, Cores::kTensor).forward, cudaSuccess);
 }

@@ -41,9 +41,14 @@ kernels::AttentionStrides strides_of(const Tensor& q) {
 }
 
 // Read in forward and in backward alike: the precision is process-wide and changes only around
-// the merge (ScopedPrecision), which runs no backward.
+// the merge (ScopedPrecision), which runs no backward. A GPU before sm_80 has no bf16 tensor
+// cores (the tensor-core launchers refuse it): it keeps the fp32 kernels.
 bool on_tensor_cores() {
-  return precision() == Precision::Bf16;
+  if (precision() != Precision::Bf16) return false;
+  int major = 0;
+  WIN_CUDA_CHECK(
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, cuda_context().device()));
+  return major >= 8;
 }
 
 // The dense (B, H, T, T) u8 mask and (B, H, T) f32 row statistics the kernels take.

@@ -47,6 +47,8 @@ using cudaError_t = int;
 using cudaStream_t = void*;
 constexpr cudaError_t cudaSuccess = 0;
 constexpr cudaError_t cudaErrorInvalidValue = 1;
+constexpr cudaError_t cudaErrorNoKernelImageForDevice = 209;
+enum cudaDeviceAttr { cudaDevAttrComputeCapabilityMajor = 75 };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost,
@@ -66,6 +68,22 @@ namespace emu {
 // over 1024 threads) is recorded here and returned by the next cudaGetLastError, as on a GPU.
 inline cudaError_t last_error = cudaSuccess;
 }  // namespace emu
+
+namespace emu {
+// The emulated device's compute capability (major), 9 as an H100/H200's; a test sets it lower to
+// see the launchers that need a newer GPU refuse.
+inline int compute_capability_major = 9;
+}  // namespace emu
+
+inline cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
+inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int) {
+  if (attr != cudaDevAttrComputeCapabilityMajor) return cudaErrorInvalidValue;
+  *value = emu::compute_capability_major;
+  return cudaSuccess;
+}
 
 inline cudaError_t cudaGetLastError() {
   const cudaError_t e = emu::last_error;
