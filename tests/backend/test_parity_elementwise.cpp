@@ -284,5 +284,32 @@ TEST_P(OpParity, UpdatesOverSegmentsMatchPerSegmentUpdates) {
   EXPECT_PARITY(get(v), v_ref, 1e-6);
 }
 
+// Optimizers at work side by side (the pipelined narrow stage steps several per rank): segment
+// lists that alternate, that differ from another only in a weight decay, and more of them than
+// the GPU keeps segment tables for (8), each call against the reference's per-segment updates.
+TEST_P(OpParity, AlternatingSegmentListsEachUpdateTheirOwnSegments) {
+  const int64_t n = 6000;
+  using Segments = std::vector<backend::Ops::UpdateSegment>;
+  std::vector<Segments> lists;
+  for (int k = 0; k < 10; ++k)
+    lists.push_back({{0, 1000 + 100 * k, 1e-2 * (k % 3)}, {2000 + 10 * k, 3000, 5e-4 * k}});
+  lists.push_back(lists[0]);
+  lists.back()[0].weight_decay = 0.5;  // the same layout as list 0, another decay
+  const Tensor g = host_randn({n}, 5);
+  Tensor p_ref = host_randn({n}, 6), buf_ref = Tensor::zeros({n}, DType::F32);
+  Tensor p = put(p_ref), buf = put(buf_ref);
+  const std::vector<size_t> order = {0, 10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 10};
+  for (size_t i : order) {
+    for (const auto& seg : lists[i]) {
+      auto sl = [&](const Tensor& t) { return t.slice(0, seg.offset, seg.offset + seg.numel); };
+      Tensor ps = sl(p_ref), bs = sl(buf_ref);
+      ref().sgd_update(ps, sl(g), bs, 0.1, 0.9, false, seg.weight_decay, false);
+    }
+    ops().sgd_update_segments(p, put(g), buf, lists[i], 0.1, 0.9, false, false);
+    ASSERT_LE(parity::normalised_error(get(p), p_ref), 1e-6) << "after list " << i;
+  }
+  EXPECT_PARITY(get(buf), buf_ref, 1e-6);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, OpParity, testing::ValuesIn(win::parity::backend_cases()),
                          [](const auto& i) { return i.param.name; });

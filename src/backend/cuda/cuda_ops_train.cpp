@@ -1,11 +1,13 @@
 // CudaOps' losses and optimizer updates, on kernels/loss.cu and kernels/optim.cu. A loss returns
 // its mean to the host, so it waits for its own result (one small copy); the updates do not wait.
+#include <algorithm>
 #include <climits>
 #include <vector>
 
 #include "backend/cuda/cuda_context.hpp"
 #include "backend/cuda/cuda_ops.hpp"
 #include "backend/cuda/op_timer.hpp"
+#include "backend/transfer.hpp"
 #include "core/error.hpp"
 #include "loss.cuh"
 #include "optim.cuh"
@@ -121,13 +123,15 @@ void CudaOps::adamw_update(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, dou
 
 namespace {
 
-// The multi-tensor launchers' segment table for these segments, in device scratch (uploaded on
-// the stream, so the launch that follows reads it in order), after checking every segment lies
-// inside the flat buffers. *total_chunks: the launchers' total_chunks.
+// The multi-tensor launchers' segment table for these segments, on the device, after checking
+// every segment lies inside the flat buffers. *total_chunks: the launchers' total_chunks.
+// An optimizer passes the same segments every step, so each list's table is uploaded once and
+// kept (a few per thread, one per optimizer at work, the least recently used replaced): a copy
+// from pageable memory may make the host wait for the stream, which would stall it at the end of
+// every step. The table holds offsets and sizes only, never pointers, so it stays valid when
+// the flat buffers move.
 const kernels::OptimSegment* segment_table(const std::vector<Ops::UpdateSegment>& segments,
                                            int64_t numel, int64_t* total_chunks, const char* what) {
-  thread_local std::vector<kernels::OptimSegment> host;
-  host.resize(segments.size());
   for (size_t i = 0; i < segments.size(); ++i) {
     const Ops::UpdateSegment& s = segments[i];
     WIN_CHECK(s.offset >= 0 && s.numel >= 0 && s.offset + s.numel <= numel, ErrorKind::Internal,
@@ -136,14 +140,62 @@ const kernels::OptimSegment* segment_table(const std::vector<Ops::UpdateSegment>
     WIN_CHECK(i == 0 || s.offset >= segments[i - 1].offset + segments[i - 1].numel,
               ErrorKind::Internal, "cuda ", what, ": segment ", i,
               " overlaps or precedes the one before (the one launch would race on it)");
-    host[i] = {s.offset, s.numel, s.weight_decay, 0};
   }
-  *total_chunks = kernels::optim_assign_chunks(host.data(), static_cast<int64_t>(host.size()));
-  const size_t bytes = host.size() * sizeof(kernels::OptimSegment);
-  void* dev = cuda_detail::scratch(bytes);
-  // From pageable memory: the call returns once the table is staged, so host may be reused.
-  WIN_CUDA_CHECK(cudaMemcpyAsync(dev, host.data(), bytes, cudaMemcpyHostToDevice, stream()));
-  return static_cast<const kernels::OptimSegment*>(dev);
+  struct Table {
+    std::vector<Ops::UpdateSegment> segments;
+    int64_t chunks = 0;
+    Tensor device;
+    uint64_t last_use = 0;
+  };
+  constexpr size_t kTables = 8;
+  // Leaked, as the transient pools are: device memory freed after the CUDA runtime has shut down
+  // at exit would only give errors.
+  thread_local auto& tables = *new std::vector<Table>();
+  thread_local uint64_t clock = 0;
+  auto same = [&](const Table& t) {
+    if (t.segments.size() != segments.size()) return false;
+    for (size_t i = 0; i < segments.size(); ++i) {
+      const Ops::UpdateSegment &a = t.segments[i], &b = segments[i];
+      if (a.offset != b.offset || a.numel != b.numel || a.weight_decay != b.weight_decay)
+        return false;
+    }
+    return true;
+  };
+  ++clock;
+  for (Table& t : tables)
+    if (same(t)) {
+      t.last_use = clock;
+      *total_chunks = t.chunks;
+      return static_cast<const kernels::OptimSegment*>(t.device.raw());
+    }
+
+  std::vector<kernels::OptimSegment> host(segments.size());
+  for (size_t i = 0; i < segments.size(); ++i)
+    host[i] = {segments[i].offset, segments[i].numel, segments[i].weight_decay, 0};
+  Table fresh;
+  fresh.segments = segments;
+  fresh.chunks = kernels::optim_assign_chunks(host.data(), static_cast<int64_t>(host.size()));
+  const auto bytes = static_cast<int64_t>(host.size() * sizeof(kernels::OptimSegment));
+  fresh.device = Tensor::empty({bytes}, DType::U8, device_allocator(Device::CUDA));
+  fresh.last_use = clock;
+  WIN_CUDA_CHECK(cudaMemcpyAsync(fresh.device.raw(), host.data(), static_cast<size_t>(bytes),
+                                 cudaMemcpyHostToDevice, stream()));
+  // host is freed on return: the copy must have left it (pageable copies are staged, but that is
+  // not promised for every size).
+  WIN_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  if (tables.size() < kTables) {
+    tables.push_back(std::move(fresh));
+    *total_chunks = tables.back().chunks;
+    return static_cast<const kernels::OptimSegment*>(tables.back().device.raw());
+  }
+  // Replacing a table frees its device memory by cudaFree, which waits for the device: the
+  // launches that read it have finished.
+  Table& oldest =
+      *std::min_element(tables.begin(), tables.end(),
+                        [](const Table& a, const Table& b) { return a.last_use < b.last_use; });
+  oldest = std::move(fresh);
+  *total_chunks = oldest.chunks;
+  return static_cast<const kernels::OptimSegment*>(oldest.device.raw());
 }
 
 }  // namespace
