@@ -138,6 +138,14 @@ std::string deck_to_toml(const Deck& deck) {
   return "# win deck, resolved: every key with its value (defaults included)\n" + to_toml(root);
 }
 
+std::vector<std::string> deck_differences(const Deck& before, const Deck& now) {
+  Deck a = before, b = now;
+  Section sa, sb;
+  describe(sa, a);
+  describe(sb, b);
+  return differing_fields(sa, sb);
+}
+
 std::string deck_keys_help() {
   Deck d;
   Section root;

@@ -23,6 +23,10 @@ Deck parse_deck(const std::string& text, const std::string& source_name,
 // The resolved deck (every key, defaults included) as TOML with a comment per key.
 std::string deck_to_toml(const Deck& deck);
 
+// The keys whose values differ between two decks, each as "key = value there, value here"
+// (before's value, then now's), in the order --help-config lists them; empty when equal.
+std::vector<std::string> deck_differences(const Deck& before, const Deck& now);
+
 // Every key with its type, default, constraints and meaning, for `win run --help-config`.
 std::string deck_keys_help();
 

@@ -269,6 +269,16 @@ void emit(const Section& s, const std::string& prefix, std::ostringstream& os) {
   for (const auto& sub : s.sections()) emit(sub, join(prefix, sub.key()), os);
 }
 
+void differing(const Section& a, const Section& b, const std::string& prefix,
+               std::vector<std::string>& out) {
+  for (size_t i = 0; i < a.fields().size() && i < b.fields().size(); ++i) {
+    const std::string va = field_value(a.fields()[i]), vb = field_value(b.fields()[i]);
+    if (va != vb) out.push_back(join(prefix, a.fields()[i].key()) + " = " + va + " there, " + vb);
+  }
+  for (size_t i = 0; i < a.sections().size() && i < b.sections().size(); ++i)
+    differing(a.sections()[i], b.sections()[i], join(prefix, a.sections()[i].key()), out);
+}
+
 void list_keys(const Section& s, const std::string& prefix, std::ostringstream& os) {
   for (const auto& f : s.fields()) {
     std::string line = join(prefix, f.key());
@@ -516,6 +526,12 @@ std::string to_toml(const Section& root) {
   std::ostringstream os;
   emit(root, "", os);
   return os.str();
+}
+
+std::vector<std::string> differing_fields(const Section& a, const Section& b) {
+  std::vector<std::string> out;
+  differing(a, b, "", out);
+  return out;
 }
 
 std::string describe_keys(const Section& root) {

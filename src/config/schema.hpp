@@ -153,6 +153,10 @@ void check_all(const Section& root, const SourceMap& srcs);
 // The current values of every field as TOML text (defaults included), with help comments.
 std::string to_toml(const Section& root);
 
+// The fields whose values differ between two schemas of one shape (describe() over two decks), in
+// declaration order: "wide.steps = 20 there, 10" (a's value, then b's).
+std::vector<std::string> differing_fields(const Section& a, const Section& b);
+
 // One line per key: "model.resnet.layers  list of integers  [3, 4, 6, 3]  blocks per stage".
 std::string describe_keys(const Section& root);
 

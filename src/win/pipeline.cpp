@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "config/load.hpp"
 #include "core/caching_allocator.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -19,8 +20,59 @@ std::string stage_output(const RunContext& rc, const std::string& stage) {
   return rc.final_weights(stage);
 }
 
+namespace {
+
+// A run directory holds one experiment: its finished stages are skipped and its checkpoints
+// resumed, so a deck that differs from the one the directory was started with (its config.toml)
+// in a key that shapes the results would get the old results under the new deck's name, and
+// config.toml would no longer describe them. Such a deck is refused, naming the keys, before
+// anything is written. Keys that may change between invocations of the same run: where and how
+// fast it computes (threads, device, precision, determinism, the pipeline grid, the allreduce
+// buckets, prefetching, the evaluation batch), which stages run, logging, and checkpoint cadence.
+void check_same_experiment(const RunContext& rc) {
+  const std::string path = (fs::path(rc.dir()) / "config.toml").string();
+  if (!rc.exists(path)) return;
+  const config::Deck& now = rc.deck();
+  config::Deck before;
+  try {
+    before = config::parse_deck(rc.read_text(path), path);
+  } catch (const Error& e) {
+    WIN_FAIL(ErrorKind::Config, "the run directory ", rc.dir(),
+             " was started with a deck this win cannot read back (", e.what(),
+             "): give this deck another run.name, or remove ", rc.dir(), " to start over");
+  }
+  before.run.name = now.run.name;
+  before.run.dir = now.run.dir;
+  before.run.threads = now.run.threads;
+  before.run.stages = now.run.stages;
+  before.run.device = now.run.device;
+  before.run.precision = now.run.precision;
+  before.run.deterministic = now.run.deterministic;
+  before.run.log_level = now.run.log_level;
+  before.run.progress_interval_s = now.run.progress_interval_s;
+  before.checkpoint = now.checkpoint;
+  before.dist.pipeline = now.dist.pipeline;
+  before.dist.partition = now.dist.partition;
+  before.dist.bucket_mb = now.dist.bucket_mb;
+  before.data.prefetch = now.data.prefetch;
+  before.eval.batch_size = now.eval.batch_size;
+  const std::vector<std::string> changed = config::deck_differences(before, now);
+  if (changed.empty()) return;
+  std::string list;
+  for (size_t i = 0; i < changed.size() && i < 8; ++i) list += (i ? "; " : "") + changed[i];
+  if (changed.size() > 8) list += cat("; and ", changed.size() - 8, " more");
+  WIN_FAIL(ErrorKind::Config, "the run directory ", rc.dir(), " holds a run of another deck (",
+           path, "): ", list,
+           ". Its finished stages would be skipped and its checkpoints resumed with the old "
+           "settings: give this deck another run.name, or remove ",
+           rc.dir(), " to start over");
+}
+
+}  // namespace
+
 void run_pipeline(const RunContext& rc) {
   const auto& d = rc.deck();
+  check_same_experiment(rc);
   std::vector<std::string> stages = d.run.stages;
   // MAP folds the bridges right after narrow and fine-tunes the plain student.
   if (d.merge.when == "after_narrow") {

@@ -161,3 +161,34 @@ TEST(RunResume, ADamagedNewestCheckpointIsSkippedByNameAndNoneLeftIsExit4) {
   fs::remove_all(d);
   fs::remove_all(e);
 }
+
+// A run directory holds one experiment: rerunning it with a deck that changes a key shaping the
+// results (here wide.steps) is refused before anything is written — its finished stage would
+// otherwise be skipped and reported under the new deck — naming the key with both values, while
+// a key that may change between invocations (run.threads) reruns as before.
+TEST(RunResume, ARunDirectoryRefusesADeckThatChangesItsResults) {
+  const std::string dir = run_dir("changed");
+  const std::string deck = std::string(WIN_SOURCE_DIR) + "/inputs/fashion_mnist_mlp_small.toml";
+  auto run = [&](const std::string& extra) {
+    return run_command("cd " + std::string(WIN_SOURCE_DIR) + " && " +
+                           win_cmd("run " + deck + " --stages wide --set run.dir=" + dir +
+                                   " --set run.threads=1 --set wide.steps=4 " + extra),
+                       120);
+  };
+  const CommandResult first = run("");
+  ASSERT_EQ(first.code, 0) << first.err;
+  const fs::path config = fs::path(dir) / "fashion_mnist_mlp_small" / "config.toml";
+  const std::string written = slurp(config);
+
+  const CommandResult changed = run("--set wide.steps=6 --set model.mlp.width=8");
+  EXPECT_EQ(changed.code, 2) << changed.err;
+  EXPECT_NE(changed.err.find("wide.steps = 4 there, 6"), std::string::npos) << changed.err;
+  EXPECT_NE(changed.err.find("model.mlp.width = 16 there, 8"), std::string::npos) << changed.err;
+  EXPECT_NE(changed.err.find("another run.name"), std::string::npos) << changed.err;
+  EXPECT_EQ(slurp(config), written) << "config.toml was rewritten for a refused deck";
+
+  const CommandResult same = run("--set run.threads=2 --set run.log_level=debug");
+  EXPECT_EQ(same.code, 0) << same.err;
+  EXPECT_NE((same.out + same.err).find("wide: skipped"), std::string::npos) << same.out;
+  fs::remove_all(dir);
+}

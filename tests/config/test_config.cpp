@@ -227,3 +227,19 @@ TEST(ConfigSchema, DuplicateKeyIsCaught) {
   EXPECT_THROW(s.add("x", b, "second"), Error);
   EXPECT_THROW(s.section("x", "a section"), Error);
 }
+
+// What `win run` names when a run directory's deck and the new one differ: every changed key,
+// nested sections and lists included, with the old value first; nothing for equal decks.
+TEST(Config, DeckDifferencesNameEachChangedKeyWithBothValues) {
+  Deck a;
+  EXPECT_TRUE(deck_differences(a, a).empty());
+  Deck b = a;
+  b.wide.optim.steps = a.wide.optim.steps + 5;
+  b.model.resnet.layers = {2, 2};
+  b.run.name = "other";
+  const std::vector<std::string> d = deck_differences(a, b);
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0], "run.name = \"\" there, \"other\"");
+  EXPECT_EQ(d[1], "model.resnet.layers = [3, 4, 6, 3] there, [2, 2]");
+  EXPECT_EQ(d[2], cat("wide.steps = ", a.wide.optim.steps, " there, ", b.wide.optim.steps));
+}
