@@ -93,7 +93,7 @@ std::string help_text(const CommandSpec& spec) {
       left += "  ";
     os << left << o.help << (o.repeatable ? " (repeatable)" : "") << '\n';
   }
-  os << "  -h, --help                show this help\n";
+  os << "  -h, --help              show this help\n";  // the options' 26-column layout
   return os.str();
 }
 

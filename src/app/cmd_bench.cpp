@@ -263,6 +263,11 @@ int run_bench(const Args& args) {
   const std::string name = args.get("--workload").value_or("");
   WIN_CHECK(!name.empty(), ErrorKind::Usage,
             "win bench: --workload mlp|resnet|bert|loader|sgemm is required");
+  // Refused before anything is printed: a table header followed by an error reads as a result.
+  const char* known[] = {"mlp", "resnet", "bert", "resnet50", "bert-base", "loader", "sgemm"};
+  WIN_CHECK(std::find(std::begin(known), std::end(known), name) != std::end(known),
+            ErrorKind::Usage, "win bench: unknown workload '", name,
+            "' (mlp, resnet, bert, resnet50, bert-base, loader, sgemm)");
   const int steps = static_cast<int>(args.get_int("--steps").value_or(20));
   const int warmup = static_cast<int>(args.get_int("--warmup").value_or(3));
   WIN_CHECK(steps >= 1 && warmup >= 0, ErrorKind::Usage, "win bench: --steps >= 1, --warmup >= 0");
@@ -289,6 +294,8 @@ int run_bench(const Args& args) {
               "win bench --device cuda runs on one rank (one GPU)");
     WIN_CHECK(name != "loader" && name != "sgemm", ErrorKind::Usage,
               "win bench --device cuda: ", name, " is a CPU measurement");
+    const std::string why = backend::device_unavailable(Device::CUDA);
+    WIN_CHECK(why.empty(), ErrorKind::Usage, "win bench --device cuda: ", why);
     std::printf("%-9s %6s %7s %12s %12s %11s %9s %8s\n", "workload", "batch", "device", "median_ms",
                 "samples/s", "GFLOP/step", "GFLOP/s", "MFU");
     return bench_gpu(name, steps, warmup, precision, args.has("--profile"),

@@ -19,6 +19,7 @@ namespace {
                                                      {"checkpoint", ErrorKind::Checkpoint},
                                                      {"numerics", ErrorKind::Numerics},
                                                      {"comm", ErrorKind::Comm},
+                                                     {"output", ErrorKind::Output},
                                                      {"stopped", ErrorKind::Stopped}};
   for (const auto& [name, k] : kinds)
     if (kind == name) WIN_FAIL(k, msg);
@@ -29,7 +30,8 @@ namespace {
     t.join();
   }
   WIN_FAIL(ErrorKind::Usage, "win debug raise: unknown kind '", kind,
-           "' (internal, usage, config, data, checkpoint, numerics, comm, stopped, std, thread)");
+           "' (internal, usage, config, data, checkpoint, numerics, comm, output, stopped, std, "
+           "thread)");
 }
 
 int run_debug(const Args& args) {

@@ -44,7 +44,8 @@ int run_run(const Args& args) {
 Command run_command() {
   return {
       {.name = "run",
-       .synopsis = "DECK.toml [--set key.path=value]... [--stages a,b,...] [--dry-run]",
+       .synopsis =
+           "DECK.toml [--set key.path=value]... [--stages a,b,...] [--dry-run] | --help-config",
        .summary = "run a deck's stages (wide, narrow, finetune, merge, eval, vanilla, kd)",
        .details =
            "The deck is strict TOML: unknown keys, wrong types and out-of-range values are\n"

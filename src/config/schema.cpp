@@ -339,14 +339,23 @@ std::string Field::type_name() const {
       ref_);
 }
 
+// An integer key's bounds and values print as integers ("[1, inf)", not "[1.0, inf)").
+std::string Field::number_str(double v) const {
+  const bool integral =
+      std::holds_alternative<int64_t*>(ref_) || std::holds_alternative<std::vector<int64_t>*>(ref_);
+  if (integral && std::isfinite(v) && v == std::trunc(v) && std::abs(v) < 9.2e18)
+    return std::to_string(static_cast<int64_t>(v));
+  return format_double(v);
+}
+
 std::string Field::constraint_str() const {
   std::string out;
   if (min_ || max_) {
     out += "in ";
     out += min_ && !min_exclusive_ ? "[" : "(";
-    out += min_ ? format_double(*min_) : "-inf";
+    out += min_ ? number_str(*min_) : "-inf";
     out += ", ";
-    out += max_ ? format_double(*max_) : "inf";
+    out += max_ ? number_str(*max_) : "inf";
     out += max_ && !max_exclusive_ ? "]" : ")";
   }
   if (!choices_.empty()) {
@@ -361,7 +370,7 @@ std::string Field::check_number(double v) const {
   const bool low = min_ && (min_exclusive_ ? v <= *min_ : v < *min_);
   const bool high = max_ && (max_exclusive_ ? v >= *max_ : v > *max_);
   if (low || high || std::isnan(v))
-    return "value " + format_double(v) + " out of range: must be " + constraint_str();
+    return "value " + number_str(v) + " out of range: must be " + constraint_str();
   return "";
 }
 

@@ -66,6 +66,7 @@ class Field {
 
  private:
   std::string check_number(double v) const;
+  std::string number_str(double v) const;
   std::string key_;
   FieldRef ref_;
   std::string help_;

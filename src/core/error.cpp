@@ -27,6 +27,8 @@ int exit_code(ErrorKind kind) {
       return 5;
     case ErrorKind::Comm:
       return 6;
+    case ErrorKind::Output:
+      return 7;
     case ErrorKind::Stopped:
       return 75;
   }
@@ -49,6 +51,8 @@ const char* kind_name(ErrorKind kind) {
       return "numerics";
     case ErrorKind::Comm:
       return "communication";
+    case ErrorKind::Output:
+      return "output";
     case ErrorKind::Stopped:
       return "stopped";
   }

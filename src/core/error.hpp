@@ -19,6 +19,7 @@ enum class ErrorKind {
   Checkpoint,  // bad or missing checkpoint: exit 4
   Numerics,    // NaN/Inf: exit 5
   Comm,        // communication failure or watchdog: exit 6
+  Output,      // an output (run directory, checkpoint, weights, report) cannot be written: exit 7
   Stopped,     // checkpointed on a signal, requeue me: exit 75
 };
 

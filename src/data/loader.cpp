@@ -36,7 +36,8 @@ Loader::Loader(std::unique_ptr<SampleSource> source, LoaderOptions opt)
   local_ = opt_.global_batch / opt_.world;
   steps_per_epoch_ = size_ / opt_.global_batch;
   WIN_CHECK(steps_per_epoch_ >= 1, ErrorKind::Data, "the dataset has ", size_,
-            " samples, fewer than one global batch of ", opt_.global_batch);
+            " samples, fewer than one global batch of ", opt_.global_batch,
+            opt_.batch_key.empty() ? std::string() : cat(" (", opt_.batch_key, ")"));
   if (opt_.prefetch > 0) {
     slots_.resize(static_cast<size_t>(opt_.prefetch + 1));  // prefetch ahead + the one in use
     for (auto& s : slots_) source_->allocate(s, local_);

@@ -52,7 +52,8 @@ struct LoaderOptions {
   int world = 1;
   uint64_t seed = 0;
   bool shuffle = true;
-  int prefetch = 2;  // batches decoded ahead (0: decode on the training thread)
+  int prefetch = 2;       // batches decoded ahead (0: decode on the training thread)
+  std::string batch_key = "";  // the deck key of global_batch, for messages ("wide.batch_size")
 };
 
 class Loader {

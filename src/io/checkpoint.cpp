@@ -21,15 +21,15 @@ namespace {
 
 constexpr const char* kComplete = "complete";
 
-// fsync a file or directory by path; a failure is a checkpoint error.
+// fsync a file or directory by path; a failure is an output error.
 void sync_path(const std::string& path, bool directory) {
   const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  WIN_CHECK(fd >= 0, ErrorKind::Checkpoint, "cannot open ", path,
+  WIN_CHECK(fd >= 0, ErrorKind::Output, "cannot open ", path,
             " to sync it: ", std::strerror(errno));
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
-  WIN_CHECK(rc == 0, ErrorKind::Checkpoint, "fsync of ", path, " failed: ", std::strerror(err));
+  WIN_CHECK(rc == 0, ErrorKind::Output, "fsync of ", path, " failed: ", std::strerror(err));
 }
 
 template <class T>
@@ -59,7 +59,7 @@ const Tensor& Checkpoint::get_tensor(const std::string& path, const std::string&
 void save_checkpoint(const std::string& path, const Checkpoint& c) {
   const std::string tmp = path + ".tmp";
   {
-    h5::File f = h5::File::create(tmp, ErrorKind::Checkpoint);
+    h5::File f = h5::File::create(tmp, ErrorKind::Output);
     h5::Group root = f.root();
     h5::Group meta = root.create_group("meta");
     meta.set_attr("format", kCheckpointFormat);
@@ -74,7 +74,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   sync_path(tmp, false);
   std::error_code ec;
   fs::rename(tmp, path, ec);
-  WIN_CHECK(!ec, ErrorKind::Checkpoint, "cannot rename ", tmp, " to ", path, ": ", ec.message());
+  WIN_CHECK(!ec, ErrorKind::Output, "cannot rename ", tmp, " to ", path, ": ", ec.message());
   sync_path(fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string(),
             true);
 }

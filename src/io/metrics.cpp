@@ -33,7 +33,7 @@ void MetricsTable::write_csv(const std::string& path) const {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp);
-    WIN_CHECK(out.good(), ErrorKind::Checkpoint, "cannot write ", tmp);
+    WIN_CHECK(out.good(), ErrorKind::Output, "cannot write ", tmp);
     for (size_t c = 0; c < columns_.size(); ++c) out << (c ? "," : "") << columns_[c];
     out << '\n';
     char buf[40];
@@ -44,15 +44,17 @@ void MetricsTable::write_csv(const std::string& path) const {
       }
       out << '\n';
     }
-    WIN_CHECK(out.good(), ErrorKind::Checkpoint, "writing ", tmp, " failed");
+    WIN_CHECK(out.good(), ErrorKind::Output, "writing ", tmp, " failed");
   }
-  std::filesystem::rename(tmp, path);
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  WIN_CHECK(!ec, ErrorKind::Output, "cannot rename ", tmp, " to ", path, ": ", ec.message());
 }
 
 void MetricsTable::write_h5(const std::string& path) const {
   const std::string tmp = path + ".tmp";
   {
-    h5::File f = h5::File::create(tmp, ErrorKind::Checkpoint);
+    h5::File f = h5::File::create(tmp, ErrorKind::Output);
     h5::Group g = f.root().create_group("metrics");
     for (size_t c = 0; c < columns_.size(); ++c) {
       Tensor col = Tensor::empty({static_cast<int64_t>(rows())}, DType::F64);
@@ -61,7 +63,9 @@ void MetricsTable::write_h5(const std::string& path) const {
     }
     f.close();
   }
-  std::filesystem::rename(tmp, path);
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  WIN_CHECK(!ec, ErrorKind::Output, "cannot rename ", tmp, " to ", path, ": ", ec.message());
 }
 
 Tensor MetricsTable::to_tensor() const {

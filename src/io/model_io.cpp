@@ -65,7 +65,7 @@ void save_weights(const std::string& path, nn::Module& m, const std::string& kin
                   const std::map<std::string, std::string>& meta) {
   const std::string tmp = path + ".tmp";
   {
-    h5::File f = h5::File::create(tmp, ErrorKind::Checkpoint);
+    h5::File f = h5::File::create(tmp, ErrorKind::Output);
     h5::Group root = f.root();
     h5::Group info = root.create_group("meta");
     info.set_attr("format", kWeightsFormat);
@@ -77,7 +77,7 @@ void save_weights(const std::string& path, nn::Module& m, const std::string& kin
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
-  WIN_CHECK(!ec, ErrorKind::Checkpoint, "cannot rename ", tmp, " to ", path, ": ", ec.message());
+  WIN_CHECK(!ec, ErrorKind::Output, "cannot rename ", tmp, " to ", path, ": ", ec.message());
 }
 
 void load_weights(const std::string& path, nn::Module& m, const PartialLoad& partial) {

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "dist/comm.hpp"
+#include "io/text_file.hpp"
 #include "win/stages.hpp"
 
 namespace win::method {
@@ -82,8 +83,7 @@ void run_pipeline(const RunContext& rc) {
   }
   rc.write([&] {
     fs::create_directories(rc.dir());
-    std::ofstream out(fs::path(rc.dir()) / "config.toml");
-    out << rc.toml();
+    io::write_text_file((fs::path(rc.dir()) / "config.toml").string(), rc.toml());
   });
   for (const auto& s : stages) {
     if (s == "wide" && rc.teacher_from_checkpoint()) {

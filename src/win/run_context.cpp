@@ -96,13 +96,16 @@ RunContext::RunContext(config::Deck deck, std::string deck_toml)
     const int64_t parts = std::string(stage) == "narrow" && pipelined
                               ? deck_.dist.micro_batches * (world / deck_.dist.pipeline)
                               : world;
+    const bool micro = std::string(stage) == "narrow" && pipelined;
     if (o->batch_size % parts != 0)
       refuse(cat(stage, ".batch_size = ", o->batch_size, " does not split over ", parts,
-                 std::string(stage) == "narrow" && pipelined
-                     ? " (dist.micro_batches x data ranks per pipeline stage)"
-                     : " data-parallel ranks",
-                 ": the global batch is cut into equal slices. Launch a rank count that divides "
-                 "it (checkpoints resume at any such count)"));
+                 micro ? cat(" (dist.micro_batches = ", deck_.dist.micro_batches, " x ",
+                             world / deck_.dist.pipeline, " data ranks per pipeline stage)")
+                       : std::string(" data-parallel ranks"),
+                 micro ? ": each micro-batch is cut into equal slices. Choose a batch size or a "
+                         "dist.micro_batches that divide"
+                       : ": the global batch is cut into equal slices. Launch a rank count that "
+                         "divides it (checkpoints resume at any such count)"));
   }
   if (deck_.run.device == "cuda") {
     // Every rank must have a GPU, or all stop together (a rank alone would leave the others
@@ -137,7 +140,17 @@ RunContext::RunContext(config::Deck deck, std::string deck_toml)
 }
 
 void RunContext::write(const std::function<void()>& fn) const {
-  dist::on_root(dist::world(), fn);
+  dist::on_root(dist::world(), [&] {
+    try {
+      fn();
+    } catch (const fs::filesystem_error& e) {
+      // A directory that cannot be made or a file that cannot be replaced in the run directory:
+      // the user's setting (run.dir) or file system, not a bug in win.
+      WIN_FAIL(ErrorKind::Output, "cannot write ",
+               e.path1().empty() ? std::string("the run directory") : e.path1().string(), ": ",
+               e.code().message(), " (run.dir = \"", deck_.run.dir, "\")");
+    }
+  });
 }
 
 bool RunContext::exists(const std::string& path) const {

@@ -17,6 +17,7 @@
 #include "core/log.hpp"
 #include "io/metrics.hpp"
 #include "io/model_io.hpp"
+#include "io/text_file.hpp"
 #include "models/build.hpp"
 #include "models/widen.hpp"
 #include "nn/param_store.hpp"
@@ -121,8 +122,9 @@ void run_narrow(const RunContext& rc) {
           auto optimizer =
               train::make_optimizer(nc.optim, store, block_filter(*sbar, i, nc.train_prefix));
           const uint64_t offset = 100 + 10 * static_cast<uint64_t>(i) + static_cast<uint64_t>(r);
-          data::Loader loader(rc.train_source(true),
-                              rc.loader_options(nc.optim.batch_size, offset));
+          data::LoaderOptions lo = rc.loader_options(nc.optim.batch_size, offset);
+          lo.batch_key = "narrow.batch_size";
+          data::Loader loader(rc.train_source(true), lo);
           const train::LrSchedule schedule(nc.optim, loader.steps_per_epoch(), steps);
           const std::string name = cat("narrow block ", i + 1, "/", n,
                                        (nc.restarts > 1 ? cat(" restart ", r + 1) : std::string()));
@@ -145,7 +147,7 @@ void run_narrow(const RunContext& rc) {
             m.write_csv((fs::path(rdir) / "metrics.csv").string());
             m.write_h5((fs::path(rdir) / "metrics.h5").string());
             io::save_weights(out, *sbar, "narrow");
-            std::ofstream(score) << train_loss << ' ' << val << '\n';
+            io::write_text_file(score, cat(train_loss, ' ', val, '\n'));
           });
         }
         log_info("narrow: block ", i + 1, "/", n,
@@ -158,7 +160,7 @@ void run_narrow(const RunContext& rc) {
       }
       io::load_weights((fs::path(bdir) / cat("restart", best_r) / "final.h5").string(), *sbar);
       rc.write([&] {
-        std::ofstream((fs::path(bdir) / "kept.txt").string()) << best_r << '\n';
+        io::write_text_file((fs::path(bdir) / "kept.txt").string(), cat(best_r, '\n'));
         io::save_weights(best_file, *sbar, "narrow");
       });
     }

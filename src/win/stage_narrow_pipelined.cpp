@@ -156,10 +156,11 @@ void run_narrow_pipelined(const RunContext& rc) {
   nn::ParamStore store(*sbar);
   auto optimizer = train::make_optimizer(nc.optim, store, mine);
   const int64_t B = nc.optim.batch_size;
-  WIN_CHECK(B % (static_cast<int64_t>(M) * g.D) == 0, ErrorKind::Config, "narrow.optim.batch_size ",
-            B, " must be a multiple of dist.micro_batches (", M, ") x the ", g.D,
+  WIN_CHECK(B % (static_cast<int64_t>(M) * g.D) == 0, ErrorKind::Config, "narrow.batch_size ", B,
+            " must be a multiple of dist.micro_batches (", M, ") x the ", g.D,
             " data rank(s) of each pipeline stage");
   data::LoaderOptions lo = rc.loader_options(B / M, 100);
+  lo.batch_key = "narrow.batch_size / dist.micro_batches";
   lo.rank = g.q;
   lo.world = g.D;
   data::Loader loader(rc.train_source(true), lo);

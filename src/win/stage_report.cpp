@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "backend/precision.hpp"
 #include "core/build_info.hpp"
@@ -15,6 +16,7 @@
 #include "core/log.hpp"
 #include "io/metrics.hpp"
 #include "io/model_io.hpp"
+#include "io/text_file.hpp"
 #include "models/build.hpp"
 #include "models/widen.hpp"
 #include "win/downstream.hpp"
@@ -43,12 +45,13 @@ void run_merge(const RunContext& rc) {
   const double rel = max_relative_difference(*task, *sbar, *merged, *held_out, 256);
   rc.write([&] {
     fs::create_directories(rc.stage_dir("merge"));
-    std::ofstream out(fs::path(rc.stage_dir("merge")) / "check.txt");
+    std::ostringstream out;
     out << "merged from " << (map ? "narrow (MAP)" : "finetune (MAF)") << "\n"
         << "bridges folded " << report.folded << "\nbridges tied " << report.tied << "\nexact "
         << (report.exact ? "yes" : "no") << "\n"
         << "max_relative_difference " << rel << "\ntolerance " << d.merge.tolerance << "\n";
     for (const auto& why : report.inexact) out << "inexact " << why << "\n";
+    io::write_text_file((fs::path(rc.stage_dir("merge")) / "check.txt").string(), out.str());
   });
   log_info("merge: ", report.folded, " bridges folded",
            report.tied > 0 ? cat(", ", report.tied, " tied (M2 M1 = I: nothing to fold)") : "",
@@ -117,7 +120,7 @@ void write_report(const RunContext& rc, const std::vector<Row>& rows, const std:
   const bool pretrain = d.model.family == "bert" && d.model.bert.head == "pretrain";
   const bool top5 = !pretrain && d.model.classes > 10;
   const bool down = has_downstream(d);
-  std::ofstream md(fs::path(rc.dir()) / "report.md");
+  std::ostringstream md;
   const std::time_t now = std::time(nullptr);
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
@@ -171,6 +174,7 @@ void write_report(const RunContext& rc, const std::vector<Row>& rows, const std:
   const fs::path check = fs::path(rc.stage_dir("merge")) / "check.txt";
   if (fs::exists(check)) md << "Merge check: `merge/check.txt`.";
   md << "\n";
+  io::write_text_file((fs::path(rc.dir()) / "report.md").string(), md.str());
 }
 
 }  // namespace

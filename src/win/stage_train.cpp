@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "io/model_io.hpp"
+#include "io/text_file.hpp"
 #include "models/build.hpp"
 #include "models/widen.hpp"
 #include "nn/param_store.hpp"
@@ -54,7 +55,9 @@ double train_model(const RunContext& rc, nn::Module& net, const config::ModelCon
   nn::ParamStore store(net);
   auto optimizer = train::make_optimizer(cfg.optim, store);
   if (!source) source = rc.train_source(true);
-  data::Loader loader(std::move(source), rc.loader_options(cfg.optim.batch_size, seed_offset));
+  data::LoaderOptions lo = rc.loader_options(cfg.optim.batch_size, seed_offset);
+  lo.batch_key = stage + ".batch_size";
+  data::Loader loader(std::move(source), lo);
   const int64_t total = rc.steps_of(cfg.optim, loader.steps_per_epoch());
   const train::LrSchedule schedule(cfg.optim, loader.steps_per_epoch(), total);
   train::Trainer trainer(rc.trainer_options(stage, dir, total, cfg.optim, seed_offset), net, store,
@@ -111,7 +114,7 @@ void train_stage(const RunContext& rc, nn::Module& net, models::Model* teacher,
           train_model(rc, net, model, teacher, stage, rdir, cfg, 1000 * static_cast<uint64_t>(r));
       rc.write([&] {
         io::save_weights(out, net, stage, {{"config", rc.toml()}});
-        std::ofstream(score) << loss << '\n';
+        io::write_text_file(score, cat(loss, '\n'));
       });
     }
     log_info(stage, ": restart ", r + 1, " ended with training loss ", loss);

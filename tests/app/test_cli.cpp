@@ -86,7 +86,7 @@ TEST(Cli, ConfigErrorFromADeckFile) {
   const auto r = run_command(win_cmd("run " + deck + " --dry-run"));
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(
-      contains(r.err, "win: error: " + deck + ":5:1: narrow.restarts: value 0.0 out of range"))
+      contains(r.err, "win: error: " + deck + ":5:1: narrow.restarts: value 0 out of range"))
       << r.err;
   const auto r2 = run_command(win_cmd("run " + deck + " --dry-run --set narrow.restarts=2"));
   EXPECT_EQ(r2.code, 0) << r2.err;
@@ -160,6 +160,42 @@ TEST(Cli, RunPrintsTheResolvedDeckAndNamesMissingData) {
   std::filesystem::remove_all(dir);
 }
 
+// An output that cannot be written (here run.dir below a regular file) is the user's setting or
+// file system, not a bug in win: exit 7, naming the path, the reason and run.dir.
+TEST(Cli, AnUnwritableRunDirectoryIsAnOutputError) {
+  const std::string file = testing::TempDir() + "win_not_a_directory";
+  std::ofstream(file) << "a file\n";
+  const auto r = run_command(
+      "cd " + kSrc + " && " +
+      win_cmd("run inputs/fashion_mnist_mlp_small.toml --set run.dir=" + file + "/runs"));
+  EXPECT_EQ(r.code, 7) << r.err;
+  EXPECT_TRUE(contains(r.err, "cannot write " + file + "/runs")) << r.err;
+  EXPECT_TRUE(contains(r.err, "Not a directory")) << r.err;
+  EXPECT_TRUE(contains(r.err, "run.dir")) << r.err;
+  EXPECT_FALSE(contains(r.err, "internal error")) << r.err;
+  std::filesystem::remove(file);
+}
+
+// Options line up in one column, -h included, and `win bench` refuses an unknown workload before
+// it prints a table header (which would read as the start of a result).
+TEST(Cli, HelpColumnsAlignAndBenchRefusesUnknownWorkloadsFirst) {
+  const auto help = run_command(win_cmd("run --help"));
+  EXPECT_EQ(help.code, 0);
+  const auto column = [&](const std::string& option) {
+    const size_t at = help.out.find("  " + option);
+    if (at == std::string::npos) return std::string::npos;
+    const size_t line = help.out.rfind('\n', at) + 1,
+                 text = help.out.find_first_not_of(' ', help.out.find(' ', at + 2 + option.size()));
+    return text - line;
+  };
+  EXPECT_EQ(column("-h, --help"), column("--dry-run")) << help.out;
+  EXPECT_TRUE(contains(help.out, "| --help-config")) << help.out;
+  const auto bench = run_command(win_cmd("bench --workload nope --steps 1"));
+  EXPECT_EQ(bench.code, 2) << bench.err;
+  EXPECT_TRUE(bench.out.empty()) << bench.out;
+  EXPECT_TRUE(contains(bench.err, "unknown workload 'nope'")) << bench.err;
+}
+
 TEST(Cli, DataErrorsNameTheFile) {
   auto r = run_command(win_cmd("inspect /nonexistent/shard.h5"));
   EXPECT_EQ(r.code, 3);
@@ -193,15 +229,13 @@ TEST_P(ExitCodes, EachErrorKindMapsToItsCode) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, ExitCodes,
-                         testing::Values(KindCase{"internal", 1}, KindCase{"usage", 2},
-                                         KindCase{"config", 2}, KindCase{"data", 3},
-                                         KindCase{"checkpoint", 4}, KindCase{"numerics", 5},
-                                         KindCase{"comm", 6}, KindCase{"stopped", 75},
-                                         KindCase{"std", 1}, KindCase{"thread", 3}),
-                         [](const testing::TestParamInfo<KindCase>& i) {
-                           return std::string(i.param.kind);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Table, ExitCodes,
+    testing::Values(KindCase{"internal", 1}, KindCase{"usage", 2}, KindCase{"config", 2},
+                    KindCase{"data", 3}, KindCase{"checkpoint", 4}, KindCase{"numerics", 5},
+                    KindCase{"comm", 6}, KindCase{"output", 7}, KindCase{"stopped", 75},
+                    KindCase{"std", 1}, KindCase{"thread", 3}),
+    [](const testing::TestParamInfo<KindCase>& i) { return std::string(i.param.kind); });
 
 #ifdef WIN_MPIEXEC
 // An error on one rank while the others wait in a collective must end the whole job, with that
