@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "dist/comm.hpp"
+#include "win/preflight.hpp"
 #include "win/stages.hpp"
 
 namespace win::method {
@@ -20,6 +21,7 @@ std::string stage_output(const RunContext& rc, const std::string& stage) {
 }
 
 void run_pipeline(const RunContext& rc) {
+  preflight(rc);  // data, model against data, pipeline grid: before any stage (preflight.hpp)
   const auto& d = rc.deck();
   std::vector<std::string> stages = d.run.stages;
   // MAP folds the bridges right after narrow and fine-tunes the plain student.
