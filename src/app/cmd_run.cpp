@@ -1,5 +1,6 @@
 // `win run DECK`: load and validate the deck (with --set overrides), print the resolved config on
-// rank 0, then run the deck's stages into runs/<name> (--dry-run stops after the validation).
+// rank 0, then run the deck's stages into runs/<name> (--dry-run stops after the validation
+// and the pre-flight check of the data and the grid).
 #include <cstdio>
 
 #include "app/commands.hpp"
@@ -9,6 +10,7 @@
 #include "core/parallel.hpp"
 #include "dist/comm.hpp"
 #include "train/signals.hpp"
+#include "win/preflight.hpp"
 #include "win/stages.hpp"
 
 namespace win::app {
@@ -30,6 +32,7 @@ int run_run(const Args& args) {
   set_num_threads(static_cast<int>(deck.run.threads));
   const std::string resolved = config::deck_to_toml(deck);
   if (args.has("--dry-run")) {
+    method::preflight(deck);  // the data and the grid too: shard metadata only, no RunContext
     if (dist::world().is_root()) std::fputs(resolved.c_str(), stdout);
     return 0;
   }

@@ -4,10 +4,21 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace win::config {
+
+class SourceMap;
+
+// Where each key of a parsed deck came from ("deck.toml:12:3", "--set a.b=1"), kept for errors
+// found after loading (win run's pre-flight check: config::key_location). Not a setting: any two
+// origins compare equal, so a resolved deck still parses to an equal Deck.
+struct DeckOrigin {
+  std::shared_ptr<const SourceMap> sources;
+  bool operator==(const DeckOrigin&) const { return true; }
+};
 
 struct RunConfig {
   std::string name;  // default: the deck file's stem
@@ -188,6 +199,7 @@ struct Deck {
   TrainStageConfig kd{.optim = {}, .loss = "ce+kd"};
   CheckpointConfig checkpoint;
   DistConfig dist;
+  DeckOrigin origin;
   bool operator==(const Deck&) const = default;
 };
 

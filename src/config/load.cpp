@@ -99,6 +99,7 @@ Deck finish(Deck d, const toml::table& table, const std::string& source_name,
   check_all(root, srcs);
   check_deck(d, srcs);
   if (d.run.name.empty()) d.run.name = std::filesystem::path(source_name).stem().string();
+  d.origin.sources = std::make_shared<const SourceMap>(std::move(srcs));
   return d;
 }
 
@@ -113,6 +114,14 @@ toml::table parse_toml(const std::string& text, const std::string& source_name) 
 }
 
 }  // namespace
+
+std::string key_location(const Deck& deck, const std::string& key) {
+  return deck.origin.sources ? deck.origin.sources->locate(key) : std::string("config");
+}
+
+void deck_error(const Deck& deck, const std::string& key, const std::string& message) {
+  WIN_FAIL(ErrorKind::Config, key_location(deck, key), ": ", key, ": ", message);
+}
 
 Deck parse_deck(const std::string& text, const std::string& source_name,
                 const std::vector<std::string>& overrides) {

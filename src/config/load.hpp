@@ -20,6 +20,13 @@ std::string read_deck_text(const std::string& path);
 Deck parse_deck(const std::string& text, const std::string& source_name,
                 const std::vector<std::string>& overrides = {});
 
+// Where a key of a parsed deck was set: "deck.toml:12:3", "--set key=value", or (a key left at
+// its default) its section's line or the deck file; "config" for a deck not parsed from text.
+std::string key_location(const Deck& deck, const std::string& key);
+
+// A Config error (exit 2) found after loading, formatted as the loader's: "where: key: message".
+[[noreturn]] void deck_error(const Deck& deck, const std::string& key, const std::string& message);
+
 // The resolved deck (every key, defaults included) as TOML with a comment per key.
 std::string deck_to_toml(const Deck& deck);
 

@@ -209,6 +209,7 @@ struct SetMeta {
   std::vector<ShardMeta> shards;
   std::vector<int64_t> starts;  // first global index of each shard
   int64_t total = 0, L = 0, P = 0, classes = 0;
+  int64_t vocab_attr = 0;  // the largest vocab_size attribute of the shards (0: none)
 };
 
 // The open datasets of one shard. Shards are opened on demand and at most kMaxOpen at a time, so
@@ -313,6 +314,8 @@ std::shared_ptr<const SetMeta> scan(const std::string& spec, BertShardKind kind,
       s.labels[static_cast<size_t>(j)] = v;
       max_label = std::max<int64_t>(max_label, v);
     }
+    if (g.has_attr("vocab_size"))
+      m->vocab_attr = std::max(m->vocab_attr, g.attr<int64_t>("vocab_size"));
     s.vocab = vocab_arg > 0              ? vocab_arg
               : g.has_attr("vocab_size") ? g.attr<int64_t>("vocab_size")
                                          : 0;
@@ -394,6 +397,9 @@ int64_t BertDataset::max_predictions() const {
 }
 int64_t BertDataset::num_classes() const {
   return impl_->meta->classes;
+}
+int64_t BertDataset::vocab_size() const {
+  return impl_->meta->vocab_attr;
 }
 const std::vector<std::string>& BertDataset::files() const {
   return impl_->meta->files;

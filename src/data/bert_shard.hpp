@@ -63,6 +63,7 @@ class BertDataset {
   int64_t max_seq_length() const;
   int64_t max_predictions() const;  // 0 for classification shards
   int64_t num_classes() const;      // classification shards
+  int64_t vocab_size() const;       // the shards' vocab_size attribute (largest); 0: none
   const std::vector<std::string>& files() const;
   // Example i, validated.
   void read(int64_t i, BertExample& out) const;

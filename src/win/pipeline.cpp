@@ -10,6 +10,7 @@
 #include "core/log.hpp"
 #include "dist/comm.hpp"
 #include "io/text_file.hpp"
+#include "win/preflight.hpp"
 #include "win/stages.hpp"
 
 namespace win::method {
@@ -72,6 +73,7 @@ void check_same_experiment(const RunContext& rc) {
 }  // namespace
 
 void run_pipeline(const RunContext& rc) {
+  preflight(rc);  // data, model against data, pipeline grid: before any stage (preflight.hpp)
   const auto& d = rc.deck();
   check_same_experiment(rc);
   std::vector<std::string> stages = d.run.stages;
