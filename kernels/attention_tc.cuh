@@ -6,8 +6,9 @@
 // before P V and P^T dO, and dS before dS K and dS^T Q. Scores, softmax, lse, delta and every
 // accumulation stay fp32, so the results sit within bf16 rounding of the fp32 kernels'.
 //
-// The reason for a second set: at BERT's sizes the fp32 kernels spend their time in the products
-// on CUDA cores, about 15x slower than the tensor cores PyTorch's fused attention (SDPA) uses.
+// The reason for a second set: the fp32 kernels compute the products on CUDA cores, whose fp32
+// peak is about 1/15 of the bf16 tensor cores' on an H100/H200, which PyTorch's fused attention
+// (SDPA) uses.
 //
 // Backward: the dQ kernel runs first and also writes delta (rowwise dO . O, from the unrounded
 // values) into the scratch for the dK/dV kernel; no atomics, deterministic. Needs sm_80 or later
