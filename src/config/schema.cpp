@@ -2,6 +2,7 @@
 #include "config/schema.hpp"
 
 #include <toml++/toml.h>
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <set>
@@ -129,24 +130,71 @@ void assign(const Field& f, const toml::node& n, const std::string& path, Source
       f.ref());
 }
 
-void walk(const Section& s, const toml::table& t, const std::string& prefix, SourceMap& srcs) {
+// A deck's problems, reported together and in the order they appear (by line and column; --set
+// overrides after the file): one error per run would cost a user a queued job per typo.
+class Problems {
+ public:
+  // Runs fn; a config error it raises is kept instead of thrown.
+  template <class F>
+  void collect(F&& fn) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::Config) throw;
+      items_.push_back({order_of(e.what(), items_.size()), e.what()});
+    }
+  }
+  // One config error holding every problem, the first on its first line.
+  void raise_if_any() {
+    if (items_.empty()) return;
+    std::stable_sort(items_.begin(), items_.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string msg = items_.front().second;
+    for (size_t i = 1; i < items_.size(); ++i) msg += "\n" + items_[i].second;
+    WIN_FAIL(ErrorKind::Config, msg);
+  }
+
+ private:
+  // (line, column) of a message that starts "file:line:col: ", else after every such message.
+  static std::pair<uint64_t, uint64_t> order_of(const std::string& msg, size_t index) {
+    const size_t end = msg.find(": ");
+    const size_t c = msg.rfind(':', end == std::string::npos ? 0 : end - 1);
+    const size_t l = c == std::string::npos || c == 0 ? std::string::npos : msg.rfind(':', c - 1);
+    auto digits = [&](size_t from, size_t to) {
+      return from < to && msg.find_first_not_of("0123456789", from) >= to;
+    };
+    if (end != std::string::npos && l != std::string::npos && digits(l + 1, c) &&
+        digits(c + 1, end))
+      return {std::stoull(msg.substr(l + 1, c - l - 1)),
+              std::stoull(msg.substr(c + 1, end - c - 1))};
+    return {UINT64_MAX, index};
+  }
+  std::vector<std::pair<std::pair<uint64_t, uint64_t>, std::string>> items_;
+};
+
+void walk(const Section& s, const toml::table& t, const std::string& prefix, SourceMap& srcs,
+          Problems& problems) {
   for (auto&& [k, node] : t) {
     const std::string key(k.str());
     const std::string path = join(prefix, key);
     srcs.set(path, where_of(k.source(), where_of(node.source(), srcs.file())));
-    if (const Field* f = s.find_field(key)) {
-      assign(*f, node, path, srcs);
-    } else if (const Section* sub = s.find_section(key)) {
-      const toml::table* st = node.as_table();
-      if (!st)
-        config_error(srcs, path, "expected a table ([" + path + "]), got " + toml_type_name(node));
-      walk(*sub, *st, path, srcs);
-    } else {
-      config_error(srcs, path,
-                   "unknown key" + suggestion(s, key) +
-                       (prefix.empty() ? "; sections are: " : "; keys of [" + prefix + "] are: ") +
-                       known_keys(s));
-    }
+    problems.collect([&] {
+      if (const Field* f = s.find_field(key)) {
+        assign(*f, node, path, srcs);
+      } else if (const Section* sub = s.find_section(key)) {
+        const toml::table* st = node.as_table();
+        if (!st)
+          config_error(srcs, path,
+                       "expected a table ([" + path + "]), got " + toml_type_name(node));
+        walk(*sub, *st, path, srcs, problems);
+      } else {
+        config_error(
+            srcs, path,
+            "unknown key" + suggestion(s, key) +
+                (prefix.empty() ? "; sections are: " : "; keys of [" + prefix + "] are: ") +
+                known_keys(s));
+      }
+    });
   }
 }
 
@@ -295,22 +343,25 @@ void list_keys(const Section& s, const std::string& prefix, std::ostringstream& 
 }
 
 void check_section(const Section& s, const std::string& prefix, const SourceMap& srcs,
-                   const std::set<std::string>& present) {
+                   const std::set<std::string>& present, Problems& problems) {
   if (!s.active()) {
     // Anything set here is a mistake: it would be silently ignored.
     for (const auto& path : present)
       if (path.rfind(prefix + ".", 0) == 0)
-        config_error(srcs, path, "applies only when " + s.condition());
+        problems.collect([&] { config_error(srcs, path, "applies only when " + s.condition()); });
     return;
   }
   for (const auto& f : s.fields()) {
     const std::string path = join(prefix, f.key());
-    if (f.is_required() && !present.count(path))
-      config_error(srcs, path, "missing required value (" + f.help() + ")");
-    const std::string err = f.check();
-    if (!err.empty()) config_error(srcs, path, err);
+    problems.collect([&] {
+      if (f.is_required() && !present.count(path))
+        config_error(srcs, path, "missing required value (" + f.help() + ")");
+      const std::string err = f.check();
+      if (!err.empty()) config_error(srcs, path, err);
+    });
   }
-  for (const auto& sub : s.sections()) check_section(sub, join(prefix, sub.key()), srcs, present);
+  for (const auto& sub : s.sections())
+    check_section(sub, join(prefix, sub.key()), srcs, present, problems);
 }
 
 }  // namespace
@@ -447,7 +498,9 @@ void config_error(const SourceMap& srcs, const std::string& path, const std::str
 }
 
 void apply_table(const Section& root, const toml::table& table, SourceMap& srcs) {
-  walk(root, table, "", srcs);
+  Problems problems;
+  walk(root, table, "", srcs, problems);
+  problems.raise_if_any();
 }
 
 void apply_override(const Section& root, const std::string& assignment, SourceMap& srcs) {
@@ -528,7 +581,9 @@ void check_all(const Section& root, const SourceMap& srcs) {
     for (const auto& sub : s.sections()) collect(sub, join(prefix, sub.key()));
   };
   collect(root, "");
-  check_section(root, "", srcs, present);
+  Problems problems;
+  check_section(root, "", srcs, present, problems);
+  problems.raise_if_any();
 }
 
 std::string to_toml(const Section& root) {

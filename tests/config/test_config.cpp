@@ -89,9 +89,8 @@ TEST(Config, WrongElementTypeInListNamesIndex) {
 
 TEST(Config, OutOfRangeValue) {
   const std::string msg = config_error_of(kMinimal + "[checkpoint]\nkeep = 1\n");
-  EXPECT_NE(
-      msg.find("deck.toml:4:1: checkpoint.keep: value 1 out of range: must be in [2, inf)"),
-      std::string::npos)
+  EXPECT_NE(msg.find("deck.toml:4:1: checkpoint.keep: value 1 out of range: must be in [2, inf)"),
+            std::string::npos)
       << msg;
   const std::string msg2 = config_error_of(kMinimal + "[wide]\nlr = 0\n");
   EXPECT_NE(msg2.find("wide.lr: value 0.0 out of range: must be in (0.0, inf)"), std::string::npos)
@@ -242,4 +241,36 @@ TEST(Config, DeckDifferencesNameEachChangedKeyWithBothValues) {
   EXPECT_EQ(d[0], "run.name = \"\" there, \"other\"");
   EXPECT_EQ(d[1], "model.resnet.layers = [3, 4, 6, 3] there, [2, 2]");
   EXPECT_EQ(d[2], cat("wide.steps = ", a.wide.optim.steps, " there, ", b.wide.optim.steps));
+}
+
+// Every problem of a deck at once, in the order of its lines (the TOML table's own order is by
+// key name: [kd] would come before [narrow] and [wide]): wrong types in one pass, ranges in the
+// next.
+TEST(Config, AllProblemsOfADeckAreReportedInLineOrder) {
+  const std::string types = config_error_of(kMinimal +
+                                            "[wide]\nsteps = \"many\"\n"
+                                            "[narrow]\nsteps_per_block = true\n"
+                                            "[kd]\nsteps = 1.5\n");
+  const size_t wide = types.find("deck.toml:4:1: wide.steps: expected an integer");
+  const size_t narrow = types.find("deck.toml:6:1: narrow.steps_per_block: expected an integer");
+  const size_t kd = types.find("deck.toml:8:1: kd.steps: expected an integer");
+  ASSERT_NE(wide, std::string::npos) << types;
+  ASSERT_NE(narrow, std::string::npos) << types;
+  ASSERT_NE(kd, std::string::npos) << types;
+  EXPECT_EQ(wide, 0u) << types;
+  EXPECT_LT(wide, narrow);
+  EXPECT_LT(narrow, kd);
+
+  const std::string ranges = config_error_of(kMinimal +
+                                                 "[checkpoint]\nkeep = 1\n"
+                                                 "[wide]\nlr = 0\n",
+                                             {"kd.steps=-5"});
+  const size_t keep = ranges.find("deck.toml:4:1: checkpoint.keep: value 1 out of range");
+  const size_t lr = ranges.find("deck.toml:6:1: wide.lr: value 0.0 out of range");
+  const size_t set = ranges.find("--set kd.steps=-5: kd.steps: value -5 out of range");
+  ASSERT_NE(keep, std::string::npos) << ranges;
+  ASSERT_NE(lr, std::string::npos) << ranges;
+  ASSERT_NE(set, std::string::npos) << ranges;
+  EXPECT_LT(keep, lr);
+  EXPECT_LT(lr, set);
 }
