@@ -20,9 +20,6 @@ using attention_detail::Args;
 using attention_detail::block_tile;
 using attention_detail::BlockTile;
 using attention_detail::keep_factor;
-using attention_detail::make_args;
-using attention_detail::valid_call;
-using attention_detail::with_head_dim_tile;
 using device::from_f;
 using device::to_f;
 using device::warp_max;
@@ -390,70 +387,42 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dq(Args<T> a) {
 
 // ---- launchers ------------------------------------------------------------------------------
 
-template <class T, int kD>
-cudaError_t forward_kd(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
-  constexpr size_t bytes = sizeof(float) * fwd_smem_floats<kD>();
-  const cudaError_t e =
-      cudaFuncSetAttribute(attn_fwd<T, kD>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-  if (e != cudaSuccess) return e;
-  attn_fwd<T, kD><<<static_cast<unsigned>(blocks), kThreads, bytes, stream>>>(a);
-  return cudaGetLastError();
-}
+// The CUDA-core kernels, as attention_detail's launchers take a kernel set.
+struct CudaCoreKernels {
+  static cudaError_t ready() { return cudaSuccess; }
 
-template <class T, int kD>
-cudaError_t backward_kd(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
-  constexpr size_t dkv_bytes = sizeof(float) * dkv_smem_floats<kD>();
-  constexpr size_t dq_bytes = sizeof(float) * dq_smem_floats<kD>();
-  cudaError_t e = cudaFuncSetAttribute(attn_bwd_dkv<T, kD>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, dkv_bytes);
-  if (e != cudaSuccess) return e;
-  e = cudaFuncSetAttribute(attn_bwd_dq<T, kD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           dq_bytes);
-  if (e != cudaSuccess) return e;
-  attn_bwd_dkv<T, kD><<<static_cast<unsigned>(blocks), kThreads, dkv_bytes, stream>>>(a);
-  attn_bwd_dq<T, kD><<<static_cast<unsigned>(blocks), kThreads, dq_bytes, stream>>>(a);
-  return cudaGetLastError();
-}
+  template <class T, int kD>
+  static cudaError_t forward(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
+    constexpr size_t bytes = sizeof(float) * fwd_smem_floats<kD>();
+    const cudaError_t e =
+        cudaFuncSetAttribute(attn_fwd<T, kD>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e != cudaSuccess) return e;
+    attn_fwd<T, kD><<<static_cast<unsigned>(blocks), kThreads, bytes, stream>>>(a);
+    return cudaGetLastError();
+  }
 
-template <class T>
-cudaError_t forward(const T* q, const T* k, const T* v, const float* mask, const uint8_t* keep,
-                    double p, int64_t batch, int64_t heads, int64_t t, int64_t dh, float scale,
-                    AttentionStrides s, T* o, float* lse, cudaStream_t stream) {
-  int64_t blocks = 0;
-  if (!valid_call(batch, heads, t, dh, p, &blocks)) return cudaErrorInvalidValue;
-  if (blocks <= 0) return cudaGetLastError();
-  Args<T> a = make_args(q, k, v, mask, keep, p, heads, t, dh, scale, s);
-  a.o_out = o;
-  a.lse_out = lse;
-  return with_head_dim_tile(
-      dh, [&](auto kd) { return forward_kd<T, decltype(kd)::value>(a, blocks, stream); });
-}
-
-template <class T>
-cudaError_t backward(const T* q, const T* k, const T* v, const float* mask, const uint8_t* keep,
-                     double p, const T* o, const T* dout, const float* lse, int64_t batch,
-                     int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides s,
-                     float* delta, T* dq, T* dk, T* dv, cudaStream_t stream) {
-  int64_t blocks = 0;
-  if (!valid_call(batch, heads, t, dh, p, &blocks)) return cudaErrorInvalidValue;
-  if (blocks <= 0) return cudaGetLastError();
-  Args<T> a = make_args(q, k, v, mask, keep, p, heads, t, dh, scale, s);
-  a.o = o;
-  a.dout = dout;
-  a.lse = lse;
-  a.delta = delta;
-  a.dq = dq;
-  a.dk = dk;
-  a.dv = dv;
-  const int64_t rows = batch * heads * t;
-  const int64_t want = (rows + kThreads / 32 - 1) / (kThreads / 32);
-  attn_delta<T>
-      <<<static_cast<int>(want < kMaxBlocks ? want : kMaxBlocks), kThreads, 0, stream>>>(a, rows);
-  const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) return e;
-  return with_head_dim_tile(
-      dh, [&](auto kd) { return backward_kd<T, decltype(kd)::value>(a, blocks, stream); });
-}
+  // delta first (its own pass), then the dK/dV and dQ kernels.
+  template <class T, int kD>
+  static cudaError_t backward(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
+    const int64_t rows = a.batch * a.heads * a.t;
+    const int64_t want = (rows + kThreads / 32 - 1) / (kThreads / 32);
+    attn_delta<T>
+        <<<static_cast<int>(want < kMaxBlocks ? want : kMaxBlocks), kThreads, 0, stream>>>(a, rows);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+    constexpr size_t dkv_bytes = sizeof(float) * dkv_smem_floats<kD>();
+    constexpr size_t dq_bytes = sizeof(float) * dq_smem_floats<kD>();
+    e = cudaFuncSetAttribute(attn_bwd_dkv<T, kD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             dkv_bytes);
+    if (e != cudaSuccess) return e;
+    e = cudaFuncSetAttribute(attn_bwd_dq<T, kD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             dq_bytes);
+    if (e != cudaSuccess) return e;
+    attn_bwd_dkv<T, kD><<<static_cast<unsigned>(blocks), kThreads, dkv_bytes, stream>>>(a);
+    attn_bwd_dq<T, kD><<<static_cast<unsigned>(blocks), kThreads, dq_bytes, stream>>>(a);
+    return cudaGetLastError();
+  }
+};
 
 }  // namespace
 
@@ -462,7 +431,8 @@ cudaError_t launch_attention_forward_f32(const float* q, const float* k, const f
                                          int64_t batch, int64_t heads, int64_t t, int64_t dh,
                                          float scale, AttentionStrides strides, float* o,
                                          float* lse, cudaStream_t stream) {
-  return forward(q, k, v, mask_bias, keep, p, batch, heads, t, dh, scale, strides, o, lse, stream);
+  return attention_detail::launch_forward<CudaCoreKernels>(
+      q, k, v, mask_bias, keep, p, batch, heads, t, dh, scale, strides, o, lse, stream);
 }
 
 cudaError_t launch_attention_forward_bf16(const __nv_bfloat16* q, const __nv_bfloat16* k,
@@ -471,7 +441,8 @@ cudaError_t launch_attention_forward_bf16(const __nv_bfloat16* q, const __nv_bfl
                                           int64_t heads, int64_t t, int64_t dh, float scale,
                                           AttentionStrides strides, __nv_bfloat16* o, float* lse,
                                           cudaStream_t stream) {
-  return forward(q, k, v, mask_bias, keep, p, batch, heads, t, dh, scale, strides, o, lse, stream);
+  return attention_detail::launch_forward<CudaCoreKernels>(
+      q, k, v, mask_bias, keep, p, batch, heads, t, dh, scale, strides, o, lse, stream);
 }
 
 cudaError_t launch_attention_backward_f32(const float* q, const float* k, const float* v,
@@ -480,8 +451,9 @@ cudaError_t launch_attention_backward_f32(const float* q, const float* k, const 
                                           int64_t batch, int64_t heads, int64_t t, int64_t dh,
                                           float scale, AttentionStrides strides, float* delta,
                                           float* dq, float* dk, float* dv, cudaStream_t stream) {
-  return backward(q, k, v, mask_bias, keep, p, o, dout, lse, batch, heads, t, dh, scale, strides,
-                  delta, dq, dk, dv, stream);
+  return attention_detail::launch_backward<CudaCoreKernels>(q, k, v, mask_bias, keep, p, o, dout,
+                                                            lse, batch, heads, t, dh, scale,
+                                                            strides, delta, dq, dk, dv, stream);
 }
 
 cudaError_t launch_attention_backward_bf16(const __nv_bfloat16* q, const __nv_bfloat16* k,
@@ -492,8 +464,9 @@ cudaError_t launch_attention_backward_bf16(const __nv_bfloat16* q, const __nv_bf
                                            float scale, AttentionStrides strides, float* delta,
                                            __nv_bfloat16* dq, __nv_bfloat16* dk, __nv_bfloat16* dv,
                                            cudaStream_t stream) {
-  return backward(q, k, v, mask_bias, keep, p, o, dout, lse, batch, heads, t, dh, scale, strides,
-                  delta, dq, dk, dv, stream);
+  return attention_detail::launch_backward<CudaCoreKernels>(q, k, v, mask_bias, keep, p, o, dout,
+                                                            lse, batch, heads, t, dh, scale,
+                                                            strides, delta, dq, dk, dv, stream);
 }
 
 }  // namespace win::kernels

@@ -34,6 +34,7 @@ struct Args {
   T* dk;
   T* dv;
   int64_t sb, sh, sr;  // element strides of batch, head, row
+  int64_t batch;
   int heads, t, dh;
   float scale;
 };
@@ -50,8 +51,10 @@ inline bool valid_call(int64_t batch, int64_t heads, int64_t t, int64_t dh, doub
 
 template <class T>
 Args<T> make_args(const T* q, const T* k, const T* v, const float* mask, const uint8_t* keep,
-                  double p, int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides s) {
+                  double p, int64_t batch, int64_t heads, int64_t t, int64_t dh, float scale,
+                  AttentionStrides s) {
   Args<T> a{};
+  a.batch = batch;
   a.q = q;
   a.k = k;
   a.v = v;
@@ -76,6 +79,49 @@ cudaError_t with_head_dim_tile(int64_t dh, F&& f) {
   if (dh <= 32) return f(std::integral_constant<int, 32>{});
   if (dh <= 64) return f(std::integral_constant<int, 64>{});
   return f(std::integral_constant<int, 128>{});
+}
+
+// The launchers' shared steps for a kernel set: the refusals, nothing to do for empty sizes, the
+// set's device check (Set::ready()), the argument block, and the kernels of the head-dim tile dh
+// pads to (Set::forward<T, kD> / Set::backward<T, kD>(args, blocks, stream)).
+template <class Set, class T>
+cudaError_t launch_forward(const T* q, const T* k, const T* v, const float* mask,
+                           const uint8_t* keep, double p, int64_t batch, int64_t heads, int64_t t,
+                           int64_t dh, float scale, AttentionStrides s, T* o, float* lse,
+                           cudaStream_t stream) {
+  int64_t blocks = 0;
+  if (!valid_call(batch, heads, t, dh, p, &blocks)) return cudaErrorInvalidValue;
+  if (blocks <= 0) return cudaGetLastError();
+  if (const cudaError_t e = Set::ready(); e != cudaSuccess) return e;
+  Args<T> a = make_args(q, k, v, mask, keep, p, batch, heads, t, dh, scale, s);
+  a.o_out = o;
+  a.lse_out = lse;
+  return with_head_dim_tile(dh, [&](auto kd) {
+    return Set::template forward<T, decltype(kd)::value>(a, blocks, stream);
+  });
+}
+
+template <class Set, class T>
+cudaError_t launch_backward(const T* q, const T* k, const T* v, const float* mask,
+                            const uint8_t* keep, double p, const T* o, const T* dout,
+                            const float* lse, int64_t batch, int64_t heads, int64_t t, int64_t dh,
+                            float scale, AttentionStrides s, float* delta, T* dq, T* dk, T* dv,
+                            cudaStream_t stream) {
+  int64_t blocks = 0;
+  if (!valid_call(batch, heads, t, dh, p, &blocks)) return cudaErrorInvalidValue;
+  if (blocks <= 0) return cudaGetLastError();
+  if (const cudaError_t e = Set::ready(); e != cudaSuccess) return e;
+  Args<T> a = make_args(q, k, v, mask, keep, p, batch, heads, t, dh, scale, s);
+  a.o = o;
+  a.dout = dout;
+  a.lse = lse;
+  a.delta = delta;
+  a.dq = dq;
+  a.dk = dk;
+  a.dv = dv;
+  return with_head_dim_tile(dh, [&](auto kd) {
+    return Set::template backward<T, decltype(kd)::value>(a, blocks, stream);
+  });
 }
 
 // The (b, h) and first row of the row tile that this block owns.

@@ -25,9 +25,6 @@ using attention_detail::Args;
 using attention_detail::block_tile;
 using attention_detail::BlockTile;
 using attention_detail::keep_factor;
-using attention_detail::make_args;
-using attention_detail::valid_call;
-using attention_detail::with_head_dim_tile;
 using device::from_f;
 using device::to_f;
 using device::warp_max;
@@ -43,7 +40,7 @@ constexpr int kLk = kTile + 4;  // u8 row of a transposed dropout-mask tile (an 
 
 // wmma's bf16 fragments need sm_80 or later. A CUDA_ARCHITECTURES list that also names an older
 // architecture still builds: there the kernels only trap, and the launchers never start them on
-// such a device (tensor_cores_present).
+// such a device (TensorCoreKernels::ready).
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
 #define WIN_ATTENTION_TC_UNSUPPORTED 1
 #endif
@@ -440,76 +437,43 @@ __global__ void __launch_bounds__(kThreads) attn_tc_bwd_dkv(Args<T> a) {
 
 // ---- launchers ------------------------------------------------------------------------------
 
-template <class T, int kD>
-cudaError_t forward_kd(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
-  constexpr size_t bytes = fwd_smem_bytes<kD>();
-  const cudaError_t e =
-      cudaFuncSetAttribute(attn_tc_fwd<T, kD>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-  if (e != cudaSuccess) return e;
-  attn_tc_fwd<T, kD><<<static_cast<unsigned>(blocks), kThreads, bytes, stream>>>(a);
-  return cudaGetLastError();
-}
+// The tensor-core kernels, as attention_detail's launchers take a kernel set.
+struct TensorCoreKernels {
+  // cudaErrorNoKernelImageForDevice on a GPU without bf16 tensor cores (before sm_80).
+  static cudaError_t ready() {
+    int device = 0, major = 0;
+    cudaError_t e = cudaGetDevice(&device);
+    if (e == cudaSuccess)
+      e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    if (e != cudaSuccess) return e;
+    return major >= 8 ? cudaSuccess : cudaErrorNoKernelImageForDevice;
+  }
 
-template <class T, int kD>
-cudaError_t backward_kd(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
-  constexpr size_t dq_bytes = dq_smem_bytes<kD>(), dkv_bytes = dkv_smem_bytes<kD>();
-  cudaError_t e = cudaFuncSetAttribute(attn_tc_bwd_dq<T, kD>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, dq_bytes);
-  if (e != cudaSuccess) return e;
-  e = cudaFuncSetAttribute(attn_tc_bwd_dkv<T, kD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           dkv_bytes);
-  if (e != cudaSuccess) return e;
+  template <class T, int kD>
+  static cudaError_t forward(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
+    constexpr size_t bytes = fwd_smem_bytes<kD>();
+    const cudaError_t e = cudaFuncSetAttribute(attn_tc_fwd<T, kD>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e != cudaSuccess) return e;
+    attn_tc_fwd<T, kD><<<static_cast<unsigned>(blocks), kThreads, bytes, stream>>>(a);
+    return cudaGetLastError();
+  }
+
   // dQ first: it writes the delta the dK/dV kernel reads.
-  attn_tc_bwd_dq<T, kD><<<static_cast<unsigned>(blocks), kThreads, dq_bytes, stream>>>(a);
-  attn_tc_bwd_dkv<T, kD><<<static_cast<unsigned>(blocks), kThreads, dkv_bytes, stream>>>(a);
-  return cudaGetLastError();
-}
-
-// cudaErrorNoKernelImageForDevice on a GPU without bf16 tensor cores (before sm_80).
-cudaError_t tensor_cores_present() {
-  int device = 0, major = 0;
-  cudaError_t e = cudaGetDevice(&device);
-  if (e == cudaSuccess)
-    e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-  if (e != cudaSuccess) return e;
-  return major >= 8 ? cudaSuccess : cudaErrorNoKernelImageForDevice;
-}
-
-template <class T>
-cudaError_t forward(const T* q, const T* k, const T* v, const float* mask, const uint8_t* keep,
-                    double p, int64_t batch, int64_t heads, int64_t t, int64_t dh, float scale,
-                    AttentionStrides s, T* o, float* lse, cudaStream_t stream) {
-  int64_t blocks = 0;
-  if (!valid_call(batch, heads, t, dh, p, &blocks)) return cudaErrorInvalidValue;
-  if (blocks <= 0) return cudaGetLastError();
-  if (const cudaError_t e = tensor_cores_present(); e != cudaSuccess) return e;
-  Args<T> a = make_args(q, k, v, mask, keep, p, heads, t, dh, scale, s);
-  a.o_out = o;
-  a.lse_out = lse;
-  return with_head_dim_tile(
-      dh, [&](auto kd) { return forward_kd<T, decltype(kd)::value>(a, blocks, stream); });
-}
-
-template <class T>
-cudaError_t backward(const T* q, const T* k, const T* v, const float* mask, const uint8_t* keep,
-                     double p, const T* o, const T* dout, const float* lse, int64_t batch,
-                     int64_t heads, int64_t t, int64_t dh, float scale, AttentionStrides s,
-                     float* delta, T* dq, T* dk, T* dv, cudaStream_t stream) {
-  int64_t blocks = 0;
-  if (!valid_call(batch, heads, t, dh, p, &blocks)) return cudaErrorInvalidValue;
-  if (blocks <= 0) return cudaGetLastError();
-  if (const cudaError_t e = tensor_cores_present(); e != cudaSuccess) return e;
-  Args<T> a = make_args(q, k, v, mask, keep, p, heads, t, dh, scale, s);
-  a.o = o;
-  a.dout = dout;
-  a.lse = lse;
-  a.delta = delta;
-  a.dq = dq;
-  a.dk = dk;
-  a.dv = dv;
-  return with_head_dim_tile(
-      dh, [&](auto kd) { return backward_kd<T, decltype(kd)::value>(a, blocks, stream); });
-}
+  template <class T, int kD>
+  static cudaError_t backward(const Args<T>& a, int64_t blocks, cudaStream_t stream) {
+    constexpr size_t dq_bytes = dq_smem_bytes<kD>(), dkv_bytes = dkv_smem_bytes<kD>();
+    cudaError_t e = cudaFuncSetAttribute(attn_tc_bwd_dq<T, kD>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, dq_bytes);
+    if (e != cudaSuccess) return e;
+    e = cudaFuncSetAttribute(attn_tc_bwd_dkv<T, kD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             dkv_bytes);
+    if (e != cudaSuccess) return e;
+    attn_tc_bwd_dq<T, kD><<<static_cast<unsigned>(blocks), kThreads, dq_bytes, stream>>>(a);
+    attn_tc_bwd_dkv<T, kD><<<static_cast<unsigned>(blocks), kThreads, dkv_bytes, stream>>>(a);
+    return cudaGetLastError();
+  }
+};
 
 }  // namespace
 
@@ -518,7 +482,8 @@ cudaError_t launch_attention_tc_forward_f32(const float* q, const float* k, cons
                                             int64_t batch, int64_t heads, int64_t t, int64_t dh,
                                             float scale, AttentionStrides strides, float* o,
                                             float* lse, cudaStream_t stream) {
-  return forward(q, k, v, mask_bias, keep, p, batch, heads, t, dh, scale, strides, o, lse, stream);
+  return attention_detail::launch_forward<TensorCoreKernels>(
+      q, k, v, mask_bias, keep, p, batch, heads, t, dh, scale, strides, o, lse, stream);
 }
 
 cudaError_t launch_attention_tc_forward_bf16(const __nv_bfloat16* q, const __nv_bfloat16* k,
@@ -527,7 +492,8 @@ cudaError_t launch_attention_tc_forward_bf16(const __nv_bfloat16* q, const __nv_
                                              int64_t heads, int64_t t, int64_t dh, float scale,
                                              AttentionStrides strides, __nv_bfloat16* o, float* lse,
                                              cudaStream_t stream) {
-  return forward(q, k, v, mask_bias, keep, p, batch, heads, t, dh, scale, strides, o, lse, stream);
+  return attention_detail::launch_forward<TensorCoreKernels>(
+      q, k, v, mask_bias, keep, p, batch, heads, t, dh, scale, strides, o, lse, stream);
 }
 
 cudaError_t launch_attention_tc_backward_f32(const float* q, const float* k, const float* v,
@@ -536,8 +502,9 @@ cudaError_t launch_attention_tc_backward_f32(const float* q, const float* k, con
                                              int64_t batch, int64_t heads, int64_t t, int64_t dh,
                                              float scale, AttentionStrides strides, float* delta,
                                              float* dq, float* dk, float* dv, cudaStream_t stream) {
-  return backward(q, k, v, mask_bias, keep, p, o, dout, lse, batch, heads, t, dh, scale, strides,
-                  delta, dq, dk, dv, stream);
+  return attention_detail::launch_backward<TensorCoreKernels>(q, k, v, mask_bias, keep, p, o, dout,
+                                                              lse, batch, heads, t, dh, scale,
+                                                              strides, delta, dq, dk, dv, stream);
 }
 
 cudaError_t launch_attention_tc_backward_bf16(const __nv_bfloat16* q, const __nv_bfloat16* k,
@@ -548,8 +515,9 @@ cudaError_t launch_attention_tc_backward_bf16(const __nv_bfloat16* q, const __nv
                                               float scale, AttentionStrides strides, float* delta,
                                               __nv_bfloat16* dq, __nv_bfloat16* dk,
                                               __nv_bfloat16* dv, cudaStream_t stream) {
-  return backward(q, k, v, mask_bias, keep, p, o, dout, lse, batch, heads, t, dh, scale, strides,
-                  delta, dq, dk, dv, stream);
+  return attention_detail::launch_backward<TensorCoreKernels>(q, k, v, mask_bias, keep, p, o, dout,
+                                                              lse, batch, heads, t, dh, scale,
+                                                              strides, delta, dq, dk, dv, stream);
 }
 
 }  // namespace win::kernels
