@@ -3,8 +3,13 @@
 # (tools/fetch_data.sh), then `win run DECK [args...]`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ $# -lt 1 ]; then
+if [ $# -lt 1 ] || [ "${1#-}" != "$1" ]; then
   echo "usage: tools/run.sh DECK.toml [win run options...]" >&2
+  exit 2
+fi
+# Checked before the set-up, build and data fetch, which take minutes.
+if [ ! -f "$1" ]; then
+  echo "tools/run.sh: no deck file '$1'" >&2
   exit 2
 fi
 tools/setup.sh

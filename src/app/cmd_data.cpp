@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/error.hpp"
+#include "dist/comm.hpp"
 
 namespace win::app {
 
@@ -18,7 +19,7 @@ std::vector<Command> subcommands() {
 std::string data_help() {
   std::string s =
       "usage: win data SUB [options]     (win data SUB --help for details)\n\n"
-      "convert datasets to HDF5 shards (DESIGN §5)\n\nsubcommands:\n";
+      "convert datasets to HDF5 shards (README: \"Data\"); runs on one rank\n\nsubcommands:\n";
   for (const auto& c : subcommands()) {
     std::string left = "  " + c.spec.name.substr(c.spec.name.find(' ') + 1);
     left.resize(14, ' ');
@@ -41,6 +42,11 @@ int run_data(const Args& args) {
       std::fputs(help_text(c.spec).c_str(), stdout);
       return 0;
     }
+    // Every rank would write the same shards at once (HDF5 refuses the second writer's lock and
+    // leaves a truncated file): a conversion is one process's work.
+    WIN_CHECK(!dist::multi_rank(), ErrorKind::Usage, "win data ", sub,
+              " runs on one rank: start it without mpiexec or srun (it converts on one node, "
+              "with its threads)");
     return c.run(a);
   }
   WIN_FAIL(ErrorKind::Usage, "win data: unknown subcommand '", sub, "' (see: win data --help)");

@@ -35,7 +35,10 @@ method::RunContext context_of(const Args& args, const char* cmd) {
 int run_eval_cmd(const Args& args) {
   const method::RunContext rc = context_of(args, "eval");
   const auto weights = args.get("--weights");
+  WIN_CHECK(weights || !args.has("--teacher"), ErrorKind::Usage,
+            "win eval: --teacher goes with --weights (it says the file holds a teacher)");
   if (!weights) {
+    method::check_same_experiment(rc, "eval");  // the models and budgets of report.md are its
     method::run_eval(rc);
     return 0;
   }
@@ -58,7 +61,9 @@ int run_eval_cmd(const Args& args) {
 }
 
 int run_merge_cmd(const Args& args) {
-  method::run_merge(context_of(args, "merge"));
+  const method::RunContext rc = context_of(args, "merge");
+  method::check_same_experiment(rc, "merge");
+  method::run_merge(rc);
   return 0;
 }
 

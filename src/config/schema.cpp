@@ -321,7 +321,8 @@ void differing(const Section& a, const Section& b, const std::string& prefix,
                std::vector<std::string>& out) {
   for (size_t i = 0; i < a.fields().size() && i < b.fields().size(); ++i) {
     const std::string va = field_value(a.fields()[i]), vb = field_value(b.fields()[i]);
-    if (va != vb) out.push_back(join(prefix, a.fields()[i].key()) + " = " + va + " there, " + vb);
+    if (va != vb)
+      out.push_back(join(prefix, a.fields()[i].key()) + " = " + va + " there, " + vb + " here");
   }
   for (size_t i = 0; i < a.sections().size() && i < b.sections().size(); ++i)
     differing(a.sections()[i], b.sections()[i], join(prefix, a.sections()[i].key()), out);

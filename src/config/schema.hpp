@@ -155,7 +155,7 @@ void check_all(const Section& root, const SourceMap& srcs);
 std::string to_toml(const Section& root);
 
 // The fields whose values differ between two schemas of one shape (describe() over two decks), in
-// declaration order: "wide.steps = 20 there, 10" (a's value, then b's).
+// declaration order: "wide.steps = 20 there, 10 here" (a's value, then b's).
 std::vector<std::string> differing_fields(const Section& a, const Section& b);
 
 // One line per key: "model.resnet.layers  list of integers  [3, 4, 6, 3]  blocks per stage".

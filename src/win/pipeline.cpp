@@ -22,16 +22,17 @@ std::string stage_output(const RunContext& rc, const std::string& stage) {
   return rc.final_weights(stage);
 }
 
-namespace {
-
 // A run directory holds one experiment: its finished stages are skipped and its checkpoints
 // resumed, so a deck that differs from the one the directory was started with (its config.toml)
 // in a key that shapes the results would get the old results under the new deck's name, and
 // config.toml would no longer describe them. Such a deck is refused, naming the keys, before
 // anything is written. Keys that may change between invocations of the same run: where and how
 // fast it computes (threads, device, precision, determinism, the pipeline grid, the allreduce
-// buckets, prefetching, the evaluation batch), which stages run, logging, and checkpoint cadence.
-void check_same_experiment(const RunContext& rc) {
+// buckets, prefetching, the evaluation batch), which stages run, logging, and checkpoint cadence;
+// and what only the eval stage reads (data.test, the downstream data, eval.*) while eval is to
+// run anew: `win eval`, or `win run` before eval has finished (tools/experiments.py scores the
+// models of a validation run on the test set that way).
+void check_same_experiment(const RunContext& rc, const std::string& rerun) {
   const std::string path = (fs::path(rc.dir()) / "config.toml").string();
   if (!rc.exists(path)) return;
   const config::Deck& now = rc.deck();
@@ -58,6 +59,13 @@ void check_same_experiment(const RunContext& rc) {
   before.dist.bucket_mb = now.dist.bucket_mb;
   before.data.prefetch = now.data.prefetch;
   before.eval.batch_size = now.eval.batch_size;
+  if (rerun == "eval" || !rc.exists(stage_output(rc, "eval"))) {
+    before.data.test = now.data.test;
+    before.data.downstream_train = now.data.downstream_train;
+    before.data.downstream_test = now.data.downstream_test;
+    before.eval = now.eval;
+  }
+  if (rerun == "merge") before.merge.tolerance = now.merge.tolerance;
   const std::vector<std::string> changed = config::deck_differences(before, now);
   if (changed.empty()) return;
   std::string list;
@@ -70,12 +78,10 @@ void check_same_experiment(const RunContext& rc) {
            rc.dir(), " to start over");
 }
 
-}  // namespace
-
 void run_pipeline(const RunContext& rc) {
   preflight(rc);  // data, model against data, pipeline grid: before any stage (preflight.hpp)
   const auto& d = rc.deck();
-  check_same_experiment(rc);
+  check_same_experiment(rc, "");
   std::vector<std::string> stages = d.run.stages;
   // MAP folds the bridges right after narrow and fine-tunes the plain student.
   if (d.merge.when == "after_narrow") {

@@ -28,6 +28,12 @@ void run_eval(const RunContext& rc);
 // ones, then report.md.
 void run_pipeline(const RunContext& rc);
 
+// A config error naming each changed key when the run directory was started with a deck that
+// differs from this one in a key that shapes its results (its config.toml; nothing when there is
+// none). rerun: "" for win run, or the stage a command reruns whatever its output ("eval",
+// "merge"), whose own settings may then change.
+void check_same_experiment(const RunContext& rc, const std::string& rerun);
+
 // Trains net (whose weights hold the start) with cfg's loss and optimiser into `dir` (resumable
 // through its checkpoints there); `model` says how batches feed net. Returns the mean training
 // loss of the last epoch. Shared by the supervised stages, the post-merge fine-tune and the

@@ -245,6 +245,21 @@ INSTANTIATE_TEST_SUITE_P(
     [](const testing::TestParamInfo<KindCase>& i) { return std::string(i.param.kind); });
 
 #ifdef WIN_MPIEXEC
+// A conversion is one process's work: under mpiexec every rank would write the same shards (HDF5
+// refused the second writer and a truncated shard was left), so win data refuses before writing.
+TEST(Cli, DataConversionRefusesSeveralRanks) {
+  const std::string out = testing::TempDir() + "win_data_two_ranks";
+  const std::string raw = "/usr/share/datasets/fashion-mnist/t10k-";
+  const auto r =
+      run_command(std::string(WIN_MPIEXEC) + " -n 2 --oversubscribe --allow-run-as-root " +
+                      win_cmd("data idx " + raw + "images-idx3-ubyte.gz " + raw +
+                              "labels-idx1-ubyte.gz --out " + out),
+                  60);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "runs on one rank")) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 // An error on one rank while the others wait in a collective must end the whole job, with that
 // error's exit code, within seconds.
 class OneRankFails : public testing::TestWithParam<std::tuple<int, int, const char*, int>> {};

@@ -182,13 +182,35 @@ TEST(RunResume, ARunDirectoryRefusesADeckThatChangesItsResults) {
 
   const CommandResult changed = run("--set wide.steps=6 --set model.mlp.width=8");
   EXPECT_EQ(changed.code, 2) << changed.err;
-  EXPECT_NE(changed.err.find("wide.steps = 4 there, 6"), std::string::npos) << changed.err;
-  EXPECT_NE(changed.err.find("model.mlp.width = 16 there, 8"), std::string::npos) << changed.err;
+  EXPECT_NE(changed.err.find("wide.steps = 4 there, 6 here"), std::string::npos) << changed.err;
+  EXPECT_NE(changed.err.find("model.mlp.width = 16 there, 8 here"), std::string::npos)
+      << changed.err;
   EXPECT_NE(changed.err.find("another run.name"), std::string::npos) << changed.err;
   EXPECT_EQ(slurp(config), written) << "config.toml was rewritten for a refused deck";
 
   const CommandResult same = run("--set run.threads=2 --set run.log_level=debug");
   EXPECT_EQ(same.code, 0) << same.err;
   EXPECT_NE((same.out + same.err).find("wide: skipped"), std::string::npos) << same.out;
+
+  // What only eval reads may change while eval is still to run (tools/experiments.py scores a
+  // validation run's models on the test set so), not once its results exist.
+  EXPECT_EQ(run("--set data.test=").code, 0);
+  const fs::path eval = fs::path(dir) / "fashion_mnist_mlp_small" / "eval";
+  fs::create_directories(eval);
+  std::ofstream(eval / "results.csv") << "model\n";
+  const CommandResult scored = run("");  // config.toml now has data.test = "" from the run above
+  EXPECT_EQ(scored.code, 2) << scored.err;
+  EXPECT_NE(scored.err.find("data.test = "), std::string::npos) << scored.err;
+
+  // win eval and win merge check the directory too.
+  for (const char* cmd : {"eval", "merge"}) {
+    const CommandResult other =
+        run_command("cd " + std::string(WIN_SOURCE_DIR) + " && " +
+                        win_cmd(std::string(cmd) + " " + deck + " --set run.dir=" + dir +
+                                " --set wide.steps=4 --set kd.steps=7"),
+                    60);
+    EXPECT_EQ(other.code, 2) << cmd << ": " << other.err;
+    EXPECT_NE(other.err.find("kd.steps = 20 there, 7 here"), std::string::npos) << other.err;
+  }
   fs::remove_all(dir);
 }

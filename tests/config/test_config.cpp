@@ -238,9 +238,10 @@ TEST(Config, DeckDifferencesNameEachChangedKeyWithBothValues) {
   b.run.name = "other";
   const std::vector<std::string> d = deck_differences(a, b);
   ASSERT_EQ(d.size(), 3u);
-  EXPECT_EQ(d[0], "run.name = \"\" there, \"other\"");
-  EXPECT_EQ(d[1], "model.resnet.layers = [3, 4, 6, 3] there, [2, 2]");
-  EXPECT_EQ(d[2], cat("wide.steps = ", a.wide.optim.steps, " there, ", b.wide.optim.steps));
+  EXPECT_EQ(d[0], "run.name = \"\" there, \"other\" here");
+  EXPECT_EQ(d[1], "model.resnet.layers = [3, 4, 6, 3] there, [2, 2] here");
+  EXPECT_EQ(d[2],
+            cat("wide.steps = ", a.wide.optim.steps, " there, ", b.wide.optim.steps, " here"));
 }
 
 // Every problem of a deck at once, in the order of its lines (the TOML table's own order is by
