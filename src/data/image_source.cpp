@@ -22,9 +22,15 @@ class ImageSource final : public SampleSource {
     pixels_.resize(static_cast<size_t>(g.bytes()));
     scale_.resize(static_cast<size_t>(g.channels));
     shift_.resize(static_cast<size_t>(g.channels));
+    const std::vector<double>& means = aug_.mean.empty() ? ds_.mean() : aug_.mean;
+    const std::vector<double>& sds = aug_.std.empty() ? ds_.std() : aug_.std;
+    WIN_CHECK(static_cast<int64_t>(means.size()) == g.channels &&
+                  static_cast<int64_t>(sds.size()) == g.channels,
+              ErrorKind::Data, "image shards ", ds_.files().front(), ": ", g.channels,
+              " channels, but the statistics to normalise them with have ", means.size());
     for (int64_t c = 0; c < g.channels; ++c) {
-      const double mean = aug_.normalize ? ds_.mean()[static_cast<size_t>(c)] : 0.0;
-      const double sd = aug_.normalize ? ds_.std()[static_cast<size_t>(c)] : 1.0;
+      const double mean = aug_.normalize ? means[static_cast<size_t>(c)] : 0.0;
+      const double sd = aug_.normalize ? sds[static_cast<size_t>(c)] : 1.0;
       WIN_CHECK(sd > 0, ErrorKind::Data, "image shards ", ds_.files().front(), ": channel ", c,
                 " has standard deviation ", sd);
       scale_[static_cast<size_t>(c)] = static_cast<float>(1.0 / (255.0 * sd));

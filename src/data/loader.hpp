@@ -52,7 +52,7 @@ struct LoaderOptions {
   int world = 1;
   uint64_t seed = 0;
   bool shuffle = true;
-  int prefetch = 2;       // batches decoded ahead (0: decode on the training thread)
+  int prefetch = 2;            // batches decoded ahead (0: decode on the training thread)
   std::string batch_key = "";  // the deck key of global_batch, for messages ("wide.batch_size")
 };
 
@@ -115,6 +115,10 @@ struct AugmentOptions {
   int64_t crop_padding = 4;  // zero padding on each side before the random crop
   bool flip = true;
   bool normalize = true;  // (pixel / 255 - mean) / std with the shards' statistics
+  // Per-channel statistics to normalise with instead of these shards' own (empty: their own):
+  // the training set's, for the validation and test sets of a run, so that a model is scored on
+  // inputs normalised as it was trained.
+  std::vector<double> mean = {}, std = {};
 };
 
 // Image shards as a sample source.

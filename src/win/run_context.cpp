@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "data/bert_shard.hpp"
+#include "data/image_shard.hpp"
 #include "dist/collective.hpp"
 #if WIN_HAVE_CUDA
 #include "dist/nccl_comm.hpp"
@@ -57,6 +58,13 @@ std::unique_ptr<data::SampleSource> open_source(const config::Deck& d, const std
   aug.augment = augment && d.data.augment;
   aug.crop_padding = d.data.crop_padding;
   aug.flip = d.data.flip;
+  // Every set of the run is normalised with the training set's statistics (the models' inputs
+  // as they were trained), not with its own; without training data, with its own.
+  if (!d.data.train.empty() && spec != d.data.train) {
+    const auto train = data::ImageDataset::open(d.data.train);
+    aug.mean = train.mean();
+    aug.std = train.std();
+  }
   return data::image_source(spec, aug, static_cast<uint64_t>(d.run.seed));
 }
 

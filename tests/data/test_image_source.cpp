@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "core/error.hpp"
 #include "data/image_shard.hpp"
 #include "data/loader.hpp"
 
@@ -62,6 +63,29 @@ TEST(ImageSource, NormalisesWithTheShardStatisticsInChannelsLastMemory) {
               ds.std()[static_cast<size_t>(c)];
           ASSERT_NEAR(b.x.at<float>({k, c, h, w}), want, 1e-5);
         }
+  }
+}
+
+// A run's validation and test sets are normalised with the training set's statistics, given in
+// the options; statistics of the wrong channel count are refused, naming the shards.
+TEST(ImageSource, NormalisesWithGivenStatisticsInsteadOfItsOwn) {
+  Shards s(8);
+  const std::vector<double> mean = {0.25, 0.75}, sd = {0.5, 0.125};
+  Loader l(image_source(s.dir, {.augment = false, .mean = mean, .std = sd}, 1),
+           {4, 0, 1, 1, false, 0});
+  const Batch& b = l.next();
+  const auto& img = s.images[static_cast<size_t>(b.ids[0])];
+  for (int64_t c = 0; c < 2; ++c)
+    EXPECT_NEAR(
+        b.x.at<float>({0, c, 1, 2}),
+        (pixel(img, 1, 2, c) / 255.0 - mean[static_cast<size_t>(c)]) / sd[static_cast<size_t>(c)],
+        1e-5);
+  try {
+    (void)image_source(s.dir, {.augment = false, .mean = {0.5}, .std = {0.5}}, 1);
+    ADD_FAILURE() << "one channel's statistics for two channels";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Data);
+    EXPECT_NE(std::string(e.what()).find("2 channels"), std::string::npos) << e.what();
   }
 }
 
