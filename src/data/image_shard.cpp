@@ -330,6 +330,8 @@ ImageDataset ImageDataset::open(const std::string& spec) {
   ImageDataset ds;
   Impl& m = *ds.impl_;
   m.files = resolve_spec(spec);
+  std::error_code ec;
+  const bool folder = fs::is_directory(spec, ec);
   std::string first;  // the file the others are compared with
   for (const std::string& path : m.files) {
     h5::File file = h5::File::open(path, h5::Mode::Read, ErrorKind::Data);
@@ -351,6 +353,15 @@ ImageDataset ImageDataset::open(const std::string& spec) {
       if (!root.has_attr(a))
         root.where().fail(
             cat("has no attribute '", a, "' (written last: an unfinished conversion?)"));
+    // A folder read whole must hold one conversion: shards a later, smaller conversion left
+    // behind would be trained on along with it (the converter warns, but nothing stops a run).
+    if (folder && root.has_attr("num_shards") &&
+        root.attr<int64_t>("num_shards") != static_cast<int64_t>(m.files.size()))
+      root.where().fail(cat("was written as one of ", root.attr<int64_t>("num_shards"),
+                            " shards (num_shards), but the folder ", spec, " holds ",
+                            m.files.size(),
+                            ": shards of another conversion? Remove them, or name the shards "
+                            "to read with a glob"));
     const int64_t nc = root.attr<int64_t>("num_classes");
     if (nc < 1 || nc > INT32_MAX) root.where().fail(cat("num_classes ", nc, " is not >= 1"));
     const auto mean = root.attr<std::vector<double>>("mean");

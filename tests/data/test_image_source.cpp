@@ -89,6 +89,26 @@ TEST(ImageSource, NormalisesWithGivenStatisticsInsteadOfItsOwn) {
   }
 }
 
+// A folder holding shards of two conversions (a later one with fewer shards over an earlier
+// one) is refused by name instead of being read as one set; a glob still picks shards by hand.
+TEST(ImageSource, AFolderWithLeftoverShardsOfAnotherConversionIsRefused) {
+  Shards s(20);  // 3 shards (7, 7, 6 samples)
+  {
+    ImageShardWriter w(s.dir, "train", 100, {5, 6, 2}, 3, "again");
+    for (int i = 0; i < 5; ++i) w.add(s.images[static_cast<size_t>(i)].data(), 0);
+    w.finish();  // one shard, train-00000.h5; train-00001 and 00002 are left over
+  }
+  try {
+    (void)ImageDataset::open(s.dir);
+    ADD_FAILURE() << "a folder of two conversions was read as one";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Data);
+    EXPECT_NE(std::string(e.what()).find("num_shards"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("holds 3"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(ImageDataset::open(s.dir + "/train-00000.h5").size(), 5);
+}
+
 TEST(ImageSource, AugmentationIsAShiftWithinThePaddingOrItsMirrorAndRepeatsForTheSameDraw) {
   Shards s(21);
   const ImageDataset ds = ImageDataset::open(s.dir);
