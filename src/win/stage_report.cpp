@@ -57,13 +57,18 @@ void run_merge(const RunContext& rc) {
            report.tied > 0 ? cat(", ", report.tied, " tied (M2 M1 = I: nothing to fold)") : "",
            "; max|merged - unmerged| / max|unmerged| = ", rel, " on held-out data",
            report.exact ? "" : " (an approximate merge)");
-  if (report.exact)
-    WIN_CHECK(rel <= d.merge.tolerance, ErrorKind::Numerics,
-              "merge check failed: max|merged - "
-              "unmerged| / max|unmerged| = ",
-              rel, " exceeds merge.tolerance = ", d.merge.tolerance,
-              " for a merge that is exact in exact arithmetic");
-  else
+  if (report.exact && !(rel <= d.merge.tolerance)) {
+    // check.txt now describes this failed merge: an earlier merge's weights beside it would
+    // mark the stage done with weights it does not describe.
+    const std::string stale = rc.final_weights("merge");
+    const bool removed = rc.exists(stale);
+    if (removed) rc.write([&] { fs::remove(stale); });
+    WIN_FAIL(ErrorKind::Numerics,
+             "merge check failed: max|merged - unmerged| / max|unmerged| = ", rel,
+             " exceeds merge.tolerance = ", d.merge.tolerance,
+             " for a merge that is exact in exact arithmetic (merge/check.txt",
+             removed ? "; the earlier merge/final.h5 was removed" : "", ")");
+  } else
     for (const auto& why : report.inexact) log_warn("merge is approximate at ", why);
   if (!report.exact && !map && d.merge.post_finetune_steps > 0) {
     // A short fine-tune of the merged student recovers what the approximate fold lost; with

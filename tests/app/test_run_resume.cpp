@@ -123,15 +123,25 @@ TEST(RunResume, InterruptedInEveryStageEqualsUninterrupted) {
   fs::remove_all(b);
 }
 
+// A merge beyond merge.tolerance is a numerics error; when `win merge` reruns a merged run with a
+// tighter tolerance and fails, check.txt describes the failed merge and the earlier final.h5 is
+// removed, so the stage is no longer marked done with weights check.txt does not describe.
 TEST(RunResume, AMergeBeyondToleranceFailsWithANumericsError) {
   const std::string d = run_dir("tol");
-  const auto r =
-      run_command("cd " + std::string(WIN_SOURCE_DIR) + " && " +
-                      win_cmd("run " + kDeck + " --set run.dir=" + d +
-                              " --set merge.tolerance=1e-300 --stages wide,narrow,finetune,merge"),
-                  600);
+  const auto in_src = [&](const std::string& cmd) {
+    return run_command("cd " + std::string(WIN_SOURCE_DIR) + " && " + win_cmd(cmd), 600);
+  };
+  const auto first =
+      in_src("run " + kDeck + " --set run.dir=" + d + " --stages wide,narrow,finetune,merge");
+  ASSERT_EQ(first.code, 0) << first.err;
+  const fs::path merge = fs::path(d) / "fashion_mnist_resnet_small" / "merge";
+  ASSERT_TRUE(fs::exists(merge / "final.h5"));
+  const auto r = in_src("merge " + kDeck + " --set run.dir=" + d + " --set merge.tolerance=1e-300");
   EXPECT_EQ(r.code, 5) << r.err;
   EXPECT_NE(r.err.find("merge check failed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("final.h5 was removed"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(merge / "final.h5"));
+  EXPECT_NE(slurp(merge / "check.txt").find("tolerance 1e-300"), std::string::npos);
   fs::remove_all(d);
 }
 
