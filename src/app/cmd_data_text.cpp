@@ -2,7 +2,9 @@
 // (raw prose or WikiExtractor output -> one sentence per line, blank line between documents: the
 // input format of `win data bert`, data/sentences.hpp). Both stream their inputs with a progress
 // line in KiB read and end with a one-line summary.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -118,18 +120,18 @@ int run_sentences(const Args& a) {
   int64_t docs = 0, sentences = 0;
   {
     std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
-    WIN_CHECK(os, ErrorKind::Data, "cannot write '", tmp, "'");
+    WIN_CHECK(os, ErrorKind::Output, "cannot write '", tmp, "': ", std::strerror(errno));
     for_each_document(a.positionals, format, "split", [&](const data::Document& doc) {
       if (docs++) os << '\n';
       for (const auto& s : doc) os << s << '\n';
       sentences += static_cast<int64_t>(doc.size());
     });
     os.flush();
-    WIN_CHECK(os, ErrorKind::Data, "error writing '", tmp, "' (disk full?)");
+    WIN_CHECK(os, ErrorKind::Output, "error writing '", tmp, "' (disk full?)");
   }
   std::error_code ec;
   fs::rename(tmp, out, ec);
-  WIN_CHECK(!ec, ErrorKind::Data, "cannot rename '", tmp, "' to '", out, "': ", ec.message());
+  WIN_CHECK(!ec, ErrorKind::Output, "cannot rename '", tmp, "' to '", out, "': ", ec.message());
   guard.armed = false;
   std::printf("wrote %s: %lld documents, %lld sentences from %s (%s)\n", out.c_str(),
               static_cast<long long>(docs), static_cast<long long>(sentences),

@@ -83,7 +83,7 @@ struct BertShardWriter::Impl {
     // ~1 ms), at a cost of ~10% in compression.
     const int64_t rows = std::max<int64_t>(1, 8192 / (L * 4));
     try {
-      h5::File f = h5::File::create(tmp);
+      h5::File f = h5::File::create(tmp, ErrorKind::Output);
       h5::Group g = f.root();
       g.write(kIds, Tensor::from(ids, {n, L}), chunked(n, L, rows));
       g.write(kMask, Tensor::from(mask, {n, L}), chunked(n, L, rows));
@@ -129,8 +129,8 @@ BertShardWriter::BertShardWriter(std::string dir, std::string prefix, BertShardK
   WIN_CHECK(vocab_size >= 0, ErrorKind::Usage, "vocab_size must be >= 0, got ", vocab_size);
   std::error_code ec;
   fs::create_directories(dir, ec);
-  WIN_CHECK(fs::is_directory(dir), ErrorKind::Usage, "output directory ", dir, ": cannot create it",
-            ec ? ": " + ec.message() : "");
+  WIN_CHECK(fs::is_directory(dir), ErrorKind::Output, "output directory ", dir,
+            ": cannot create it", ec ? ": " + ec.message() : ": a file of that name is in the way");
   Impl& s = *impl_;
   s.dir = std::move(dir);
   s.prefix = std::move(prefix);

@@ -162,7 +162,7 @@ ConvertSummary convert_image_folder(const std::string& dir, const ShardOutput& o
   std::ofstream cf(classes_file, std::ios::binary | std::ios::trunc);
   cf << text;
   cf.close();
-  WIN_CHECK(cf.good(), ErrorKind::Data, classes_file.string(), ": cannot write");
+  WIN_CHECK(cf.good(), ErrorKind::Output, classes_file.string(), ": cannot write");
   const ImageDataset ds = ImageDataset::open(s.shards.front());
   s.mean = ds.mean();
   s.std = ds.std();

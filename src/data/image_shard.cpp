@@ -97,7 +97,7 @@ struct ImageShardWriter::Impl {
 
   void open_shard() {
     paths.push_back(shard_path(dir, prefix, static_cast<int64_t>(paths.size())));
-    file = h5::File::create(paths.back(), ErrorKind::Data);
+    file = h5::File::create(paths.back(), ErrorKind::Output);
     const auto hw = [](int64_t v) { return static_cast<hsize_t>(v); };
     images = create_extendible(file, "images", DType::U8,
                                {hw(g.height), hw(g.width), hw(g.channels)}, 1, gzip_level);
@@ -189,8 +189,8 @@ ImageShardWriter::ImageShardWriter(std::string dir, std::string prefix, int64_t 
   m.sumsq.assign(static_cast<size_t>(geometry.channels), 0);
   std::error_code ec;
   fs::create_directories(m.dir, ec);
-  WIN_CHECK(!ec && fs::is_directory(m.dir), ErrorKind::Data, "cannot create the output folder ",
-            m.dir, ": ", ec.message());
+  WIN_CHECK(!ec && fs::is_directory(m.dir), ErrorKind::Output, "cannot create the output folder ",
+            m.dir, ": ", ec ? ec.message() : std::string("a file of that name is in the way"));
 }
 
 ImageShardWriter::~ImageShardWriter() {

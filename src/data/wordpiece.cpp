@@ -84,11 +84,11 @@ Vocab Vocab::from_tokens(std::vector<std::string> tokens) {
 
 void Vocab::save(const std::string& path) const {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  WIN_CHECK(out, ErrorKind::Data, "cannot write vocabulary file '", path,
+  WIN_CHECK(out, ErrorKind::Output, "cannot write vocabulary file '", path,
             "': ", std::strerror(errno));
   for (const auto& t : tokens_) out << t << '\n';
   out.flush();
-  WIN_CHECK(out, ErrorKind::Data, "error writing vocabulary file '", path, "'");
+  WIN_CHECK(out, ErrorKind::Output, "error writing vocabulary file '", path, "'");
 }
 
 int32_t Vocab::id(const std::string& t) const {

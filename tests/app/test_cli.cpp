@@ -180,6 +180,12 @@ TEST(Cli, AnUnwritableRunDirectoryIsAnOutputError) {
   EXPECT_TRUE(contains(r.err, "Not a directory")) << r.err;
   EXPECT_TRUE(contains(r.err, "run.dir")) << r.err;
   EXPECT_FALSE(contains(r.err, "internal error")) << r.err;
+  // The converters' outputs likewise.
+  const std::string raw = "/usr/share/datasets/fashion-mnist/t10k-";
+  const auto d = run_command(win_cmd("data idx " + raw + "images-idx3-ubyte.gz " + raw +
+                                     "labels-idx1-ubyte.gz --out " + file + "/shards"));
+  EXPECT_EQ(d.code, 7) << d.err;
+  EXPECT_TRUE(contains(d.err, file + "/shards")) << d.err;
   std::filesystem::remove(file);
 }
 
