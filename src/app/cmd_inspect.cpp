@@ -135,11 +135,25 @@ int inspect_model(const std::string& deck_path, const std::vector<std::string>& 
   return 0;
 }
 
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
 int run_inspect(const Args& args) {
-  if (auto deck = args.get("--model")) return inspect_model(*deck, args.all("--set"));
+  if (auto deck = args.get("--model")) {
+    WIN_CHECK(!ends_with(*deck, ".h5"), ErrorKind::Usage, "win inspect --model takes a deck (",
+              "DECK.toml), not ", *deck, ": for an HDF5 file, win inspect ", *deck);
+    WIN_CHECK(args.positionals.empty(), ErrorKind::Usage,
+              "win inspect: give a FILE.h5 or --model DECK.toml, not both");
+    return inspect_model(*deck, args.all("--set"));
+  }
+  WIN_CHECK(args.all("--set").empty(), ErrorKind::Usage,
+            "win inspect: --set applies to --model DECK.toml");
   if (args.positionals.empty())
     WIN_FAIL(ErrorKind::Usage, "win inspect: missing argument: usage: win inspect FILE.h5");
   const std::string path = args.positionals[0];
+  WIN_CHECK(!ends_with(path, ".toml"), ErrorKind::Usage, "win inspect ", path,
+            ": a deck's model is shown by win inspect --model ", path);
   const h5::File f = h5::File::open(path, h5::Mode::Read, ErrorKind::Data);
   std::printf("%s\n", path.c_str());
   const h5::Group root = f.root();

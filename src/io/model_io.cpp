@@ -52,9 +52,13 @@ void read_model(const h5::Group& root, nn::Module& m, const PartialLoad& partial
       if (grp.is_group(child)) {
         walk(grp.group(child), name);
       } else {
+        const bool bridge = name.rfind("bridges/", 0) == 0 || name.rfind("bridges.", 0) == 0;
         WIN_CHECK(used.count(name) || under(name, partial.unused), ErrorKind::Checkpoint,
-                  "weights file ", file, ": tensor '", name,
-                  "' is not a tensor of this model (the file was written for a different model?)");
+                  "weights file ", file, ": tensor '", name, "' is not a tensor of this model",
+                  bridge ? " (the file holds S-bar with its bridges, the narrow or finetune "
+                           "stage's output before the merge: the plain student is "
+                           "merge/final.h5)"
+                         : " (the file was written for a different model?)");
       }
     }
   };

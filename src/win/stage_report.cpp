@@ -35,7 +35,11 @@ void run_merge(const RunContext& rc) {
   const bool map = d.merge.when == "after_narrow";
   auto sbar = build_bridged(d.model, models::teacher_config(d.model, d.teacher),
                             bridge_mode_of(d.narrow.bridge_mode), DType::F32);
-  io::load_weights(rc.final_weights(map ? "narrow" : "finetune"), *sbar);
+  const std::string from = map ? "narrow" : "finetune";
+  WIN_CHECK(rc.exists(rc.final_weights(from)), ErrorKind::Checkpoint, "merge (merge.when = \"",
+            d.merge.when, "\") folds the ", from, " stage's output, and ", rc.final_weights(from),
+            " does not exist: run that stage first (win run --stages ", from, ")");
+  io::load_weights(rc.final_weights(from), *sbar);
   MergeReport report;
   auto merged = merge_bridges(*sbar, d.model, &report);
   auto held_out = rc.val_source();

@@ -64,6 +64,7 @@ TEST(Cli, EvalAndMergeNeedADeckAndItsTrainedModels) {
   r = run_command(win_cmd("merge " + deck + " --set run.dir=" + dir));
   EXPECT_EQ(r.code, 4) << r.err;
   EXPECT_TRUE(contains(r.err, "finetune/final.h5")) << r.err;
+  EXPECT_TRUE(contains(r.err, "run that stage first")) << r.err;
   r = run_command(win_cmd("eval " + deck + " --set run.dir=" + dir));
   EXPECT_EQ(r.code, 4) << r.err;
   EXPECT_TRUE(contains(r.err, "no trained model")) << r.err;
@@ -304,6 +305,17 @@ TEST(Cli, InspectModelPrintsTheBlockTable) {
     EXPECT_TRUE(contains(r.out, k)) << k << "\n" << r.out;
   const auto bad = run_command(win_cmd("inspect --model /nonexistent.toml"));
   EXPECT_EQ(bad.code, 2);
+  // The two forms pointed to when mixed up, and --set without --model refused, not ignored.
+  const std::string deck = kSrc + "/inputs/fashion_mnist_resnet_small.toml";
+  const auto h5 = run_command(win_cmd("inspect --model weights.h5"));
+  EXPECT_EQ(h5.code, 2);
+  EXPECT_TRUE(contains(h5.err, "for an HDF5 file, win inspect weights.h5")) << h5.err;
+  const auto toml = run_command(win_cmd("inspect " + deck));
+  EXPECT_EQ(toml.code, 2);
+  EXPECT_TRUE(contains(toml.err, "win inspect --model " + deck)) << toml.err;
+  const auto set = run_command(win_cmd("inspect x.h5 --set model.classes=3"));
+  EXPECT_EQ(set.code, 2);
+  EXPECT_TRUE(contains(set.err, "--set applies to --model")) << set.err;
 }
 
 TEST(Cli, EveryDeckInInputsIsValidAndHasASmallTwin) {

@@ -196,6 +196,27 @@ TEST(ModelIo, MismatchedOrDamagedFilesAreCheckpointErrorsNamingTheTensor) {
   std::filesystem::remove(path);
 }
 
+// S-bar's weights (narrow or finetune output, bridges included) loaded as the plain student: the
+// error says what the file holds and where the plain student is, not "a different model".
+TEST(ModelIo, SbarWeightsLoadedAsThePlainStudentSayWhatTheyAre) {
+  const auto student = inner_mlp();
+  config::TeacherConfig t;
+  auto sbar =
+      build_bridged(student, models::teacher_config(student, t), BridgeMode::Free, DType::F32);
+  const std::string path = testing::TempDir() + "sbar_weights.h5";
+  io::save_weights(path, *sbar, "finetune");
+  auto plain = models::build_model(student, DType::F32);
+  try {
+    io::load_weights(path, *plain);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.exit_code(), 4);
+    EXPECT_NE(std::string(e.what()).find("S-bar with its bridges"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("merge/final.h5"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
 TEST(Teacher, FromACheckpointOrByTheWideningRules) {
   config::Deck deck;
   deck.model = small_resnet("bottleneck");
