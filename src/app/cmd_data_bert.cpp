@@ -60,7 +60,9 @@ int run_bert(const Args& a) {
   opt.dupe_factor = a.get_int("--dupe-factor").value_or(opt.dupe_factor);
   opt.short_seq_prob = get_double(a, "--short-seq-prob", opt.short_seq_prob);
   opt.whole_word_mask = a.has("--whole-word-mask");
-  opt.seed = static_cast<uint64_t>(a.get_int("--seed").value_or(12345));
+  const int64_t seed = a.get_int("--seed").value_or(12345);
+  WIN_CHECK(seed >= 0, ErrorKind::Usage, "--seed must be >= 0, got ", seed);
+  opt.seed = static_cast<uint64_t>(seed);
   const int64_t per_shard = a.get_int("--per-shard").value_or(kDefaultPerShard);
   WIN_CHECK(per_shard >= 1, ErrorKind::Usage, "--per-shard must be >= 1, got ", per_shard);
   data::validate(opt);
@@ -155,7 +157,8 @@ int run_classify(const Args& a) {
   const int64_t L = a.get_int("--max-seq-length").value_or(128);
   const int64_t classes_opt = a.get_int("--classes").value_or(0);
   const int64_t per_shard = a.get_int("--per-shard").value_or(kDefaultPerShard);
-  WIN_CHECK(L >= 2 && L <= 65536, ErrorKind::Usage, "--max-seq-length must be in [2, 65536], got ",
+  // [CLS] and [SEP] take two positions; at least one is left for the text.
+  WIN_CHECK(L >= 3 && L <= 65536, ErrorKind::Usage, "--max-seq-length must be in [3, 65536], got ",
             L);
   WIN_CHECK(a.has("--classes") ? classes_opt >= 1 : true, ErrorKind::Usage,
             "--classes must be >= 1, got ", classes_opt);

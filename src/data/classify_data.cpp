@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/error.hpp"
+#include "data/unicode.hpp"
 
 namespace win::data {
 
@@ -35,6 +36,10 @@ std::vector<LabelledText> read_labelled_tsv(const std::string& path, int64_t num
               "' is not a non-negative integer (expected label<TAB>text, no header line)");
     WIN_CHECK(num_classes <= 0 || v < num_classes, ErrorKind::Data, "data file ", path, ": line ",
               n, ": label ", v, " out of range [0, ", num_classes, ")");
+    // As the other text converters: a byte that is not UTF-8 would be tokenised as garbage.
+    size_t bad = 0;
+    WIN_CHECK(unicode::valid_utf8(line, &bad), ErrorKind::Data, "data file ", path, ": line ", n,
+              ": byte ", bad + 1, " is not UTF-8");
     out.push_back({static_cast<int32_t>(v), line.substr(tab + 1), n});
   }
   WIN_CHECK(!in.bad(), ErrorKind::Data, "data file ", path, ": read error after line ", n);

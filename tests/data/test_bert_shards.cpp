@@ -565,6 +565,7 @@ TEST_F(BertShardTest, ClassificationTsvAndExamples) {
   bad("-1\ttext", 0, "label '-1'");
   bad("99999999999\ttext", 0, "label '99999999999'");
   bad("3\ttext", 3, "label 3 out of range [0, 3)");
+  bad("1\tcaf\xe9", 0, "byte 6 is not UTF-8");
   data_error([&] { (void)read_labelled_tsv(path("missing.tsv")); });
 
   const Vocab& v = test_vocab();
@@ -645,6 +646,17 @@ TEST_F(BertShardTest, BertAndClassifyCommands) {
   EXPECT_EQ(
       run_win("data bert " + path("a.txt") + v + " --out " + path("x") + " --dupe-factor 0", &out),
       2);
+  // A negative seed (stored as 2^64 - 3 before) and a sequence with no room for text.
+  out.clear();
+  EXPECT_EQ(run_win("data bert " + path("a.txt") + v + " --out " + path("x") + " --seed -3", &out),
+            2);
+  EXPECT_NE(out.find("--seed must be >= 0"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(
+      run_win("data classify " + path("c.tsv") + v + " --out " + path("x") + " --max-seq-length 2",
+              &out),
+      2);
+  EXPECT_NE(out.find("--max-seq-length must be in [3, 65536]"), std::string::npos) << out;
 }
 
 }  // namespace
