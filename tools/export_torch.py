@@ -33,6 +33,9 @@ def load(path):
     model = win_torch.from_config(config["model"]).double()
     state = model.state_dict()
     unknown = [k for k in tensors if k not in state]
+    if any(k.startswith("bridges") for k in unknown):
+        raise SystemExit("%s: holds S-bar with its bridges (the narrow or finetune stage's output, "
+                         "before the merge): export the plain student, merge/final.h5" % path)
     if unknown:
         raise SystemExit("%s: tensors the PyTorch twin does not have: %s" % (path, ", ".join(unknown[:5])))
     missing = [k for k in state if k not in tensors and not k.endswith("num_batches_tracked")]
@@ -53,14 +56,24 @@ def main():
     ap.add_argument("--check")
     ap.add_argument("--rtol", type=float, default=1e-4)
     args = ap.parse_args()
-    model = load(args.weights)
+    try:
+        model = load(args.weights)
+    except OSError as e:  # a missing or non-HDF5 file: h5py's message, without a traceback
+        raise SystemExit("%s: cannot read: %s" % (args.weights, e))
     if args.out:
-        torch.save(model.state_dict(), args.out)
+        try:
+            torch.save(model.state_dict(), args.out)
+        except OSError as e:
+            raise SystemExit("%s: cannot write: %s" % (args.out, e))
         print("wrote", args.out)
     if args.check:
-        with h5py.File(args.check, "r") as f:
-            x = torch.from_numpy(np.array(f["input"]).astype(np.float64))
-            want = np.array(f["logits"]).astype(np.float64)
+        try:
+            with h5py.File(args.check, "r") as f:
+                x = torch.from_numpy(np.array(f["input"]).astype(np.float64))
+                want = np.array(f["logits"]).astype(np.float64)
+        except (OSError, KeyError) as e:
+            raise SystemExit("%s: not a check file with datasets 'input' and 'logits' (%s)"
+                             % (args.check, e))
         with torch.no_grad():
             got = model(x).numpy()
         rel = np.abs(got - want).max() / max(np.abs(want).max(), 1e-30)

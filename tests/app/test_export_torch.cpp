@@ -93,4 +93,11 @@ TEST(ExportTorch, AFileWithoutConfigIsRefused) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("no /meta config"), std::string::npos) << r.err;
   std::filesystem::remove(path);
+  // A missing file and an unreadable --check file: one line naming the file, no traceback.
+  const std::string tool =
+      "/usr/bin/python3 " + std::string(WIN_SOURCE_DIR) + "/tools/export_torch.py ";
+  const auto missing = run_command(tool + path);
+  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.err.find(path + ": cannot read"), std::string::npos) << missing.err;
+  EXPECT_EQ(missing.err.find("Traceback"), std::string::npos) << missing.err;
 }
