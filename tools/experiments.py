@@ -117,6 +117,8 @@ def cmd_table(a):
             groups[key]["top1"].append(100 * float(r["top1"]))
             groups[key]["downstream"].append(100 * float(r["downstream"]))
             groups[key]["seeds"].append(r["seed"])
+    if not groups:
+        sys.exit(f"experiments: no rows in {a.csv}" + (f" for --split {a.split}" if a.split else ""))
     down = any(v >= 0 for g in groups.values() for v in g["downstream"])
     print("| deck | setting | model | seeds | top-1 (%) mean ± std |" +
           (" downstream (%) |" if down else "") + " overrides |")
