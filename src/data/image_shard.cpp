@@ -95,9 +95,14 @@ struct ImageShardWriter::Impl {
   std::vector<uint64_t> sum, sumsq;  // per channel, of raw pixel values
   bool finished = false;
 
+  // Shards are written as <name>.partial and renamed by finish(), after their statistics: an
+  // interrupted conversion leaves no file a folder spec reads (those end in .h5), and an earlier
+  // conversion's complete shards of the same names stay as they were until the new set is done.
+  static std::string partial(const std::string& path) { return path + ".partial"; }
+
   void open_shard() {
     paths.push_back(shard_path(dir, prefix, static_cast<int64_t>(paths.size())));
-    file = h5::File::create(paths.back(), ErrorKind::Output);
+    file = h5::File::create(partial(paths.back()), ErrorKind::Output);
     const auto hw = [](int64_t v) { return static_cast<hsize_t>(v); };
     images = create_extendible(file, "images", DType::U8,
                                {hw(g.height), hw(g.width), hw(g.channels)}, 1, gzip_level);
@@ -194,9 +199,14 @@ ImageShardWriter::ImageShardWriter(std::string dir, std::string prefix, int64_t 
 }
 
 ImageShardWriter::~ImageShardWriter() {
-  try {
-    if (impl_ && !impl_->finished) impl_->close_shard();  // leaves shards without mean/std
+  if (!impl_ || impl_->finished) return;
+  try {  // an unfinished conversion (an error or an exception in the caller): its partial shards go
+    impl_->close_shard();
   } catch (...) {
+  }
+  for (const std::string& p : impl_->paths) {
+    std::error_code ec;
+    fs::remove(Impl::partial(p), ec);
   }
 }
 
@@ -246,12 +256,18 @@ std::vector<std::string> ImageShardWriter::finish() {
   }
   const auto num_shards = static_cast<int64_t>(m.paths.size());
   for (const std::string& p : m.paths) {
-    h5::File f = h5::File::open(p, h5::Mode::ReadWrite, ErrorKind::Data);
+    h5::File f = h5::File::open(Impl::partial(p), h5::Mode::ReadWrite, ErrorKind::Output);
     h5::Group root = f.root();
     root.set_attr("mean", mean);
     root.set_attr("std", stdev);
     root.set_attr("num_shards", num_shards);
     f.close();
+  }
+  for (const std::string& p : m.paths) {
+    std::error_code ec;
+    fs::rename(Impl::partial(p), p, ec);
+    WIN_CHECK(!ec, ErrorKind::Output, "cannot rename ", Impl::partial(p), " to ", p, ": ",
+              ec.message());
   }
   const std::string stale = shard_path(m.dir, m.prefix, num_shards);
   if (fs::exists(stale))

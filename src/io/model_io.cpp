@@ -85,6 +85,9 @@ void save_weights(const std::string& path, nn::Module& m, const std::string& kin
 }
 
 void load_weights(const std::string& path, nn::Module& m, const PartialLoad& partial) {
+  std::error_code ec;
+  WIN_CHECK(std::filesystem::is_regular_file(path, ec), ErrorKind::Checkpoint, "weights file ",
+            path, ": no such file");
   const h5::File f = h5::File::open(path, h5::Mode::Read, ErrorKind::Checkpoint);
   const h5::Group root = f.root();
   if (root.has("meta")) {

@@ -414,6 +414,27 @@ TEST_F(ImageShardTest, OpenRefusesBadShardsNamingFileAndSample) {
   EXPECT_NE(msg.find("none-*.h5"), std::string::npos) << msg;
 }
 
+// An interrupted conversion (the writer gone without finish) leaves no shard behind, and an
+// earlier complete conversion into the same folder stays as it was: shards are written under a
+// .partial name and renamed only when the whole set is done.
+TEST_F(ImageShardTest, AnInterruptedConversionLeavesTheEarlierShardsAsTheyWere) {
+  std::vector<int32_t> labels;
+  const auto first = write_random(path("set"), "train", {4, 4, 1}, 8, 4, 3, &labels);
+  {
+    ImageShardWriter w(path("set"), "train", 4, {4, 4, 1}, 3, "interrupted");
+    const Bytes zeros(16, 0);
+    for (int i = 0; i < 6; ++i) w.add(zeros.data(), 0);  // a shard closed, one open: no finish()
+  }
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(path("set")))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"train-00000.h5", "train-00001.h5"}));
+  const ImageDataset ds = ImageDataset::open(path("set"));
+  ASSERT_EQ(ds.size(), 8);
+  for (int64_t i = 0; i < 8; ++i) EXPECT_EQ(read_sample(ds, i), first[static_cast<size_t>(i)]);
+}
+
 TEST_F(ImageShardTest, ImageFolderNamesCorruptFile) {
   fs::create_directories(path("in/cat"));
   const Bytes good = jpeg(16, 16, {1, 2, 3}, JCS_RGB);

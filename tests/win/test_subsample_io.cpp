@@ -185,6 +185,15 @@ TEST(ModelIo, MismatchedOrDamagedFilesAreCheckpointErrorsNamingTheTensor) {
     EXPECT_NE(std::string(e.what()).find("blocks.0.fc1.weight"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
   }
+  try {
+    io::load_weights(path + ".missing", *a);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.exit_code(), 4);
+    EXPECT_NE(std::string(e.what()).find("weights file " + path + ".missing: no such file"),
+              std::string::npos)
+        << e.what();
+  }
   std::filesystem::resize_file(path, std::filesystem::file_size(path) / 2);
   try {
     io::load_weights(path, *a);
