@@ -84,15 +84,28 @@ cudaError_t with_head_dim_tile(int64_t dh, F&& f) {
 // The launchers' shared steps for a kernel set: the refusals, nothing to do for empty sizes, the
 // set's device check (Set::ready()), the argument block, and the kernels of the head-dim tile dh
 // pads to (Set::forward<T, kD> / Set::backward<T, kD>(args, blocks, stream)).
+// The refusals, the empty case (cudaSuccess with *blocks = 0: nothing to launch) and the set's
+// device check.
+template <class Set>
+cudaError_t ready_to_launch(int64_t batch, int64_t heads, int64_t t, int64_t dh, double p,
+                            int64_t* blocks) {
+  if (!valid_call(batch, heads, t, dh, p, blocks)) return cudaErrorInvalidValue;
+  if (*blocks <= 0) {
+    *blocks = 0;
+    return cudaGetLastError();
+  }
+  return Set::ready();
+}
+
 template <class Set, class T>
 cudaError_t launch_forward(const T* q, const T* k, const T* v, const float* mask,
                            const uint8_t* keep, double p, int64_t batch, int64_t heads, int64_t t,
                            int64_t dh, float scale, AttentionStrides s, T* o, float* lse,
                            cudaStream_t stream) {
   int64_t blocks = 0;
-  if (!valid_call(batch, heads, t, dh, p, &blocks)) return cudaErrorInvalidValue;
-  if (blocks <= 0) return cudaGetLastError();
-  if (const cudaError_t e = Set::ready(); e != cudaSuccess) return e;
+  if (const cudaError_t e = ready_to_launch<Set>(batch, heads, t, dh, p, &blocks);
+      e != cudaSuccess || blocks == 0)
+    return e;
   Args<T> a = make_args(q, k, v, mask, keep, p, batch, heads, t, dh, scale, s);
   a.o_out = o;
   a.lse_out = lse;
@@ -108,9 +121,9 @@ cudaError_t launch_backward(const T* q, const T* k, const T* v, const float* mas
                             float scale, AttentionStrides s, float* delta, T* dq, T* dk, T* dv,
                             cudaStream_t stream) {
   int64_t blocks = 0;
-  if (!valid_call(batch, heads, t, dh, p, &blocks)) return cudaErrorInvalidValue;
-  if (blocks <= 0) return cudaGetLastError();
-  if (const cudaError_t e = Set::ready(); e != cudaSuccess) return e;
+  if (const cudaError_t e = ready_to_launch<Set>(batch, heads, t, dh, p, &blocks);
+      e != cudaSuccess || blocks == 0)
+    return e;
   Args<T> a = make_args(q, k, v, mask, keep, p, batch, heads, t, dh, scale, s);
   a.o = o;
   a.dout = dout;

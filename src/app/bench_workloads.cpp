@@ -127,6 +127,11 @@ bool is_gpu_workload(const std::string& name) {
   return name == "resnet50" || name == "bert-base";
 }
 
+bool is_workload(const std::string& name) {
+  return name == "mlp" || name == "resnet" || name == "bert" || name == "loader" ||
+         name == "sgemm" || is_gpu_workload(name);
+}
+
 std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed, int slices,
                                         Device device) {
   // Every module made below lives on `device`.
@@ -198,8 +203,7 @@ std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed, 
     c.seq_length = 128;
     return std::make_unique<BertWorkload>("bert-base", c, share(64), 20, seed, device);
   }
-  WIN_FAIL(ErrorKind::Usage, "win bench: unknown workload '", name,
-           "' (mlp, resnet, bert, resnet50, bert-base, loader, sgemm)");
+  WIN_FAIL(ErrorKind::Usage, "win bench: unknown workload '", name, "' (", kWorkloadNames, ")");
 }
 
 }  // namespace win::app

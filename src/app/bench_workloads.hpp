@@ -39,5 +39,9 @@ std::unique_ptr<Workload> make_workload(const std::string& name, uint64_t seed, 
                                         Device device = Device::CPU);
 // Whether a workload is one of the GPU ones (G1, G2), which only --device cuda runs.
 bool is_gpu_workload(const std::string& name);
+// Every --workload win bench takes: the models above and the loader and sgemm measurements.
+inline constexpr const char* kWorkloadNames =
+    "mlp, resnet, bert, resnet50, bert-base, loader, sgemm";
+bool is_workload(const std::string& name);
 
 }  // namespace win::app

@@ -264,10 +264,8 @@ int run_bench(const Args& args) {
   WIN_CHECK(!name.empty(), ErrorKind::Usage,
             "win bench: --workload mlp|resnet|bert|loader|sgemm is required");
   // Refused before anything is printed: a table header followed by an error reads as a result.
-  const char* known[] = {"mlp", "resnet", "bert", "resnet50", "bert-base", "loader", "sgemm"};
-  WIN_CHECK(std::find(std::begin(known), std::end(known), name) != std::end(known),
-            ErrorKind::Usage, "win bench: unknown workload '", name,
-            "' (mlp, resnet, bert, resnet50, bert-base, loader, sgemm)");
+  WIN_CHECK(is_workload(name), ErrorKind::Usage, "win bench: unknown workload '", name, "' (",
+            kWorkloadNames, ")");
   const int steps = static_cast<int>(args.get_int("--steps").value_or(20));
   const int warmup = static_cast<int>(args.get_int("--warmup").value_or(3));
   WIN_CHECK(steps >= 1 && warmup >= 0, ErrorKind::Usage, "win bench: --steps >= 1, --warmup >= 0");

@@ -342,6 +342,17 @@ ImageDataset::ImageDataset(ImageDataset&&) noexcept = default;
 ImageDataset& ImageDataset::operator=(ImageDataset&&) noexcept = default;
 ImageDataset::~ImageDataset() = default;
 
+ImageStatistics image_statistics(const std::string& spec) {
+  const std::string first = resolve_spec(spec).front();
+  const h5::File file = h5::File::open(first, h5::Mode::Read, ErrorKind::Data);
+  const h5::Group root = file.root();
+  for (const char* a : {"mean", "std"})
+    if (!root.has_attr(a))
+      root.where().fail(
+          cat("has no attribute '", a, "' (written last: an unfinished conversion?)"));
+  return {root.attr<std::vector<double>>("mean"), root.attr<std::vector<double>>("std")};
+}
+
 ImageDataset ImageDataset::open(const std::string& spec) {
   ImageDataset ds;
   Impl& m = *ds.impl_;

@@ -43,6 +43,14 @@ class ImageShardWriter {
 
 // Read access to a set of image shards. Each object owns its HDF5 handles: threads that read
 // concurrently use their own copies (reopen()).
+// The per-channel mean and std (of pixel / 255) a set of shards was converted with: its first
+// shard's attributes, read without opening the whole set (a run normalises its validation and
+// test images with the training set's).
+struct ImageStatistics {
+  std::vector<double> mean, std;
+};
+ImageStatistics image_statistics(const std::string& spec);
+
 class ImageDataset {
  public:
   // spec: a .h5 file, a directory (every *.h5 in name order), or a glob ("dir/train-*.h5").

@@ -4,10 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include "core/error.hpp"
 #include "data/hdf5.hpp"
+#include "io/text_file.hpp"
 
 namespace win::io {
 
@@ -30,25 +30,22 @@ double MetricsTable::last(const std::string& column) const {
 }
 
 void MetricsTable::write_csv(const std::string& path) const {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    WIN_CHECK(out.good(), ErrorKind::Output, "cannot write ", tmp);
-    for (size_t c = 0; c < columns_.size(); ++c) out << (c ? "," : "") << columns_[c];
-    out << '\n';
-    char buf[40];
-    for (size_t r = 0; r < rows(); ++r) {
-      for (size_t c = 0; c < columns_.size(); ++c) {
-        std::snprintf(buf, sizeof buf, "%.10g", data_[r * columns_.size() + c]);
-        out << (c ? "," : "") << buf;
-      }
-      out << '\n';
-    }
-    WIN_CHECK(out.good(), ErrorKind::Output, "writing ", tmp, " failed");
+  std::string out;
+  for (size_t c = 0; c < columns_.size(); ++c) {
+    if (c) out += ',';
+    out += columns_[c];
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  WIN_CHECK(!ec, ErrorKind::Output, "cannot rename ", tmp, " to ", path, ": ", ec.message());
+  out += '\n';
+  char buf[40];
+  for (size_t r = 0; r < rows(); ++r) {
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      std::snprintf(buf, sizeof buf, "%.10g", data_[r * columns_.size() + c]);
+      if (c) out += ',';
+      out += buf;
+    }
+    out += '\n';
+  }
+  write_text_file(path, out);
 }
 
 void MetricsTable::write_h5(const std::string& path) const {

@@ -15,6 +15,7 @@
 #include "data/bert_shard.hpp"
 #include "data/image_shard.hpp"
 #include "dist/collective.hpp"
+#include "win/preflight.hpp"
 #if WIN_HAVE_CUDA
 #include "dist/nccl_comm.hpp"
 #endif
@@ -61,9 +62,9 @@ std::unique_ptr<data::SampleSource> open_source(const config::Deck& d, const std
   // Every set of the run is normalised with the training set's statistics (the models' inputs
   // as they were trained), not with its own; without training data, with its own.
   if (!d.data.train.empty() && spec != d.data.train) {
-    const auto train = data::ImageDataset::open(d.data.train);
-    aug.mean = train.mean();
-    aug.std = train.std();
+    data::ImageStatistics train = data::image_statistics(d.data.train);
+    aug.mean = std::move(train.mean);
+    aug.std = std::move(train.std);
   }
   return data::image_source(spec, aug, static_cast<uint64_t>(d.run.seed));
 }
@@ -85,10 +86,7 @@ RunContext::RunContext(config::Deck deck, std::string deck_toml)
     throw dist::CollectiveError(ErrorKind::Config, msg, true);
   };
   const bool pipelined = deck_.narrow.schedule == "pipelined";
-  if (pipelined && world % deck_.dist.pipeline != 0)
-    refuse(cat("dist.pipeline = ", deck_.dist.pipeline, " pipeline stages do not divide the ",
-               world,
-               " ranks of the job (the pipelined narrow stage runs on a pipeline x data grid)"));
+  check_grid(deck_, world);  // the pipeline grid first: the batch splits below divide by it
   const auto& stages = deck_.run.stages;
   auto runs = [&](const char* s) {
     return std::find(stages.begin(), stages.end(), s) != stages.end();

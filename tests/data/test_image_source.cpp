@@ -70,6 +70,10 @@ TEST(ImageSource, NormalisesWithTheShardStatisticsInChannelsLastMemory) {
 // the options; statistics of the wrong channel count are refused, naming the shards.
 TEST(ImageSource, NormalisesWithGivenStatisticsInsteadOfItsOwn) {
   Shards s(8);
+  const ImageStatistics own = image_statistics(s.dir);  // the light read of a set's statistics
+  const ImageDataset ds = ImageDataset::open(s.dir);
+  EXPECT_EQ(own.mean, ds.mean());
+  EXPECT_EQ(own.std, ds.std());
   const std::vector<double> mean = {0.25, 0.75}, sd = {0.5, 0.125};
   Loader l(image_source(s.dir, {.augment = false, .mean = mean, .std = sd}, 1),
            {4, 0, 1, 1, false, 0});

@@ -63,10 +63,6 @@ template <class Use, class T, class Layout>
 void fill_fragment(fragment<Use, 16, 16, 16, T, Layout>& f, T v) {
   for (T& e : f.x) e = v;
 }
-template <class Use, class Layout>
-void fill_fragment(fragment<Use, 16, 16, 16, float, Layout>& f, float v) {
-  for (float& e : f.x) e = v;
-}
 
 // matrix_a / matrix_b: element (r, c) of the tile at ptr[r * ldm + c] (row_major) or
 // ptr[c * ldm + r] (col_major).
