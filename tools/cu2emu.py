@@ -10,7 +10,8 @@ diagnostics keep the .cu file's line numbers (#line):
                                    -> T* name = emu::dynamic_shared<T>();  (128-byte aligned)
   __shared__ T name[A][B];         -> auto& name = emu::static_shared<T[A][B]>(ID);
 
-and the launchers are defined in namespace win::kernels_emu instead of win::kernels.
+and the launchers are defined in namespace win::kernels_emu instead of win::kernels, unless the
+translation is compiled with WIN_EMU_KERNELS_AS_REAL (test_cuda_host_emu).
 
 Usage: cu2emu.py IN.cu OUT.cpp. Exits non-zero, naming the file and line, on a launch or shared
 declaration it cannot parse, rather than writing code that would not run as the .cu does.
@@ -122,8 +123,10 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     with open(target, "w") as f:
         # The launchers go to namespace win::kernels_emu (tests/cuda_emu/emu_kernels.hpp), so a
-        # CUDA build can link them next to the real ones.
-        f.write(f'#define kernels kernels_emu\n#line 1 "{path}"\n' + src)
+        # CUDA build can link them next to the real ones; test_cuda_host_emu, which runs win's
+        # CUDA host code on them, keeps them in win::kernels (WIN_EMU_KERNELS_AS_REAL).
+        f.write('#ifndef WIN_EMU_KERNELS_AS_REAL\n#define kernels kernels_emu\n#endif\n'
+                f'#line 1 "{path}"\n' + src)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,13 @@
 namespace win::backend {
 
 namespace {
+#if !WIN_HAVE_CUDA
 [[noreturn]] void no_cuda(const char* what) {
   WIN_FAIL(ErrorKind::Usage, what,
            ": this build has no CUDA backend (configure with -DWIN_CUDA=ON on a machine with the "
            "CUDA toolkit)");
 }
+#endif
 
 #if WIN_HAVE_CUDA
 using cuda_detail::dense;

@@ -6,6 +6,7 @@
 
 #include "backend/cpu/cpu_ops.hpp"
 #include "backend/ref/ref_ops.hpp"
+#include "backend/transfer.hpp"
 #include "core/rng.hpp"
 
 #if WIN_HAVE_CUDA
@@ -87,7 +88,7 @@ Tensor OpParity::get(const Tensor& t) {
     Tensor view = nhwc(h);
     backend::copy_to_host(nhwc(t), view);
   } else {
-    backend::copy_to_host(t, h);
+    backend::copy_across(t, h);  // any layout: a strided view is made dense on the device first
   }
 #endif
   return h;

@@ -406,12 +406,29 @@ TEST(CudaAttention, SelfAttentionUsesTheFusedKernelsAndMatchesTheCpu) {
   EXPECT_LT(error(y.to_vector(), want_y), 1e-5) << "training output";
   EXPECT_LT(error(dx.to_vector(), want_dx), 1e-5) << "dx";
   std::vector<std::vector<double>> want_grads;
-  cpu.for_each_param(
-      [&](const std::string&, nn::Param& p) { want_grads.push_back(p.grad.to_vector()); });
+  double scale = 0;  // the layer's largest parameter gradient
+  cpu.for_each_param([&](const std::string&, nn::Param& p) {
+    want_grads.push_back(p.grad.to_vector());
+    for (double g : want_grads.back()) scale = std::max(scale, std::abs(g));
+  });
   size_t i = 0;
   gpu->for_each_param([&](const std::string& name, nn::Param& p) {
     ASSERT_LT(i, want_grads.size());
-    EXPECT_LT(error(p.grad.to_vector(), want_grads[i]), 1e-5) << name;
+    const std::vector<double> got = p.grad.to_vector();
+    if (name == "key.bias") {
+      // Exactly zero in exact arithmetic: the key bias adds q_i . b to every score of row i, a
+      // shift the softmax ignores (each row of dS sums to 0). Both backends leave rounding
+      // noise, which a normalised difference would only compare with itself.
+      double most_gpu = 0, most_cpu = 0;
+      for (size_t j = 0; j < got.size(); ++j) {
+        most_gpu = std::max(most_gpu, std::abs(got[j]));
+        most_cpu = std::max(most_cpu, std::abs(want_grads[i][j]));
+      }
+      EXPECT_LT(most_gpu, 1e-5 * scale) << name << " (GPU)";
+      EXPECT_LT(most_cpu, 1e-5 * scale) << name << " (CPU)";
+    } else {
+      EXPECT_LT(error(got, want_grads[i]), 1e-5) << name;
+    }
     ++i;
   });
   EXPECT_EQ(i, want_grads.size());

@@ -49,14 +49,19 @@ Tensor rounded_randn(const Dims& shape, uint64_t seed, double std = 1.0) {
   return t;
 }
 
-// A host tensor on the GPU in bf16, channels-last when asked.
-Tensor gpu_bf16(const Tensor& host, bool channels_last) {
+// A host tensor on the GPU in dtype, channels-last when asked (to_device alone keeps the host's
+// contiguous NCHW order, whatever the host tensor's layout).
+Tensor gpu_as(const Tensor& host, DType dtype, bool channels_last) {
   Allocator& a = backend::device_allocator(Device::CUDA);
-  const Tensor f = backend::to_device(host, Device::CUDA);
-  Tensor out = channels_last ? empty_channels_last(host.shape(), DType::BF16, a)
-                             : Tensor::empty(host.shape(), DType::BF16, a);
+  const Tensor f = backend::to_device(host.contiguous(), Device::CUDA);
+  Tensor out = channels_last ? empty_channels_last(host.shape(), dtype, a)
+                             : Tensor::empty(host.shape(), dtype, a);
   backend::ops_for(Device::CUDA, DType::F32).convert(f, out);
   return out;
+}
+
+Tensor gpu_bf16(const Tensor& host, bool channels_last) {
+  return gpu_as(host, DType::BF16, channels_last);
 }
 
 Tensor to_cpu(const Tensor& t) {
@@ -181,10 +186,8 @@ TEST(CudaBf16Activations, BatchNormAddReluMatchesTheCpu) {
     Tensor dr;
     const Tensor dx = cpu_bn.backward_add_relu(channels_last_copy(dy), ctx, &dr);
 
-    auto put = [&](const Tensor& t) {
-      return dt == DType::BF16 ? gpu_bf16(t, true)
-                               : backend::to_device(channels_last_copy(t), Device::CUDA);
-    };
+    // Channels-last on the GPU in both dtypes: the fused op takes packed NHWC tensors only.
+    auto put = [&](const Tensor& t) { return gpu_as(t, dt, true); };
     (void)backend::take_op_timings();
     backend::set_op_timing(true);
     const Tensor gy = gpu_bn->forward_add_relu(put(x), put(r), ctx);

@@ -118,10 +118,13 @@ class CudnnPool2d final : public Pool2dOp {
   }
 
   // Whether st is cuDNN refusing a bf16 call as unsupported (the first time: noted and logged,
-  // and the op switches to fp32 copies); any other failure is raised by the caller.
+  // and the op switches to fp32 copies); any other failure is raised by the caller. cuDNN 9
+  // answers with detailed codes (CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE = 3003, ...): compared by
+  // category, as CUDNN_STATUS_CATEGORY does (the thousands).
   bool refuses_bf16(cudnnStatus_t st, const Tensor& x) {
+    const int category = static_cast<int>(st) / 1000 * 1000;
     if (x.dtype() != DType::BF16 || bf16_refused_ ||
-        (st != CUDNN_STATUS_NOT_SUPPORTED && st != CUDNN_STATUS_BAD_PARAM))
+        (category != CUDNN_STATUS_NOT_SUPPORTED && category != CUDNN_STATUS_BAD_PARAM))
       return false;
     log_warn("cuDNN pooling refused bf16 tensors (", cudnnGetErrorString(st),
              "): pooling fp32 copies of bf16 activations from now on");

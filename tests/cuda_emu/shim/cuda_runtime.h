@@ -47,6 +47,8 @@ using cudaError_t = int;
 using cudaStream_t = void*;
 constexpr cudaError_t cudaSuccess = 0;
 constexpr cudaError_t cudaErrorInvalidValue = 1;
+constexpr cudaError_t cudaErrorInvalidDevice = 101;
+constexpr cudaError_t cudaErrorInvalidResourceHandle = 400;
 constexpr cudaError_t cudaErrorNoKernelImageForDevice = 209;
 enum cudaDeviceAttr { cudaDevAttrComputeCapabilityMajor = 75 };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
@@ -95,15 +97,6 @@ inline cudaError_t cudaPeekAtLastError() {
 }
 template <class F>
 inline cudaError_t cudaFuncSetAttribute(F, cudaFuncAttribute, int) {
-  return cudaSuccess;
-}
-inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t = nullptr) {
-  std::memset(p, value, bytes);
-  return cudaSuccess;
-}
-inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind,
-                                   cudaStream_t = nullptr) {
-  std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
 
@@ -323,3 +316,7 @@ template <class A, class B>
 inline std::common_type_t<A, B> max(A a, B b) {
   return a < b ? b : a;
 }
+
+// The host side of the runtime (memory, copies, streams, events, devices), for win's own host code
+// on this stand-in (test_cuda_host_emu).
+#include "emu_runtime_host.h"
