@@ -129,7 +129,7 @@ BertShardWriter::BertShardWriter(std::string dir, std::string prefix, BertShardK
   WIN_CHECK(vocab_size >= 0, ErrorKind::Usage, "vocab_size must be >= 0, got ", vocab_size);
   std::error_code ec;
   fs::create_directories(dir, ec);
-  WIN_CHECK(fs::is_directory(dir), ErrorKind::Output, "output directory ", dir,
+  WIN_CHECK(fs::is_directory(dir, ec), ErrorKind::Output, "output directory ", dir,
             ": cannot create it", ec ? ": " + ec.message() : ": a file of that name is in the way");
   Impl& s = *impl_;
   s.dir = std::move(dir);

@@ -34,12 +34,15 @@ Handle intermediate_groups(const Where& w) {
 
 // ---- File ----
 
-File File::open(const std::filesystem::path& path, Mode mode, ErrorKind kind) {
+File File::open(const std::filesystem::path& path, Mode mode, ErrorKind kind,
+                const std::string& noun) {
   init();
-  auto info = std::make_shared<const FileInfo>(FileInfo{path.string(), kind});
+  auto info = std::make_shared<const FileInfo>(FileInfo{path.string(), kind, noun});
   const Where w{info.get(), {}};
   std::error_code ec;
   const auto st = std::filesystem::status(path, ec);
+  // status() reports a folder on the way that cannot be searched as an error, not as absent.
+  if (ec && ec != std::errc::no_such_file_or_directory) w.fail("cannot read: " + ec.message());
   if (!std::filesystem::exists(st)) w.fail("no such file");
   if (std::filesystem::is_directory(st)) w.fail("is a directory, not an HDF5 file");
   const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
@@ -78,7 +81,14 @@ void File::close() {
   // Flush first: with objects still open, H5Fclose only drops this handle, and a write error
   // would otherwise surface (and be ignored) in some object's destructor.
   unsigned intent = 0;
-  if (H5Fget_intent(id_.get(), &intent) >= 0 && (intent & H5F_ACC_RDWR)) flush();
+  if (H5Fget_intent(id_.get(), &intent) >= 0 && (intent & H5F_ACC_RDWR)) {
+    try {
+      flush();
+    } catch (...) {
+      (void)id_.close();  // this handle goes either way; the flush's error is the one to report
+      throw;
+    }
+  }
   const herr_t status = id_.close();
   if (status < 0) where().fail("cannot close", error_stack_detail());
 }

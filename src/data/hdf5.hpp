@@ -45,12 +45,16 @@ inline const std::string kNoPath;  // path() of a default-constructed or moved-f
 class Group;
 class Dataset;
 
-// Layout of a new dataset. chunk empty: contiguous, unless gzip or shuffle is asked for, which
-// need chunks; then default_chunk() is used.
+// Layout of a new dataset. chunk empty: contiguous, unless gzip, shuffle or a checksum is asked
+// for, which need chunks; then default_chunk() is used.
 struct WriteOptions {
   std::vector<int64_t> chunk = {};  // one extent per dimension, each >= 1 and <= the dataset's
   int gzip_level = 0;               // 0 off, 1..9 (deflate)
   bool shuffle = false;             // byte shuffle before compression (helps floats)
+  // A Fletcher-32 checksum per chunk (HDF5's filter, checked by HDF5 on every read, h5py's
+  // included): damaged bytes make the read fail instead of returning other numbers. Not for
+  // scalars or empty datasets, which cannot be chunked.
+  bool checksum = false;
 };
 
 // Chunk shape for a dataset of this shape: whole rows along dim 0, as many as fit in about
@@ -201,8 +205,9 @@ class File {
  public:
   // Opens an existing file. A missing file, a directory, a file without the HDF5 signature or a
   // damaged/truncated one is an error of `kind` naming the file.
+  // `noun` is what messages call the file ("weights file ..."); empty: the kind's name.
   static File open(const std::filesystem::path& path, Mode mode = Mode::Read,
-                   ErrorKind kind = ErrorKind::Data);
+                   ErrorKind kind = ErrorKind::Data, const std::string& noun = {});
   // Creates a file, truncating any existing one.
   static File create(const std::filesystem::path& path, ErrorKind kind = ErrorKind::Data);
 

@@ -199,7 +199,7 @@ Dataset Group::create_dataset(const std::string& name, DType dtype, const Dims& 
   Handle dcpl(WIN_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), w, "cannot create a creation list"));
   // Filters need chunks. Scalars and empty datasets cannot be chunked by default: they stay
   // contiguous (an explicit chunk is passed on, and HDF5 says what is wrong with it).
-  const bool filtered = opts.gzip_level > 0 || opts.shuffle;
+  const bool filtered = opts.gzip_level > 0 || opts.shuffle || opts.checksum;
   const bool chunked = !opts.chunk.empty() || (filtered && !shape.empty() && shape.product() > 0);
   if (chunked) {
     const std::vector<int64_t> chunk =
@@ -211,6 +211,7 @@ Dataset Group::create_dataset(const std::string& name, DType dtype, const Dims& 
     if (opts.gzip_level > 0)
       WIN_H5_CHECK(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(opts.gzip_level)), w,
                    "cannot set gzip level ", opts.gzip_level);
+    if (opts.checksum) WIN_H5_CHECK(H5Pset_fletcher32(dcpl.get()), w, "cannot set a checksum");
   }
   Handle lcpl = intermediate_groups(w);
   Handle d(WIN_H5_CHECK(

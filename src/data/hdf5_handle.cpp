@@ -9,7 +9,14 @@ namespace win::h5 {
 
 void init() {
   static std::once_flag once;
-  std::call_once(once, [] { (void)H5open(); });
+  // No teardown at exit: after a failed write (a full disk, a quota) HDF5 keeps the file open
+  // inside the library, and its atexit teardown then retries the flush and crashes (SIGSEGV in
+  // H5F__close_cb), turning a clean "exit 7, no space left" into a core dump. win closes every
+  // file it opens through RAII before exit; the operating system reclaims the rest.
+  std::call_once(once, [] {
+    (void)H5dont_atexit();
+    (void)H5open();
+  });
   // Per thread: in thread-safe HDF5 builds every thread has its own default error stack, whose
   // automatic printing is on until switched off on that thread.
   thread_local bool silenced = false;
@@ -32,7 +39,8 @@ void Where::fail(const std::string& what, std::source_location loc) const {
 void Where::fail(const std::string& what, const std::string& detail,
                  std::source_location loc) const {
   const ErrorKind kind = file ? file->kind : ErrorKind::Data;
-  std::string msg = cat(kind_name(kind), " file ", file ? file->path : std::string("?"), ": ");
+  std::string msg = cat(file && !file->noun.empty() ? file->noun : std::string(kind_name(kind)),
+                        " file ", file ? file->path : std::string("?"), ": ");
   if (!object.empty()) msg += cat(object, ": ");
   msg += what;
   if (!detail.empty()) msg += cat(": ", detail);

@@ -31,6 +31,7 @@ std::string hdf5_library_version();
 struct FileInfo {
   std::string path;
   ErrorKind kind = ErrorKind::Data;
+  std::string noun = {};  // what messages call the file ("weights"); empty: the kind's name
 };
 
 // Where a failure happened. Messages read

@@ -38,6 +38,28 @@ std::string shard_path(const std::string& dir, const std::string& prefix, int64_
   return (fs::path(dir) / (prefix + name)).string();
 }
 
+// Which of a conversion's `written` shards (named like `files`, by shard_path) the folder lacks:
+// "shard 00001 (train-00001.h5)", the first few of them.
+std::string missing_shards(const std::vector<std::string>& files, int64_t written) {
+  const fs::path first(files.front());
+  std::string stem = first.filename().string();  // <prefix>-<5 digits>.h5
+  const std::string prefix = stem.size() > 9 ? stem.substr(0, stem.size() - 9) : stem;
+  std::string out;
+  int listed = 0, missing = 0;
+  for (int64_t i = 0; i < written; ++i) {
+    const std::string want = shard_path(first.parent_path().string(), prefix, i);
+    if (std::find(files.begin(), files.end(), want) != files.end()) continue;
+    if (++missing <= 4) {
+      char index[32];
+      std::snprintf(index, sizeof index, "%05lld", static_cast<long long>(i));
+      out +=
+          cat(listed++ ? ", " : "", "shard ", index, " (", fs::path(want).filename().string(), ")");
+    }
+  }
+  if (missing > 4) out += cat(" and ", missing - 4, " more");
+  return out.empty() ? std::string("shards") : out;
+}
+
 // An empty dataset of rows shaped row_shape, extendible along dim 0, chunked `chunk_rows` rows at
 // a time, gzip compressed. The wrapper creates fixed-size datasets only, hence the C API here.
 h5::Dataset create_extendible(h5::File& file, const std::string& name, DType dtype,
@@ -270,7 +292,7 @@ std::vector<std::string> ImageShardWriter::finish() {
               ec.message());
   }
   const std::string stale = shard_path(m.dir, m.prefix, num_shards);
-  if (fs::exists(stale))
+  if (std::error_code stale_ec; fs::exists(stale, stale_ec))
     log_warn(stale, " is left from an earlier conversion with more shards: delete it, or a ",
              "folder spec will read it along with the ", num_shards, " new shards");
   return m.paths;
@@ -383,12 +405,21 @@ ImageDataset ImageDataset::open(const std::string& spec) {
     // A folder read whole must hold one conversion: shards a later, smaller conversion left
     // behind would be trained on along with it (the converter warns, but nothing stops a run).
     if (folder && root.has_attr("num_shards") &&
-        root.attr<int64_t>("num_shards") != static_cast<int64_t>(m.files.size()))
-      root.where().fail(cat("was written as one of ", root.attr<int64_t>("num_shards"),
-                            " shards (num_shards), but the folder ", spec, " holds ",
-                            m.files.size(),
+        root.attr<int64_t>("num_shards") != static_cast<int64_t>(m.files.size())) {
+      const int64_t written = root.attr<int64_t>("num_shards");
+      if (written > static_cast<int64_t>(m.files.size()))
+        root.where().fail(cat("was written as one of ", written,
+                              " shards (num_shards), but the "
+                              "folder ",
+                              spec, " holds ", m.files.size(), ": ",
+                              missing_shards(m.files, written), " missing"));
+      root.where().fail(cat("was written as one of ", written,
+                            " shards (num_shards), but the "
+                            "folder ",
+                            spec, " holds ", m.files.size(),
                             ": shards of another conversion? Remove them, or name the shards "
                             "to read with a glob"));
+    }
     const int64_t nc = root.attr<int64_t>("num_classes");
     if (nc < 1 || nc > INT32_MAX) root.where().fail(cat("num_classes ", nc, " is not >= 1"));
     const auto mean = root.attr<std::vector<double>>("mean");

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "data/hdf5.hpp"
+#include "io/h5_output.hpp"
 
 namespace win::io {
 
@@ -58,7 +59,7 @@ const Tensor& Checkpoint::get_tensor(const std::string& path, const std::string&
 
 void save_checkpoint(const std::string& path, const Checkpoint& c) {
   const std::string tmp = path + ".tmp";
-  {
+  write_or_remove(tmp, [&] {
     h5::File f = h5::File::create(tmp, ErrorKind::Output);
     h5::Group root = f.root();
     h5::Group meta = root.create_group("meta");
@@ -67,10 +68,10 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
     for (const auto& [k, v] : c.ints) meta.set_attr("i:" + k, v);
     for (const auto& [k, v] : c.doubles) meta.set_attr("d:" + k, v);
     for (const auto& [k, v] : c.strings) meta.set_attr("s:" + k, v);
-    for (const auto& [p, t] : c.tensors) root.write(p, t);
+    for (const auto& [p, t] : c.tensors) root.write(p, t, kChecksummed);
     meta.set_attr(kComplete, int64_t{1});  // last: a file without it was cut short
     f.close();
-  }
+  });
   sync_path(tmp, false);
   std::error_code ec;
   fs::rename(tmp, path, ec);
@@ -148,12 +149,13 @@ std::string CheckpointDir::save(int64_t step, const Checkpoint& c) {
   return path;
 }
 
-std::optional<Checkpoint> CheckpointDir::load_newest(std::string* path) const {
+std::optional<Checkpoint> CheckpointDir::load_newest(std::string* path, const Check& check) const {
   const auto all = files();
   if (all.empty()) return std::nullopt;
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
     try {
       Checkpoint c = load_checkpoint(*it);
+      if (check) check(c, *it);
       if (path) *path = *it;
       return c;
     } catch (const Error& e) {

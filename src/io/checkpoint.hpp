@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -48,10 +49,13 @@ class CheckpointDir {
   CheckpointDir(std::string dir, int keep);
   // Saves c as the checkpoint of `step`, then deletes all but the newest `keep`.
   std::string save(int64_t step, const Checkpoint& c);
-  // The newest checkpoint that loads completely, trying older ones when the newest is damaged
-  // (each refusal logged as a warning naming the file). nullopt when there is none at all;
-  // a checkpoint error when files exist but none is usable.
-  std::optional<Checkpoint> load_newest(std::string* path = nullptr) const;
+  // Throws a checkpoint error when a loaded checkpoint cannot be resumed from (another stage,
+  // a tensor of another shape): a file that reads well but holds the wrong things.
+  using Check = std::function<void(const Checkpoint&, const std::string& path)>;
+  // The newest checkpoint that loads completely (every tensor's checksum included) and passes
+  // `check`, trying older ones otherwise (each refusal logged as a warning naming the file).
+  // nullopt when there is none at all; a checkpoint error when files exist but none is usable.
+  std::optional<Checkpoint> load_newest(std::string* path = nullptr, const Check& check = {}) const;
   std::vector<std::string> files() const;  // oldest first
   const std::string& dir() const { return dir_; }
 

@@ -7,15 +7,18 @@
 
 #include "backend/transfer.hpp"
 #include "core/error.hpp"
+#include "io/h5_output.hpp"
 
 namespace win::io {
 
 void write_model(h5::Group& root, nn::Module& m) {
   h5::Group g = root.require_group("model");
-  // Device tensors are written from a host copy.
+  // Device tensors are written from a host copy; each with its checksum (kChecksummed).
   auto host = [](const Tensor& t) { return backend::to_device(t, Device::CPU); };
-  m.for_each_param([&](const std::string& name, nn::Param& p) { g.write(name, host(p.value)); });
-  m.for_each_buffer([&](const std::string& name, Tensor& t) { g.write(name, host(t)); });
+  m.for_each_param(
+      [&](const std::string& name, nn::Param& p) { g.write(name, host(p.value), kChecksummed); });
+  m.for_each_buffer(
+      [&](const std::string& name, Tensor& t) { g.write(name, host(t), kChecksummed); });
 }
 
 namespace {
@@ -68,7 +71,7 @@ void read_model(const h5::Group& root, nn::Module& m, const PartialLoad& partial
 void save_weights(const std::string& path, nn::Module& m, const std::string& kind,
                   const std::map<std::string, std::string>& meta) {
   const std::string tmp = path + ".tmp";
-  {
+  write_or_remove(tmp, [&] {
     h5::File f = h5::File::create(tmp, ErrorKind::Output);
     h5::Group root = f.root();
     h5::Group info = root.create_group("meta");
@@ -78,7 +81,7 @@ void save_weights(const std::string& path, nn::Module& m, const std::string& kin
     for (const auto& [k, v] : meta) info.set_attr(k, v);
     write_model(root, m);
     f.close();
-  }
+  });
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   WIN_CHECK(!ec, ErrorKind::Output, "cannot rename ", tmp, " to ", path, ": ", ec.message());
@@ -88,7 +91,7 @@ void load_weights(const std::string& path, nn::Module& m, const PartialLoad& par
   std::error_code ec;
   WIN_CHECK(std::filesystem::is_regular_file(path, ec), ErrorKind::Checkpoint, "weights file ",
             path, ": no such file");
-  const h5::File f = h5::File::open(path, h5::Mode::Read, ErrorKind::Checkpoint);
+  const h5::File f = h5::File::open(path, h5::Mode::Read, ErrorKind::Checkpoint, "weights");
   const h5::Group root = f.root();
   if (root.has("meta")) {
     const h5::Group info = root.group("meta");

@@ -108,20 +108,67 @@ void Trainer::checkpoint() {
 
 std::optional<io::Checkpoint> load_newest_everywhere(const dist::Comm& comm,
                                                      const io::CheckpointDir& dir,
-                                                     std::string* file) {
+                                                     std::string* file,
+                                                     const io::CheckpointDir::Check& check) {
   std::optional<io::Checkpoint> c;
   *file = dist::from_root(comm, [&] {
     std::string f;
-    c = dir.load_newest(&f);
+    c = dir.load_newest(&f, check);
     return c ? f : std::string();
   });
   if (!file->empty() && !c) c = io::load_checkpoint(*file);
   return c;
 }
 
+void check_same_data(const dist::Comm& comm, int64_t samples, const std::string& stage) {
+  if (comm.size() == 1) return;
+  if (comm.allreduce_value<int64_t>(samples, dist::ReduceOp::Min) ==
+      comm.allreduce_value<int64_t>(samples, dist::ReduceOp::Max))
+    return;
+  std::vector<int64_t> each(static_cast<size_t>(comm.size()), 0);
+  each[static_cast<size_t>(comm.rank())] = samples;
+  comm.allreduce(std::span<int64_t>(each));
+  std::string per_rank;
+  for (size_t r = 0; r < each.size(); ++r) per_rank += cat(r ? ", " : "", "rank ", r, " ", each[r]);
+  throw dist::CollectiveError(
+      ErrorKind::Data,
+      cat(stage, ": the ranks read different training data (samples: ", per_rank,
+          "): every rank must see the same data.train (a working directory per rank, or a file "
+          "system that shows the ranks different files?)"),
+      true);
+}
+
+io::CheckpointDir::Check resumable(std::string stage, nn::Module& model,
+                                   const nn::ParamStore& store,
+                                   std::vector<std::string> state_names) {
+  return [stage = std::move(stage), &model, &store, names = std::move(state_names)](
+             const io::Checkpoint& c, const std::string& file) {
+    WIN_CHECK(c.get_string("stage", file) == stage, ErrorKind::Checkpoint, "checkpoint ", file,
+              " belongs to stage '", c.get_string("stage", file), "', not '", stage, "'");
+    auto fits = [&](const std::string& key, const Dims& want, const std::string& what) {
+      const Tensor& t = c.get_tensor(key, file);
+      WIN_CHECK(t.shape() == want, ErrorKind::Checkpoint, "checkpoint ", file, ": ", what,
+                " has shape ", t.shape(), ", the model expects ", want);
+    };
+    model.for_each_param(
+        [&](const std::string& n, nn::Param& p) { fits("model/" + n, p.value.shape(), n); });
+    model.for_each_buffer(
+        [&](const std::string& n, Tensor& t) { fits("model/" + n, t.shape(), n); });
+    for (const auto& e : store.entries())
+      for (const auto& s : names)
+        fits("optim/" + e.name + "/" + s, e.param->value.shape(),
+             "optimizer state " + s + " of " + e.name);
+    for (const char* k : {"step", "epoch", "consumed", "optimizer_steps"}) (void)c.get_int(k, file);
+    (void)c.get_tensor("extra/metrics", file);
+  };
+}
+
 void Trainer::resume() {
   std::string file;
-  const auto c = load_newest_everywhere(comm(), dir_, &file);
+  std::vector<std::string> names;
+  for (const auto& s : opt_state_.state()) names.push_back(s.name);
+  const auto c =
+      load_newest_everywhere(comm(), dir_, &file, resumable(opt_.stage, model_, store_, names));
   if (!c) return;
   WIN_CHECK(c->get_string("stage", file) == opt_.stage, ErrorKind::Checkpoint, "checkpoint ", file,
             " belongs to stage '", c->get_string("stage", file), "', not '", opt_.stage, "'");
@@ -173,6 +220,7 @@ void Trainer::report_throughput(double samples, double seconds, double allreduce
 
 const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
   const dist::Comm& group = comm();
+  check_same_data(group, loader_.dataset_size(), opt_.stage);
   resume();
   // Gradients on GPUs are summed by NCCL on a side stream when every rank of the group has a GPU
   // of its own; ranks that share one reduce through host memory.

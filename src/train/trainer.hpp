@@ -69,9 +69,25 @@ struct StepStats {
 // The newest complete checkpoint of dir as rank 0 of comm finds it: rank 0 picks the file (trying
 // older ones when the newest is damaged) and every rank loads that same file, so all resume at
 // the same step even when a shared file system shows them different listings. nullopt: none.
+// `check` (run on rank 0) refuses a file that reads well but cannot resume this stage, so that
+// an older one is tried (resumable() makes the usual one).
 std::optional<io::Checkpoint> load_newest_everywhere(const dist::Comm& comm,
                                                      const io::CheckpointDir& dir,
-                                                     std::string* file);
+                                                     std::string* file,
+                                                     const io::CheckpointDir::Check& check = {});
+
+// Every rank of comm must read the same training set: a per-rank working directory or a file
+// system that shows ranks different files would otherwise train each rank on its own sample
+// order without a word. Compares the sample counts (`samples`, this rank's) and raises a data
+// error on every rank, naming each rank's count, when they differ. Collective.
+void check_same_data(const dist::Comm& comm, int64_t samples, const std::string& stage);
+
+// The check that c can resume `stage` of `model` whose optimizer keeps `state_names` per
+// parameter of `store`: the stage, every weight and optimizer state with the model's shape, and
+// the loop's counters present. A checkpoint error naming the file and what does not fit.
+io::CheckpointDir::Check resumable(std::string stage, nn::Module& model,
+                                   const nn::ParamStore& store,
+                                   std::vector<std::string> state_names);
 
 class Trainer {
  public:

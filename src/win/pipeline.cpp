@@ -124,7 +124,7 @@ void run_pipeline(const RunContext& rc) {
     transient_allocator(rc.device()).trim();
   }
   const fs::path report = fs::path(rc.dir()) / "report.md";
-  if (dist::world().is_root() && fs::exists(report)) {
+  if (std::error_code ec; dist::world().is_root() && fs::exists(report, ec)) {
     std::ifstream in(report);
     std::string line;
     std::fputs("\n", stdout);

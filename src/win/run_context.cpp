@@ -160,8 +160,15 @@ void RunContext::write(const std::function<void()>& fn) const {
 }
 
 bool RunContext::exists(const std::string& path) const {
-  return dist::from_root(dist::world(),
-                         [&] { return std::string(fs::exists(path) ? "1" : "0"); }) == "1";
+  return dist::from_root(dist::world(), [&] {
+           std::error_code ec;
+           const bool there = fs::exists(path, ec);
+           // A directory that cannot be searched (permissions) is the user's file system, not
+           // a bug in win: an output error naming the path and the reason.
+           WIN_CHECK(!ec, ErrorKind::Output, "cannot look for ", path, ": ", ec.message(),
+                     " (run.dir = \"", deck_.run.dir, "\")");
+           return std::string(there ? "1" : "0");
+         }) == "1";
 }
 
 std::string RunContext::read_text(const std::string& path) const {

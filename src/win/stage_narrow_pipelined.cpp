@@ -194,7 +194,12 @@ void run_narrow_pipelined(const RunContext& rc) {
   io::CheckpointDir ckpts((fs::path(dir) / "pipelined").string(),
                           static_cast<int>(d.checkpoint.keep));
   int64_t step = 0;
-  if (std::string file; auto c = train::load_newest_everywhere(world, ckpts, &file)) {
+  train::check_same_data(world, loader.dataset_size(), stage_name);
+  std::vector<std::string> state_names;
+  for (const auto& s : optimizer->state()) state_names.push_back(s.name);
+  if (std::string file;
+      auto c = train::load_newest_everywhere(
+          world, ckpts, &file, train::resumable(stage_name, *sbar, store, state_names))) {
     WIN_CHECK(c->get_string("stage", file) == stage_name, ErrorKind::Checkpoint, "checkpoint ",
               file, " belongs to stage '", c->get_string("stage", file), "'");
     train::Trainer::get_model(*c, *sbar, file);

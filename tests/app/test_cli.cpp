@@ -3,6 +3,8 @@
 // both by real bad input and by the `win debug raise` hook.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -188,6 +190,28 @@ TEST(Cli, AnUnwritableRunDirectoryIsAnOutputError) {
   EXPECT_EQ(d.code, 7) << d.err;
   EXPECT_TRUE(contains(d.err, file + "/shards")) << d.err;
   std::filesystem::remove(file);
+}
+
+// A file system that fills up (here a file-size limit: the writes fail with EFBIG as they would
+// with ENOSPC on a full disk or an exhausted quota) while a checkpoint is written: exit 7 naming
+// the file, no half-written file left. HDF5 keeps such a file open inside the library, and its
+// teardown at exit used to crash on it (SIGSEGV, exit 139) after the error had been printed.
+TEST(Cli, AFullDiskWhileCheckpointingIsAnOutputErrorAndLeavesNothingBehind) {
+  const std::string dir = testing::TempDir() + "win_full_disk_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  // SIGXFSZ ignored (inherited through exec), so the write fails instead of killing the process.
+  const auto r = run_command("cd " + kSrc + " && trap '' XFSZ && ulimit -f 64 && " +
+                             win_cmd("run inputs/fashion_mnist_mlp_small.toml --stages wide "
+                                     "--set checkpoint.every_steps=5 --set run.dir=" +
+                                     dir));
+  EXPECT_EQ(r.code, 7) << r.err;
+  EXPECT_TRUE(contains(r.err, "ckpt-000000005.h5")) << r.err;
+  EXPECT_TRUE(contains(r.err, "File too large")) << r.err;
+  int left = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    left += e.path().extension() == ".tmp" || e.path().extension() == ".h5";
+  EXPECT_EQ(left, 0) << "a checkpoint or its .tmp was left in " << dir;
+  std::filesystem::remove_all(dir);
 }
 
 // Options line up in one column, -h included, and `win bench` refuses an unknown workload before

@@ -172,6 +172,61 @@ TEST(RunResume, ADamagedNewestCheckpointIsSkippedByNameAndNoneLeftIsExit4) {
   fs::remove_all(e);
 }
 
+// Checkpoints that read well but must not be resumed from are skipped like truncated ones, by
+// name, for the one before: a few flipped bits in a weight (every tensor carries a Fletcher-32
+// checksum, so the read fails instead of training on other numbers), and a complete file whose
+// tensor has another shape than the model's (refused before anything is restored).
+TEST(RunResume, ACheckpointWithFlippedBitsOrAnotherShapeIsSkipped) {
+  const std::string d = run_dir("flipped");
+  const fs::path wide = fs::path(d) / "fashion_mnist_resnet_small" / "wide";
+  ASSERT_EQ(win_run(d, "WIN_TEST_KILL_AT='wide@12'").code, 137);  // checkpoints at 5 and 10
+  const fs::path newest = wide / "ckpt-000000010.h5";
+  ASSERT_TRUE(fs::exists(newest));
+  std::string victim;  // a weight of the model, and its first 64 bytes as stored
+  std::string pattern;
+  {
+    const auto f = win::h5::File::open(newest.string());
+    const auto g = f.root().group("model");
+    for (const auto& n : g.list()) {
+      const auto t = g.dataset(n).read();
+      if (t.nbytes() < 256) continue;
+      victim = n;
+      pattern.assign(static_cast<const char*>(t.raw()), 64);
+      break;
+    }
+  }
+  ASSERT_FALSE(victim.empty());
+  std::string bytes = slurp(newest);
+  const size_t at = bytes.find(pattern);
+  ASSERT_NE(at, std::string::npos) << victim << "'s bytes are not stored verbatim";
+  bytes[at + 10] ^= 0x10;  // one bit of one float
+  std::ofstream(newest, std::ios::binary | std::ios::trunc) << bytes;
+  const std::string resume = "cd " + std::string(WIN_SOURCE_DIR) +
+                             " && WIN_TEST_KILL_AT='wide@7' " +
+                             win_cmd("run " + kDeck + " --set run.dir=" + d + " --stages wide");
+  const auto r = run_command(resume, 600);
+  EXPECT_EQ(r.code, 137) << r.err;  // killed after resuming, on purpose
+  EXPECT_NE(r.err.find("skipping damaged checkpoint"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(newest.string()), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("resumed at step 5"), std::string::npos) << r.out;
+
+  // The step-5 file as step 10, with one weight of another shape.
+  fs::copy_file(wide / "ckpt-000000005.h5", newest, fs::copy_options::overwrite_existing);
+  {
+    auto f = win::h5::File::open(newest.string(), win::h5::Mode::ReadWrite);
+    auto g = f.root().group("model");
+    g.remove(victim);
+    g.write(victim, win::Tensor::from(std::vector<float>(7, 1.0f), {7}));
+    f.close();
+  }
+  const auto r2 = run_command(resume, 600);
+  EXPECT_EQ(r2.code, 137) << r2.err;
+  EXPECT_NE(r2.err.find("skipping damaged checkpoint"), std::string::npos) << r2.err;
+  EXPECT_NE(r2.err.find(victim + " has shape [7]"), std::string::npos) << r2.err;
+  EXPECT_NE(r2.out.find("resumed at step 5"), std::string::npos) << r2.out;
+  fs::remove_all(d);
+}
+
 // A run directory holds one experiment: rerunning it with a deck that changes a key shaping the
 // results (here wide.steps) is refused before anything is written — its finished stage would
 // otherwise be skipped and reported under the new deck — naming the key with both values, while

@@ -113,6 +113,21 @@ TEST(ImageSource, AFolderWithLeftoverShardsOfAnotherConversionIsRefused) {
   EXPECT_EQ(ImageDataset::open(s.dir + "/train-00000.h5").size(), 5);
 }
 
+// A folder that lost a shard of its conversion names the one missing.
+TEST(ImageSource, AFolderMissingAShardNamesIt) {
+  Shards s(20);  // 3 shards (7, 7, 6 samples)
+  std::filesystem::remove(s.dir + "/train-00001.h5");
+  try {
+    (void)ImageDataset::open(s.dir);
+    ADD_FAILURE() << "a folder missing a shard was read";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Data);
+    EXPECT_NE(std::string(e.what()).find("holds 2: shard 00001 (train-00001.h5) missing"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(ImageSource, AugmentationIsAShiftWithinThePaddingOrItsMirrorAndRepeatsForTheSameDraw) {
   Shards s(21);
   const ImageDataset ds = ImageDataset::open(s.dir);

@@ -15,6 +15,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "dist/collective.hpp"
 #include "dist/comm.hpp"
 #include "models/build.hpp"
 #include "nn/param_store.hpp"
@@ -261,4 +262,27 @@ TEST(DataParallel, BucketsStartedDuringBackwardGiveTheSameWeights) {
   }
   w.barrier();
   if (w.is_root()) fs::remove_all(dir);
+}
+
+// Ranks that read different training sets (a per-rank working directory, a stale file system
+// view) are stopped before the first step on every rank at once, with one data error naming
+// each rank's sample count; the same count everywhere passes.
+TEST(DataParallel, RanksReadingDifferentDataAreStoppedTogether) {
+  const dist::Comm& w = dist::world();
+  EXPECT_NO_THROW(train::check_same_data(w, 800, "wide"));
+  const int64_t mine = w.rank() == w.size() - 1 ? 700 : 800;
+  if (w.size() == 1) {
+    EXPECT_NO_THROW(train::check_same_data(w, mine, "wide"));
+    return;
+  }
+  try {
+    train::check_same_data(w, mine, "wide");
+    ADD_FAILURE() << "different sample counts passed";
+  } catch (const dist::CollectiveError& e) {
+    EXPECT_TRUE(e.whole_job());
+    EXPECT_EQ(e.exit_code(), 3);  // a data error
+    const std::string m = e.what();
+    EXPECT_NE(m.find("rank 0 800"), std::string::npos) << m;
+    EXPECT_NE(m.find("rank " + std::to_string(w.size() - 1) + " 700"), std::string::npos) << m;
+  }
 }
