@@ -17,6 +17,11 @@ narrow/finetune stages do not retrain it. --scores-of-val-runs (with --split tes
 trained val-split run of the same setting and seed and runs only its eval on the test set: the
 split changes nothing but the evaluation, so the test numbers are those of the very models
 selected on validation data.
+
+Paths on the command line (DECK, --out, CSV) are the caller's, relative to the directory it runs
+in; win itself runs in the repository root, where the decks' own relative paths point (and
+those of --set values, which go to win as they are). WIN_BIN names the win binary (default:
+build/bin/win of this repository).
 """
 import argparse
 import csv
@@ -28,6 +33,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = {0: "teacher", 1: "vanilla", 2: "KD", 3: "WIN"}
+COLUMNS = ["deck", "setting", "seed", "split", "model", "top1", "loss", "nsp", "downstream", "sets"]
 
 
 def run_dir(deck, setting, seed, split):
@@ -48,7 +54,7 @@ def drop_rows(path, deck, setting, seed, split):
 
 
 def cmd_run(a):
-    win = os.path.join(ROOT, "build", "bin", "win")
+    win = os.environ.get("WIN_BIN") or os.path.join(ROOT, "build", "bin", "win")
     for seed in [int(s) for s in a.seeds.split(",")]:
         parent, name = run_dir(a.deck, a.setting, seed, a.split)
         args = [win, "run", a.deck, "--set", f"run.dir={parent}", "--set", f"run.name={name}",
@@ -94,8 +100,7 @@ def cmd_run(a):
         with open(results) as f, open(a.out, "a", newline="") as o:
             w = csv.writer(o)
             if write_header:
-                w.writerow(["deck", "setting", "seed", "split", "model", "top1", "loss", "nsp",
-                            "downstream", "sets"])
+                w.writerow(COLUMNS)
             for row in csv.DictReader(f):
                 w.writerow([os.path.basename(a.deck), a.setting, seed, a.split,
                             MODELS[int(float(row["model"]))], row["top1"], row["loss"],
@@ -103,20 +108,54 @@ def cmd_run(a):
                             " ".join(a.set or [])])
 
 
+def read_results(path):
+    """The rows of a results CSV, each with its line number; a file that cannot be read, a header
+    without our columns, or a short (truncated), long or non-numeric row is a one-line error
+    naming the file and the line."""
+    rows = []
+    try:
+        with open(path, newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            missing = [c for c in COLUMNS if c not in (header or [])]
+            if missing:
+                sys.exit(f"experiments: {path}:1: not a results CSV: no column "
+                         + ", ".join(missing))
+            for fields in reader:
+                line = reader.line_num
+                if not fields:
+                    continue
+                if len(fields) != len(header):
+                    sys.exit(f"experiments: {path}:{line}: malformed row: {len(fields)} fields, "
+                             f"expected {len(header)} (truncated file?)")
+                r = dict(zip(header, fields))
+                for c in ["top1", "downstream"]:
+                    try:
+                        r[c] = float(r[c])
+                    except ValueError:
+                        sys.exit(f"experiments: {path}:{line}: malformed row: {c} is "
+                                 f"'{r[c]}', not a number")
+                rows.append(r)
+    except OSError as e:
+        sys.exit(f"experiments: {path}: cannot read: {e.strerror}")
+    except (csv.Error, UnicodeDecodeError) as e:
+        sys.exit(f"experiments: {path}: malformed CSV: {e}")
+    return rows
+
+
 def cmd_table(a):
     groups = {}
     order = []
-    with open(a.csv) as f:
-        for r in csv.DictReader(f):
-            if a.split and r["split"] != a.split:
-                continue
-            key = (r["deck"], r["setting"], r["model"])
-            if key not in groups:
-                order.append(key)
-                groups[key] = {"top1": [], "downstream": [], "sets": r["sets"], "seeds": []}
-            groups[key]["top1"].append(100 * float(r["top1"]))
-            groups[key]["downstream"].append(100 * float(r["downstream"]))
-            groups[key]["seeds"].append(r["seed"])
+    for r in read_results(a.csv):
+        if a.split and r["split"] != a.split:
+            continue
+        key = (r["deck"], r["setting"], r["model"])
+        if key not in groups:
+            order.append(key)
+            groups[key] = {"top1": [], "downstream": [], "sets": r["sets"], "seeds": []}
+        groups[key]["top1"].append(100 * r["top1"])
+        groups[key]["downstream"].append(100 * r["downstream"])
+        groups[key]["seeds"].append(r["seed"])
     if not groups:
         sys.exit(f"experiments: no rows in {a.csv}" + (f" for --split {a.split}" if a.split else ""))
     down = any(v >= 0 for g in groups.values() for v in g["downstream"])
@@ -150,7 +189,15 @@ def main():
     t.add_argument("csv")
     t.add_argument("--split", choices=["val", "test"])
     a = p.parse_args()
-    cmd_run(a) if a.cmd == "run" else cmd_table(a)
+    if a.cmd == "run":
+        # The caller's paths, made absolute before win runs in ROOT.
+        a.deck = os.path.abspath(a.deck)
+        a.out = os.path.abspath(a.out)
+        if not os.path.isfile(a.deck):
+            sys.exit(f"experiments: {a.deck}: no such deck file")
+        cmd_run(a)
+    else:
+        cmd_table(a)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,8 @@ void describe(Section& root, Deck& d) {
     s.add("family", m.family, "model family").one_of({"mlp", "resnet", "bert"}).required();
     s.add("classes", m.classes, "output classes (images; BERT sequence classification)").min(2);
     Section& mlp = s.section("mlp", "multi-layer perceptron (DESIGN §2)")
-                       .only_when([&m] { return m.family == "mlp"; }, "model.family = \"mlp\"");
+                       .only_when([&m] { return m.family == "mlp"; }, "model.family = \"mlp\"",
+                                  "model.family");
     mlp.add("input_size", m.mlp.input_size, "input features (784 for 28x28 images)").min(1);
     mlp.add("width", m.mlp.width, "block width d (block input and output)").min(1);
     mlp.add("depth", m.mlp.depth, "number of blocks n").min(1);
@@ -84,9 +85,9 @@ void describe(Section& root, Deck& d) {
     mlp.add("block", m.mlp.block, "block form: Linear-act-Linear, or Linear-act")
         .one_of({"inner", "plain"});
     mlp.add("activation", m.mlp.activation, "activation").one_of({"relu", "gelu"});
-    Section& rn =
-        s.section("resnet", "ResNet v1.5; blocks are its stages")
-            .only_when([&m] { return m.family == "resnet"; }, "model.family = \"resnet\"");
+    Section& rn = s.section("resnet", "ResNet v1.5; blocks are its stages")
+                      .only_when([&m] { return m.family == "resnet"; }, "model.family = \"resnet\"",
+                                 "model.family");
     rn.add("block", m.resnet.block, "residual block").one_of({"bottleneck", "basic"});
     rn.add("layers", m.resnet.layers, "residual blocks per stage ([3,4,6,3] = ResNet-50)")
         .min(1)
@@ -104,7 +105,8 @@ void describe(Section& root, Deck& d) {
     rn.add("in_channels", m.resnet.in_channels, "input image channels").min(1);
     rn.add("image_size", m.resnet.image_size, "input height and width (for MAC counts)").min(1);
     Section& bt = s.section("bert", "post-LN BERT; blocks are its transformer layers")
-                      .only_when([&m] { return m.family == "bert"; }, "model.family = \"bert\"");
+                      .only_when([&m] { return m.family == "bert"; }, "model.family = \"bert\"",
+                                 "model.family");
     bt.add("vocab_size", m.bert.vocab_size, "WordPiece vocabulary size").min(1);
     bt.add("layers", m.bert.layers, "transformer layers").min(1);
     bt.add("hidden", m.bert.hidden, "hidden size").min(1);

@@ -94,9 +94,13 @@ Deck finish(Deck d, const toml::table& table, const std::string& source_name,
   describe(root, d);
   SourceMap srcs;
   srcs.set_file(source_name);
-  apply_table(root, table, srcs);
-  for (const auto& o : overrides) apply_override(root, o, srcs);
-  check_all(root, srcs);
+  // Every problem of the file and of the --set overrides at once; the cross-key checks only on a
+  // deck whose every key is fine (on a half-read one they would chase the first problems' echoes).
+  Problems problems(overrides);
+  apply_table(root, table, srcs, problems);
+  for (const auto& o : overrides) apply_override(root, o, srcs, problems);
+  check_all(root, srcs, problems);
+  problems.raise_if_any();
   check_deck(d, srcs);
   if (d.run.name.empty()) d.run.name = std::filesystem::path(source_name).stem().string();
   d.origin.sources = std::make_shared<const SourceMap>(std::move(srcs));

@@ -130,71 +130,31 @@ void assign(const Field& f, const toml::node& n, const std::string& path, Source
       f.ref());
 }
 
-// A deck's problems, reported together and in the order they appear (by line and column; --set
-// overrides after the file): one error per run would cost a user a queued job per typo.
-class Problems {
- public:
-  // Runs fn; a config error it raises is kept instead of thrown.
-  template <class F>
-  void collect(F&& fn) {
-    try {
-      fn();
-    } catch (const Error& e) {
-      if (e.kind() != ErrorKind::Config) throw;
-      items_.push_back({order_of(e.what(), items_.size()), e.what()});
-    }
-  }
-  // One config error holding every problem, the first on its first line.
-  void raise_if_any() {
-    if (items_.empty()) return;
-    std::stable_sort(items_.begin(), items_.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::string msg = items_.front().second;
-    for (size_t i = 1; i < items_.size(); ++i) msg += "\n" + items_[i].second;
-    WIN_FAIL(ErrorKind::Config, msg);
-  }
-
- private:
-  // (line, column) of a message that starts "file:line:col: ", else after every such message.
-  static std::pair<uint64_t, uint64_t> order_of(const std::string& msg, size_t index) {
-    const size_t end = msg.find(": ");
-    const size_t c = msg.rfind(':', end == std::string::npos ? 0 : end - 1);
-    const size_t l = c == std::string::npos || c == 0 ? std::string::npos : msg.rfind(':', c - 1);
-    auto digits = [&](size_t from, size_t to) {
-      return from < to && msg.find_first_not_of("0123456789", from) >= to;
-    };
-    if (end != std::string::npos && l != std::string::npos && digits(l + 1, c) &&
-        digits(c + 1, end))
-      return {std::stoull(msg.substr(l + 1, c - l - 1)),
-              std::stoull(msg.substr(c + 1, end - c - 1))};
-    return {UINT64_MAX, index};
-  }
-  std::vector<std::pair<std::pair<uint64_t, uint64_t>, std::string>> items_;
-};
-
 void walk(const Section& s, const toml::table& t, const std::string& prefix, SourceMap& srcs,
           Problems& problems) {
   for (auto&& [k, node] : t) {
     const std::string key(k.str());
     const std::string path = join(prefix, key);
     srcs.set(path, where_of(k.source(), where_of(node.source(), srcs.file())));
-    problems.collect([&] {
-      if (const Field* f = s.find_field(key)) {
-        assign(*f, node, path, srcs);
-      } else if (const Section* sub = s.find_section(key)) {
-        const toml::table* st = node.as_table();
-        if (!st)
-          config_error(srcs, path,
-                       "expected a table ([" + path + "]), got " + toml_type_name(node));
-        walk(*sub, *st, path, srcs, problems);
-      } else {
-        config_error(
-            srcs, path,
-            "unknown key" + suggestion(s, key) +
-                (prefix.empty() ? "; sections are: " : "; keys of [" + prefix + "] are: ") +
-                known_keys(s));
-      }
-    });
+    problems.collect(
+        [&] {
+          if (const Field* f = s.find_field(key)) {
+            assign(*f, node, path, srcs);
+          } else if (const Section* sub = s.find_section(key)) {
+            const toml::table* st = node.as_table();
+            if (!st)
+              config_error(srcs, path,
+                           "expected a table ([" + path + "]), got " + toml_type_name(node));
+            walk(*sub, *st, path, srcs, problems);
+          } else {
+            config_error(
+                srcs, path,
+                "unknown key" + suggestion(s, key) +
+                    (prefix.empty() ? "; sections are: " : "; keys of [" + prefix + "] are: ") +
+                    known_keys(s));
+          }
+        },
+        path);
   }
 }
 
@@ -233,6 +193,74 @@ std::string parse_text(const std::string& raw, T& out) {
   } else {
     out = unquote(s);
     return "";
+  }
+}
+
+// A --set's problem: "--set text: key: message".
+[[noreturn]] void set_error(const std::string& where, const std::string& key,
+                            const std::string& message) {
+  WIN_FAIL(ErrorKind::Config, where, ": ", key, ": ", message);
+}
+
+// Sets the field at path ("a.b") from --set text, as the field's type; a Config error names the
+// --set (where) and the key, or the section on the way that does not exist.
+void set_field(const Section& root, const std::string& path, const std::string& text,
+               const std::string& where) {
+  const Section* s = &root;
+  std::string prefix;
+  std::string rest = path;
+  while (true) {
+    const auto dot = rest.find('.');
+    const std::string key = rest.substr(0, dot);
+    const std::string here = join(prefix, key);
+    if (dot == std::string::npos) {
+      const Field* f = s->find_field(key);
+      if (!f) {
+        if (s->find_section(key)) set_error(where, here, "is a section; name one of its keys");
+        set_error(where, here, "unknown key" + suggestion(*s, key));
+      }
+      std::visit(
+          [&](auto* p) {
+            using V = std::remove_pointer_t<decltype(p)>;
+            std::string err;
+            if constexpr (std::is_same_v<V, bool> || std::is_same_v<V, int64_t> ||
+                          std::is_same_v<V, double> || std::is_same_v<V, std::string>) {
+              err = parse_text(text, *p);
+            } else {
+              std::string body = trim(text);
+              if (body.size() >= 2 && body.front() == '[' && body.back() == ']')
+                body = body.substr(1, body.size() - 2);
+              V out;
+              std::stringstream ss(body);
+              std::string item;
+              size_t i = 0;
+              if (!trim(body).empty()) {
+                while (std::getline(ss, item, ',')) {
+                  typename V::value_type v{};
+                  const std::string e = parse_text(item, v);
+                  if (!e.empty()) {
+                    err = cat("element ", i, ": ", e);
+                    break;
+                  }
+                  out.push_back(std::move(v));
+                  ++i;
+                }
+              }
+              if (err.empty()) *p = std::move(out);
+            }
+            if (!err.empty()) set_error(where, path, err);
+          },
+          f->ref());
+      return;
+    }
+    const Section* sub = s->find_section(key);
+    if (!sub) {
+      if (s->find_field(key)) set_error(where, here, "is a value, not a section");
+      set_error(where, here, "unknown section" + suggestion(*s, key));
+    }
+    s = sub;
+    prefix = here;
+    rest = rest.substr(dot + 1);
   }
 }
 
@@ -346,20 +374,27 @@ void list_keys(const Section& s, const std::string& prefix, std::ostringstream& 
 void check_section(const Section& s, const std::string& prefix, const SourceMap& srcs,
                    const std::set<std::string>& present, Problems& problems) {
   if (!s.active()) {
-    // Anything set here is a mistake: it would be silently ignored.
+    // Anything set here is a mistake: it would be silently ignored. Unless the key that decides
+    // (model.family) is itself wrong: then the section's keys may well be right.
+    if (problems.failed(s.depends_on())) return;
     for (const auto& path : present)
-      if (path.rfind(prefix + ".", 0) == 0)
-        problems.collect([&] { config_error(srcs, path, "applies only when " + s.condition()); });
+      if (path.rfind(prefix + ".", 0) == 0 && !problems.failed(path))
+        problems.collect([&] { config_error(srcs, path, "applies only when " + s.condition()); },
+                         path);
     return;
   }
   for (const auto& f : s.fields()) {
     const std::string path = join(prefix, f.key());
-    problems.collect([&] {
-      if (f.is_required() && !present.count(path))
-        config_error(srcs, path, "missing required value (" + f.help() + ")");
-      const std::string err = f.check();
-      if (!err.empty()) config_error(srcs, path, err);
-    });
+    // A key whose value could not be read holds its default: checking that would say nothing.
+    if (problems.failed(path)) continue;
+    problems.collect(
+        [&] {
+          if (f.is_required() && !present.count(path))
+            config_error(srcs, path, "missing required value (" + f.help() + ")");
+          const std::string err = f.check();
+          if (!err.empty()) config_error(srcs, path, err);
+        },
+        path);
   }
   for (const auto& sub : s.sections())
     check_section(sub, join(prefix, sub.key()), srcs, present, problems);
@@ -492,85 +527,96 @@ std::string SourceMap::locate(const std::string& path) const {
   return file_.empty() ? "config" : file_;
 }
 
+// ---- Problems ---------------------------------------------------------------------------------
+
+void Problems::collect(const std::function<void()>& fn, const std::string& path) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Config) throw;
+    items_.push_back({order_of(e.what(), items_.size()), e.what()});
+    if (!path.empty()) failed_.insert(path);
+  }
+}
+
+bool Problems::failed(const std::string& path) const {
+  if (path.empty()) return false;
+  std::string p = path;
+  while (true) {
+    if (failed_.count(p)) return true;
+    const auto cut = p.find_last_of(".[");
+    if (cut == std::string::npos) return false;
+    p = p.substr(0, cut);
+  }
+}
+
+void Problems::raise_if_any() {
+  if (items_.empty()) return;
+  std::sort(items_.begin(), items_.end(),
+            [](const Item& a, const Item& b) { return a.order < b.order; });
+  std::string msg = items_.front().message;
+  for (size_t i = 1; i < items_.size(); ++i) msg += "\n" + items_[i].message;
+  WIN_FAIL(ErrorKind::Config, msg);
+}
+
+// {0, line, column} for a message that starts "file:line:col: "; {2, i} for one that starts with
+// the i-th override's "--set text: "; {1, arrival} for the rest (the file without a position).
+std::array<uint64_t, 4> Problems::order_of(const std::string& msg, uint64_t arrival) const {
+  if (msg.rfind("--set ", 0) == 0) {
+    // The longest matching text, should one --set text begin another.
+    uint64_t index = overrides_.size();
+    size_t best = 0;
+    for (size_t i = 0; i < overrides_.size(); ++i) {
+      const std::string where = "--set " + overrides_[i] + ": ";
+      if (where.size() > best && msg.rfind(where, 0) == 0) {
+        best = where.size();
+        index = i;
+      }
+    }
+    return {2, index, 0, arrival};
+  }
+  const size_t end = msg.find(": ");
+  const size_t c = msg.rfind(':', end == std::string::npos ? 0 : end - 1);
+  const size_t l = c == std::string::npos || c == 0 ? std::string::npos : msg.rfind(':', c - 1);
+  auto digits = [&](size_t from, size_t to) {
+    return from < to && msg.find_first_not_of("0123456789", from) >= to;
+  };
+  if (end != std::string::npos && l != std::string::npos && digits(l + 1, c) && digits(c + 1, end))
+    return {0, std::stoull(msg.substr(l + 1, c - l - 1)),
+            std::stoull(msg.substr(c + 1, end - c - 1)), arrival};
+  return {1, arrival, 0, arrival};
+}
+
 // ---- operations -------------------------------------------------------------------------------
 
 void config_error(const SourceMap& srcs, const std::string& path, const std::string& message) {
   WIN_FAIL(ErrorKind::Config, srcs.locate(path), ": ", path, ": ", message);
 }
 
-void apply_table(const Section& root, const toml::table& table, SourceMap& srcs) {
-  Problems problems;
+void apply_table(const Section& root, const toml::table& table, SourceMap& srcs,
+                 Problems& problems) {
   walk(root, table, "", srcs, problems);
-  problems.raise_if_any();
 }
 
-void apply_override(const Section& root, const std::string& assignment, SourceMap& srcs) {
+void apply_override(const Section& root, const std::string& assignment, SourceMap& srcs,
+                    Problems& problems) {
   const std::string where = "--set " + assignment;
   const auto eq = assignment.find('=');
-  if (eq == std::string::npos) WIN_FAIL(ErrorKind::Config, where, ": expected key.path=value");
+  if (eq == std::string::npos) {
+    problems.collect([&] { WIN_FAIL(ErrorKind::Config, where, ": expected key.path=value"); });
+    return;
+  }
   const std::string path = trim(assignment.substr(0, eq));
   const std::string text = assignment.substr(eq + 1);
-  srcs.set(path, where);
-
-  const Section* s = &root;
-  std::string prefix;
-  std::string rest = path;
-  while (true) {
-    const auto dot = rest.find('.');
-    const std::string key = rest.substr(0, dot);
-    const std::string here = join(prefix, key);
-    if (dot == std::string::npos) {
-      const Field* f = s->find_field(key);
-      if (!f) {
-        if (s->find_section(key)) config_error(srcs, here, "is a section; name one of its keys");
-        config_error(srcs, here, "unknown key" + suggestion(*s, key));
-      }
-      std::visit(
-          [&](auto* p) {
-            using V = std::remove_pointer_t<decltype(p)>;
-            std::string err;
-            if constexpr (std::is_same_v<V, bool> || std::is_same_v<V, int64_t> ||
-                          std::is_same_v<V, double> || std::is_same_v<V, std::string>) {
-              err = parse_text(text, *p);
-            } else {
-              std::string body = trim(text);
-              if (body.size() >= 2 && body.front() == '[' && body.back() == ']')
-                body = body.substr(1, body.size() - 2);
-              V out;
-              std::stringstream ss(body);
-              std::string item;
-              size_t i = 0;
-              if (!trim(body).empty()) {
-                while (std::getline(ss, item, ',')) {
-                  typename V::value_type v{};
-                  const std::string e = parse_text(item, v);
-                  if (!e.empty()) {
-                    err = cat("element ", i, ": ", e);
-                    break;
-                  }
-                  out.push_back(std::move(v));
-                  ++i;
-                }
-              }
-              if (err.empty()) *p = std::move(out);
-            }
-            if (!err.empty()) config_error(srcs, path, err);
-          },
-          f->ref());
-      return;
-    }
-    const Section* sub = s->find_section(key);
-    if (!sub) {
-      if (s->find_field(key)) config_error(srcs, here, "is a value, not a section");
-      config_error(srcs, here, "unknown section" + suggestion(*s, key));
-    }
-    s = sub;
-    prefix = here;
-    rest = rest.substr(dot + 1);
-  }
+  // A key is the --set's once it took the value: until then it keeps the one it had (the file's
+  // or the default), which is checked as usual, where it was set.
+  problems.collect([&] {
+    set_field(root, path, text, where);
+    srcs.set(path, where);
+  });
 }
 
-void check_all(const Section& root, const SourceMap& srcs) {
+void check_all(const Section& root, const SourceMap& srcs, Problems& problems) {
   // A key is present when the file or an override named it.
   std::set<std::string> present;
   std::function<void(const Section&, const std::string&)> collect = [&](const Section& s,
@@ -582,9 +628,7 @@ void check_all(const Section& root, const SourceMap& srcs) {
     for (const auto& sub : s.sections()) collect(sub, join(prefix, sub.key()));
   };
   collect(root, "");
-  Problems problems;
   check_section(root, "", srcs, present, problems);
-  problems.raise_if_any();
 }
 
 std::string to_toml(const Section& root) {

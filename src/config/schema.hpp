@@ -5,10 +5,13 @@
 // deck back as TOML, and `win run --help-config`. Nothing else in win reads TOML.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -97,13 +100,17 @@ class Section {
 
   // The section applies only while pred() holds (e.g. [model.resnet] when model.family is
   // "resnet"): keys set in an inactive section are an error, and to_toml() leaves it out.
-  Section& only_when(std::function<bool()> pred, std::string condition) {
+  // depends_on is the key pred() reads: while that key has a problem of its own, keys set in the
+  // section are not reported as inactive.
+  Section& only_when(std::function<bool()> pred, std::string condition, std::string depends_on) {
     active_ = std::move(pred);
     condition_ = std::move(condition);
+    depends_on_ = std::move(depends_on);
     return *this;
   }
   bool active() const { return !active_ || active_(); }
   const std::string& condition() const { return condition_; }
+  const std::string& depends_on() const { return depends_on_; }
 
   const std::string& key() const { return key_; }
   const std::string& help() const { return help_; }
@@ -122,6 +129,7 @@ class Section {
   std::deque<Section> sections_;
   std::function<bool()> active_;
   std::string condition_;
+  std::string depends_on_;
 };
 
 // Where each key of a parsed deck came from, for error messages: "deck.toml:12:3" or
@@ -140,16 +148,49 @@ class SourceMap {
   std::map<std::string, std::string> where_;
 };
 
-// Fills the schema's fields from a parsed TOML table. Throws win::Error(Config) with
-// "where: key.path: message" on the first problem, after collecting source positions into srcs.
-void apply_table(const Section& root, const toml::table& table, SourceMap& srcs);
+// A deck's problems, reported together (one error per run would cost a user a queued job per
+// typo): first the file's, by line and column; then the file's without a position (a missing
+// key); then the --set ones, in command-line order.
+class Problems {
+ public:
+  // overrides: the --set texts, in command-line order, to order their problems by.
+  explicit Problems(std::vector<std::string> overrides = {}) : overrides_(std::move(overrides)) {}
+
+  // Runs fn; a Config error it raises is kept instead of thrown (other errors pass through).
+  // path, when given, is the key the problem is about: it and the keys under it count as failed.
+  void collect(const std::function<void()>& fn, const std::string& path = "");
+  // Whether path, or a section above it, had a problem (its later checks would only echo it).
+  bool failed(const std::string& path) const;
+  bool empty() const { return items_.empty(); }
+  // Throws one Config error holding every problem, one per line, in the order above.
+  void raise_if_any();
+
+ private:
+  struct Item {
+    std::array<uint64_t, 4> order;  // group, then line and column or --set index, then arrival
+    std::string message;
+  };
+  std::array<uint64_t, 4> order_of(const std::string& msg, uint64_t arrival) const;
+  std::vector<std::string> overrides_;
+  std::vector<Item> items_;
+  std::set<std::string> failed_;
+};
+
+// Fills the schema's fields from a parsed TOML table, collecting source positions into srcs and
+// every problem ("where: key.path: message") into problems.
+void apply_table(const Section& root, const toml::table& table, SourceMap& srcs,
+                 Problems& problems);
 
 // Parses one --set "a.b=value" against the schema and applies it. Values are read as the field's
-// type: strings need no quotes, lists are TOML arrays ("[2, 2]") or comma-separated ("2,2").
-void apply_override(const Section& root, const std::string& assignment, SourceMap& srcs);
+// type: strings need no quotes, lists are TOML arrays ("[2, 2]") or comma-separated ("2,2"). A
+// problem ("--set a.b=value: a.b: message") goes to problems, and the key keeps the value and
+// location it had.
+void apply_override(const Section& root, const std::string& assignment, SourceMap& srcs,
+                    Problems& problems);
 
-// Checks every field's constraints (range, choices, required) after parsing and overrides.
-void check_all(const Section& root, const SourceMap& srcs);
+// Checks every field's constraints (range, choices, required, inactive sections) after parsing
+// and overrides, into problems; keys that already failed to be read are not checked again.
+void check_all(const Section& root, const SourceMap& srcs, Problems& problems);
 
 // The current values of every field as TOML text (defaults included), with help comments.
 std::string to_toml(const Section& root);

@@ -245,8 +245,7 @@ TEST(Config, DeckDifferencesNameEachChangedKeyWithBothValues) {
 }
 
 // Every problem of a deck at once, in the order of its lines (the TOML table's own order is by
-// key name: [kd] would come before [narrow] and [wide]): wrong types in one pass, ranges in the
-// next.
+// key name: [kd] would come before [narrow] and [wide]), then the --set ones.
 TEST(Config, AllProblemsOfADeckAreReportedInLineOrder) {
   const std::string types = config_error_of(kMinimal +
                                             "[wide]\nsteps = \"many\"\n"
@@ -274,4 +273,75 @@ TEST(Config, AllProblemsOfADeckAreReportedInLineOrder) {
   ASSERT_NE(set, std::string::npos) << ranges;
   EXPECT_LT(keep, lr);
   EXPECT_LT(lr, set);
+}
+
+namespace {
+
+std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> out;
+  size_t from = 0;
+  while (from <= s.size()) {
+    const size_t nl = s.find('\n', from);
+    out.push_back(s.substr(from, nl == std::string::npos ? std::string::npos : nl - from));
+    if (nl == std::string::npos) break;
+    from = nl + 1;
+  }
+  return out;
+}
+
+// Each line of msg starts with the matching prefix, and there are as many lines as prefixes.
+void expect_lines_start_with(const std::string& msg, const std::vector<std::string>& prefixes) {
+  const std::vector<std::string> lines = lines_of(msg);
+  ASSERT_EQ(lines.size(), prefixes.size()) << msg;
+  for (size_t i = 0; i < prefixes.size(); ++i)
+    EXPECT_EQ(lines[i].rfind(prefixes[i], 0), 0u) << "line " << i << " of:\n" << msg;
+}
+
+}  // namespace
+
+// Every --set problem at once, in command-line order, each naming its --set text: unparsable
+// values, unknown keys and sections, wrong types, a missing '=' and ranges alike.
+TEST(Config, AllOverrideProblemsAreReportedInCommandLineOrder) {
+  const std::string msg = config_error_of(
+      kMinimal, {"checkpoint.keep=0", "wide.lr=abc", "nosuch.key=1", "narrow.restart=2",
+                 "run.stages=wide", "wide.nesterov=3", "narrow.restarts", "model.mlp.width=0"});
+  expect_lines_start_with(
+      msg, {"--set checkpoint.keep=0: checkpoint.keep: value 0 out of range",
+            "--set wide.lr=abc: wide.lr: expected a number, got 'abc'",
+            "--set nosuch.key=1: nosuch: unknown section",
+            "--set narrow.restart=2: narrow.restart: unknown key (did you mean 'restarts'?)",
+            "--set wide.nesterov=3: wide.nesterov: expected a boolean (true or false), got '3'",
+            "--set narrow.restarts: expected key.path=value",
+            "--set model.mlp.width=0: model.mlp.width: value 0 out of range"});
+}
+
+// A deck's problems (wrong keys, types and ranges together, by line) and then the --set ones:
+// neither hides the other. A --set that could not be read leaves the file's value, which is
+// still checked (wide.lr below).
+TEST(Config, DeckProblemsAndOverrideProblemsAreReportedTogether) {
+  const std::string msg = config_error_of(kMinimal +
+                                              "[wide]\nlr = -1.0\n"              // 4: range
+                                              "[narrow]\nstep_per_block = 10\n"  // 6: unknown key
+                                              "[kd]\nsteps = \"many\"\n",        // 8: type
+                                          {"wide.lr=abc", "kd.restarts=0"});
+  expect_lines_start_with(
+      msg, {"deck.toml:4:1: wide.lr: value -1.0 out of range",
+            "deck.toml:6:1: narrow.step_per_block: unknown key (did you mean 'steps_per_block'?)",
+            "deck.toml:8:1: kd.steps: expected an integer, got a string",
+            "--set wide.lr=abc: wide.lr: expected a number, got 'abc'",
+            "--set kd.restarts=0: kd.restarts: value 0 out of range"});
+}
+
+// A value that could not be read is reported once: its key is not also range-checked at its
+// default, and the keys that depend on it (an inactive family's section) are not reported.
+TEST(Config, AProblemIsNotFollowedByItsConsequences) {
+  std::string msg = config_error_of("[model]\nfamily = 3\n[model.mlp]\nwidth = 8\n");
+  expect_lines_start_with(msg, {"deck.toml:2:1: model.family: expected a string, got an integer"});
+  msg = config_error_of("model = 3\n");
+  expect_lines_start_with(msg,
+                          {"deck.toml:1:1: model: expected a table ([model]), got an integer"});
+  msg = config_error_of("[model]\nfamily = \"mlp\"\n", {"model.family=3", "model.mlp.width=x"});
+  expect_lines_start_with(
+      msg, {"--set model.family=3: model.family: '3' is not a valid choice",
+            "--set model.mlp.width=x: model.mlp.width: expected an integer, got 'x'"});
 }
