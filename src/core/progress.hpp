@@ -29,6 +29,8 @@ class Progress {
 
   // Period of the plain lines when not on a terminal (default 10 s).
   void set_interval(double seconds) { interval_ = seconds; }
+  // Units already done when counting starts (a resumed loop): not counted in the rate.
+  void set_start(int64_t done) { start_n_ = sample_n_ = done_ = done; }
 
   // done: units completed since construction; extra: shown at the end, e.g. "loss 0.4231".
   void update(int64_t done, std::string_view extra = "");
@@ -56,8 +58,10 @@ class Progress {
   int64_t start_n_ = 0;
   double sample_t_;
   int64_t sample_n_ = 0;
-  double rate_ = -1;  // < 0: not measured yet
-  double last_out_;   // time of the last redraw (terminal) or line (plain)
+  double rate_ = -1;     // < 0: not measured yet
+  double first_t_ = 0;   // the first update: the rate counts from it (the interval before it
+  int64_t first_n_ = 0;  // holds start-up: the first step's allocations, a pipeline filling)
+  double last_out_;      // time of the last redraw (terminal) or line (plain)
   int64_t done_ = 0;
   size_t drawn_len_ = 0;  // length of the line now on the terminal, to blank its tail
   bool updated_ = false;

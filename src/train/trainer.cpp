@@ -251,6 +251,7 @@ const io::MetricsTable& Trainer::run(const StepFn& step_fn) {
   ctx.grads_ready = group.size() > 1 ? &sync : nullptr;
   Progress progress(opt_.stage, opt_.total_steps, "step");
   progress.set_interval(opt_.progress_interval_s);
+  progress.set_start(step_);
   int64_t last_saved = step_;
   double running = std::nan("");
   double busy_s = 0, allreduce_s = 0, samples = 0;

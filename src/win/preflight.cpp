@@ -7,6 +7,7 @@
 
 #include "config/load.hpp"
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "data/bert_shard.hpp"
 #include "data/image_shard.hpp"
 #include "dist/collective.hpp"
@@ -184,6 +185,10 @@ void check_grid(const config::Deck& d, int world) {
 
 void preflight(const config::Deck& d) {
   check_grid(d, dist::world().size());
+  if (d.narrow.schedule != "pipelined" && d.dist.pipeline > 1 && dist::world().is_root())
+    log_warn(config::key_location(d, "dist.pipeline"), ": dist.pipeline = ", d.dist.pipeline,
+             " has no effect with narrow.schedule = \"", d.narrow.schedule,
+             "\" (only the pipelined schedule splits the blocks over pipeline stages)");
   // Rank 0 opens the files; its verdict (or its error) is every rank's.
   dist::on_root(dist::world(), [&] { check_data(d); });
 }

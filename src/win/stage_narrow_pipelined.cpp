@@ -273,6 +273,7 @@ void run_narrow_pipelined(const RunContext& rc) {
   Tensor t_in, s_in;  // activations received from the previous stage (reused buffers)
   Progress progress(stage_name, total, "step");
   progress.set_interval(d.run.progress_interval_s);
+  progress.set_start(step);
   int64_t last_saved = step;
   double busy = 0, samples = 0;
   while (step < total) {
