@@ -305,6 +305,14 @@ TEST(CudaBf16Activations, PoolingAndResidualOpsMatchTheCpu) {
 // stem) on the GPU with bf16 activations against the CPU's f32 step from the same weights and
 // batch: the loss and every parameter gradient. The GPU in fp32 first, against the same CPU step
 // to fp32 tolerance, so that a failure below is the bf16 path's.
+//
+// The bf16 gradients are held to the f32 ones by direction (cosine >= 0.97 each), not
+// elementwise: this small network's gradients are sums that cancel (batch norm over 16 x 3 x 3
+// values), so one bf16 rounding of the input image alone moves them by up to 15% of their
+// largest element on the CPU, and the whole bf16 path by up to 25% (measured on the CUDA
+// emulator, test_cuda_host_emu), while their cosines stay at 0.98 and above. A wrong layout, a
+// missing term or a lost gradient turns a cosine far below that; the elementwise bound (0.5)
+// only catches gross outliers.
 TEST(CudaBf16Activations, ResNetStepMatchesTheCpuToBf16Rounding) {
   SKIP_WITHOUT_GPU();
   config::ResNetConfig c;
@@ -358,6 +366,16 @@ TEST(CudaBf16Activations, ResNetStepMatchesTheCpuToBf16Rounding) {
     for (const auto& r : detailed)
       bf16_conv = bf16_conv || r.name.find(" bf16") != std::string::npos;
     EXPECT_TRUE(bf16_conv) << "no convolution ran on bf16 activations";
-    compare(got, 2e-2, 8e-2);
+    compare(got, 2e-2, 0.5);
+    for (size_t i = 0; i < want.second.size(); ++i) {
+      const auto a = got.second[i].second.to_vector(), b = want.second[i].second.to_vector();
+      double ab = 0, aa = 0, bb = 0;
+      for (size_t j = 0; j < a.size(); ++j) {
+        ab += a[j] * b[j];
+        aa += a[j] * a[j];
+        bb += b[j] * b[j];
+      }
+      EXPECT_GE(ab / std::sqrt(aa * bb), 0.97) << want.second[i].first << ": gradient direction";
+    }
   }
 }

@@ -1,9 +1,8 @@
 // CPU stand-in for the part of cuDNN 9 (its legacy API) that win's host code names, so that the
-// whole CUDA backend compiles and runs in test_cuda_host_emu. Handles and descriptors work; every
-// computation (convolution, batch norm, pooling, tensor ops) and algorithm query answers
-// CUDNN_STATUS_EXECUTION_FAILED with "not emulated" as its last error, so an op that needs cuDNN
-// fails loudly there (test_cuda_host_emu's filter leaves those tests to a GPU machine). The real
-// header's names and values (tests/cuda_emu/host/cudnn_standin.cpp defines the functions).
+// whole CUDA backend compiles and runs in test_cuda_host_emu: descriptors, tensor ops, ReLU,
+// batch norm, convolutions with their algorithm queries, and pooling, computed on the CPU by
+// tests/cuda_emu/host/cudnn_standin.cpp and cudnn_conv_standin.cpp. The real header's names and
+// values; the status codes are the categories (cuDNN 9's detailed codes refine them).
 #pragma once
 
 #include <cstddef>
