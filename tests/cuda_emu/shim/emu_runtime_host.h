@@ -80,10 +80,11 @@ inline cudaError_t check_host(const void* p, size_t bytes) {
 
 inline cudaError_t cudaMalloc(void** p, size_t bytes) {
   if (!p) return cudaErrorInvalidValue;
-  const size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
-  void* q = std::aligned_alloc(256, rounded);  // cudaMalloc's alignment
-  if (!q) return 2;                            // cudaErrorMemoryAllocation
-  std::memset(q, 0xFF, rounded);
+  // cudaMalloc's alignment, and exactly `bytes`, so that a sanitizer build sees a read or write
+  // one element past the end.
+  void* q = nullptr;
+  if (posix_memalign(&q, 256, std::max<size_t>(bytes, 1)) != 0) return 2;  // MemoryAllocation
+  std::memset(q, 0xFF, bytes);
   emu::DeviceMemory& m = emu::device_memory();
   std::lock_guard lock(m.mu);
   m.live[static_cast<const char*>(q)] = bytes;
