@@ -77,8 +77,7 @@ void expect_same_weights(const fs::path& a, const fs::path& b) {
 // The small deck in run directory d, killed (SIGKILL) at wide step 12, after its checkpoints at
 // steps 5 and 10: the newest checkpoint's path (empty, with a test failure, if it went otherwise).
 fs::path killed_after_two_checkpoints(const std::string& d) {
-  const fs::path newest =
-      fs::path(d) / "fashion_mnist_resnet_small" / "wide" / "ckpt-000000010.h5";
+  const fs::path newest = fs::path(d) / "fashion_mnist_resnet_small" / "wide" / "ckpt-000000010.h5";
   const int code = win_run(d, "WIN_TEST_KILL_AT='wide@12'").code;
   EXPECT_EQ(code, 137);
   EXPECT_TRUE(fs::exists(newest)) << newest;

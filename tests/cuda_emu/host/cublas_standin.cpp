@@ -140,7 +140,8 @@ cublasStatus_t check_problem(const EmuLtMatmulDesc& d, const EmuLtLayout& a, con
   if (e & CUBLASLT_EPILOGUE_BIAS) {
     if (!d.bias) return CUBLAS_STATUS_INVALID_VALUE;
     const int32_t bt = d.bias_type == -1 ? static_cast<int32_t>(dd.type) : d.bias_type;
-    if (bt != static_cast<int32_t>(dd.type) && bt != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+    // D's type (the matmul page's type table; fp32 bias with bf16 D only for IMMA/FP8 kernels).
+    if (bt != static_cast<int32_t>(dd.type)) return CUBLAS_STATUS_NOT_SUPPORTED;
   }
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -201,8 +202,8 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
   if (m < 0 || n < 0 || k < 0 || batch < 0 || ldc < std::max(1, m) ||
       lda < std::max(1, ta == CUBLAS_OP_N ? m : k) || ldb < std::max(1, tb == CUBLAS_OP_N ? k : n))
     return CUBLAS_STATUS_INVALID_VALUE;
-  if (at != bt || element_size(at) == 0 || element_size(ct) == 0)
-    return CUBLAS_STATUS_NOT_SUPPORTED;
+  auto modelled = [](cudaDataType t) { return t == CUDA_R_32F || t == CUDA_R_16BF; };
+  if (at != bt || !modelled(at) || !modelled(ct)) return CUBLAS_STATUS_NOT_SUPPORTED;
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
   for (int q = 0; q < batch; ++q)
     for (int j = 0; j < n; ++j)
@@ -361,7 +362,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t d, const 
   const void* ptrs[5] = {A, B, C, D, d->bias};
   for (int i = 0; i < 5; ++i)
     if (ptrs[i] && alignment_of(ptrs[i]) < r.align[i]) return CUBLAS_STATUS_INVALID_VALUE;
-  if (workspace_bytes < r.workspace || (r.workspace > 0 && !workspace))
+  if (workspace_bytes < r.workspace || (r.workspace > 0 && !workspace) ||
+      (workspace && alignment_of(workspace) < 256))  // "must be 256B aligned"
     return CUBLAS_STATUS_INVALID_VALUE;
   if (r.workspace > 0 && emu::check_device_pointers && !emu::in_allocation(workspace, r.workspace))
     return CUBLAS_STATUS_INVALID_VALUE;

@@ -1,14 +1,17 @@
 // cuDNN's convolutions and pooling on the CPU, for test_cuda_host_emu (see cudnn_standin.cpp):
 // forward, backward data, backward filter and bias, over any strides of x, y and the filter's
 // NCHW or NHWC order, in float or bf16 with float accumulation (double here); operands rounded to
-// TF32 unless the math type is FMA_MATH, as tensor cores would. Three algorithms are offered,
-// fastest first: 2 (tensor-op math, not deterministic, 8 KiB workspace), 1 (tensor-op math,
-// deterministic, 4 KiB) and 0 (FMA math, deterministic, none), so that callers' choices among
-// them are exercised; a call must bring the workspace its algorithm asked for. The measured
+// TF32 unless the math type is FMA_MATH, as tensor cores would. Four candidates are ranked,
+// fastest first: 3 (NOT_SUPPORTED for these shapes), 2 (tensor-op math, not deterministic, 8 KiB
+// workspace), 1 (tensor-op math, deterministic, 4 KiB) and 0 (FMA math, deterministic, none), so
+// that callers' choices among them are exercised; a call must bring the workspace its algorithm
+// asked for. The numbers are the stand-in's own, the same in every direction (cuDNN's numbering
+// differs per direction, and so does which of its algorithms are deterministic). The measured
 // searches (Find*Ex) overwrite their output buffer with NaN, as a real search leaves garbage
 // there. Pooling: max (padding as -inf, the first maximum of a window takes the gradient) and
 // average counting the padding.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -78,17 +81,42 @@ bool workspace_ok(int algo, const void* ws, size_t bytes) {
   return need == 0 || !emu::check_device_pointers || emu::in_allocation(ws, need);
 }
 
+// The ranked candidates, fastest first. A measured search given `workspace` bytes marks those
+// needing more CUDNN_STATUS_ALLOC_FAILED, as cuDNN does (the call itself succeeds).
 template <class Perf>
-cudnnStatus_t offer(int requested, int* returned, Perf* perf) {
-  const Perf all[3] = {
-      {2, CUDNN_STATUS_SUCCESS, 1.0f, workspace_of(2), CUDNN_NON_DETERMINISTIC, CUDNN_TENSOR_OP_MATH, {}},
-      {1, CUDNN_STATUS_SUCCESS, 2.0f, workspace_of(1), CUDNN_DETERMINISTIC, CUDNN_TENSOR_OP_MATH, {}},
+cudnnStatus_t offer(int requested, int* returned, Perf* perf, size_t workspace = SIZE_MAX) {
+  const Perf all[4] = {
+      {3, CUDNN_STATUS_NOT_SUPPORTED, -1.0f, 0, CUDNN_DETERMINISTIC, CUDNN_DEFAULT_MATH, {}},
+      {2,
+       CUDNN_STATUS_SUCCESS,
+       1.0f,
+       workspace_of(2),
+       CUDNN_NON_DETERMINISTIC,
+       CUDNN_TENSOR_OP_MATH,
+       {}},
+      {1,
+       CUDNN_STATUS_SUCCESS,
+       2.0f,
+       workspace_of(1),
+       CUDNN_DETERMINISTIC,
+       CUDNN_TENSOR_OP_MATH,
+       {}},
       {0, CUDNN_STATUS_SUCCESS, 3.0f, workspace_of(0), CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {}},
   };
   if (requested < 1 || !returned || !perf) return fail(CUDNN_STATUS_BAD_PARAM, "algorithm query");
-  *returned = std::min(requested, 3);
-  for (int i = 0; i < *returned; ++i) perf[i] = all[i];
+  *returned = std::min(requested, 4);
+  for (int i = 0; i < *returned; ++i) {
+    perf[i] = all[i];
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory > workspace)
+      perf[i].status = CUDNN_STATUS_ALLOC_FAILED;
+  }
   return CUDNN_STATUS_SUCCESS;
+}
+
+// A measured search's workspace: any size (algorithms that need more are marked), inside its
+// allocation.
+bool search_workspace_ok(const void* ws, size_t bytes) {
+  return bytes == 0 || (ws && (!emu::check_device_pointers || emu::in_allocation(ws, bytes)));
 }
 
 // A measured search's output: garbage (NaN) afterwards.
@@ -122,7 +150,8 @@ struct Accumulator {
 cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t d, int pad_h, int pad_w,
                                               int u, int v, int dil_h, int dil_w,
                                               cudnnConvolutionMode_t mode, cudnnDataType_t type) {
-  if (pad_h < 0 || pad_w < 0 || u < 1 || v < 1 || dil_h < 1 || dil_w < 1 || type != CUDNN_DATA_FLOAT)
+  if (pad_h < 0 || pad_w < 0 || u < 1 || v < 1 || dil_h < 1 || dil_w < 1 ||
+      type != CUDNN_DATA_FLOAT)
     return fail(CUDNN_STATUS_BAD_PARAM, "cudnnSetConvolution2dDescriptor");
   d->pad_h = pad_h, d->pad_w = pad_w, d->stride_h = u, d->stride_w = v, d->dil_h = dil_h,
   d->dil_w = dil_w, d->mode = mode, d->set = true;
@@ -135,12 +164,12 @@ cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnM
 
 // ---- algorithm choice -----------------------------------------------------------------------
 
-#define WIN_EMU_QUERY(Name, Perf, A, B, D)                                                     \
-  cudnnStatus_t Name(cudnnHandle_t h, A a, B b, const cudnnConvolutionDescriptor_t c, D d,    \
-                     const int n, int* got, Perf* perf) {                                      \
-    if (!h || !c || !c->set) return fail(CUDNN_STATUS_BAD_PARAM, #Name);                      \
-    (void)a, (void)b, (void)d;                                                                 \
-    return offer(n, got, perf);                                                                \
+#define WIN_EMU_QUERY(Name, Perf, A, B, D)                                                 \
+  cudnnStatus_t Name(cudnnHandle_t h, A a, B b, const cudnnConvolutionDescriptor_t c, D d, \
+                     const int n, int* got, Perf* perf) {                                  \
+    if (!h || !c || !c->set) return fail(CUDNN_STATUS_BAD_PARAM, #Name);                   \
+    (void)a, (void)b, (void)d;                                                             \
+    return offer(n, got, perf);                                                            \
   }
 WIN_EMU_QUERY(cudnnGetConvolutionForwardAlgorithm_v7, cudnnConvolutionFwdAlgoPerf_t,
               const cudnnTensorDescriptor_t, const cudnnFilterDescriptor_t,
@@ -159,10 +188,10 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(
     const cudnnTensorDescriptor_t yd, void* y, const int n, int* got,
     cudnnConvolutionFwdAlgoPerf_t* perf, void* ws, size_t ws_bytes) {
   if (!h || !Geometry(xd, wd, cd, yd).ok || !usable(xd, x) || !usable(wd, w) || !usable(yd, y) ||
-      !workspace_ok(2, ws, ws_bytes))
+      !search_workspace_ok(ws, ws_bytes))
     return fail(CUDNN_STATUS_BAD_PARAM, "cudnnFindConvolutionForwardAlgorithmEx");
   scribble(yd, y);
-  return offer(n, got, perf);
+  return offer(n, got, perf, ws_bytes);
 }
 cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(
     cudnnHandle_t h, const cudnnFilterDescriptor_t wd, const void* w,
@@ -170,10 +199,10 @@ cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(
     const cudnnTensorDescriptor_t dxd, void* dx, const int n, int* got,
     cudnnConvolutionBwdDataAlgoPerf_t* perf, void* ws, size_t ws_bytes) {
   if (!h || !Geometry(dxd, wd, cd, dyd).ok || !usable(wd, w) || !usable(dyd, dy) ||
-      !usable(dxd, dx) || !workspace_ok(2, ws, ws_bytes))
+      !usable(dxd, dx) || !search_workspace_ok(ws, ws_bytes))
     return fail(CUDNN_STATUS_BAD_PARAM, "cudnnFindConvolutionBackwardDataAlgorithmEx");
   scribble(dxd, dx);
-  return offer(n, got, perf);
+  return offer(n, got, perf, ws_bytes);
 }
 cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
     cudnnHandle_t h, const cudnnTensorDescriptor_t xd, const void* x,
@@ -181,19 +210,20 @@ cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
     const cudnnFilterDescriptor_t dwd, void* dw, const int n, int* got,
     cudnnConvolutionBwdFilterAlgoPerf_t* perf, void* ws, size_t ws_bytes) {
   if (!h || !Geometry(xd, dwd, cd, dyd).ok || !usable(xd, x) || !usable(dyd, dy) ||
-      !usable(dwd, dw) || !workspace_ok(2, ws, ws_bytes))
+      !usable(dwd, dw) || !search_workspace_ok(ws, ws_bytes))
     return fail(CUDNN_STATUS_BAD_PARAM, "cudnnFindConvolutionBackwardFilterAlgorithmEx");
   scribble(dwd, dw);
-  return offer(n, got, perf);
+  return offer(n, got, perf, ws_bytes);
 }
 
-#define WIN_EMU_WORKSPACE(Name, A, B, D, Algo)                                                   \
-  cudnnStatus_t Name(cudnnHandle_t h, A a, B b, const cudnnConvolutionDescriptor_t c, D d,      \
-                     Algo algo, size_t* bytes) {                                                 \
-    if (!h || !c || !c->set || !bytes || algo < 0 || algo > 2) return fail(CUDNN_STATUS_BAD_PARAM, #Name); \
-    (void)a, (void)b, (void)d;                                                                   \
-    *bytes = workspace_of(algo);                                                                 \
-    return CUDNN_STATUS_SUCCESS;                                                                 \
+#define WIN_EMU_WORKSPACE(Name, A, B, D, Algo)                                             \
+  cudnnStatus_t Name(cudnnHandle_t h, A a, B b, const cudnnConvolutionDescriptor_t c, D d, \
+                     Algo algo, size_t* bytes) {                                           \
+    if (!h || !c || !c->set || !bytes || algo < 0 || algo > 2)                             \
+      return fail(CUDNN_STATUS_BAD_PARAM, #Name);                                          \
+    (void)a, (void)b, (void)d;                                                             \
+    *bytes = workspace_of(algo);                                                           \
+    return CUDNN_STATUS_SUCCESS;                                                           \
   }
 WIN_EMU_WORKSPACE(cudnnGetConvolutionForwardWorkspaceSize, const cudnnTensorDescriptor_t,
                   const cudnnFilterDescriptor_t, const cudnnTensorDescriptor_t,
@@ -222,8 +252,8 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void* alpha,
   Accumulator acc(*yd);
   g.each([&](int64_t n, int64_t k, int64_t p, int64_t q, int64_t c, int64_t hi, int64_t wi,
              int64_t r, int64_t s) {
-    acc(n, k, p, q) += double{g.operand(*xd, x, at(*xd, n, c, hi, wi))} *
-                       g.operand(*wd, w, at(*wd, k, c, r, s));
+    acc(n, k, p, q) +=
+        double{g.operand(*xd, x, at(*xd, n, c, hi, wi))} * g.operand(*wd, w, at(*wd, k, c, r, s));
   });
   acc.blend_into(y, alpha, beta);
   return CUDNN_STATUS_SUCCESS;
@@ -244,8 +274,8 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void* alpha,
   Accumulator acc(*dxd);
   g.each([&](int64_t n, int64_t k, int64_t p, int64_t q, int64_t c, int64_t hi, int64_t wi,
              int64_t r, int64_t s) {
-    acc(n, c, hi, wi) += double{g.operand(*dyd, dy, at(*dyd, n, k, p, q))} *
-                         g.operand(*wd, w, at(*wd, k, c, r, s));
+    acc(n, c, hi, wi) +=
+        double{g.operand(*dyd, dy, at(*dyd, n, k, p, q))} * g.operand(*wd, w, at(*wd, k, c, r, s));
   });
   acc.blend_into(dx, alpha, beta);
   return CUDNN_STATUS_SUCCESS;
@@ -284,7 +314,8 @@ cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t h, const void* alpha,
   for (int64_t n = 0; n < dyd->dim[0]; ++n)
     for (int64_t k = 0; k < dyd->dim[1]; ++k)
       for (int64_t p = 0; p < dyd->dim[2]; ++p)
-        for (int64_t q = 0; q < dyd->dim[3]; ++q) acc(0, k, 0, 0) += load(*dyd, dy, at(*dyd, n, k, p, q));
+        for (int64_t q = 0; q < dyd->dim[3]; ++q)
+          acc(0, k, 0, 0) += load(*dyd, dy, at(*dyd, n, k, p, q));
   acc.blend_into(db, alpha, beta);
   return CUDNN_STATUS_SUCCESS;
 }
@@ -294,7 +325,7 @@ cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t h, const void* alpha,
 cudnnStatus_t cudnnSetPooling2dDescriptor(cudnnPoolingDescriptor_t d, cudnnPoolingMode_t mode,
                                           cudnnNanPropagation_t, int wh, int ww, int ph, int pw,
                                           int sh, int sw) {
-  if (wh < 1 || ww < 1 || ph < 0 || pw < 0 || sh < 1 || sw < 1 || ph >= wh || pw >= ww)
+  if (wh < 1 || ww < 1 || ph < 0 || pw < 0 || sh < 1 || sw < 1)
     return fail(CUDNN_STATUS_BAD_PARAM, "cudnnSetPooling2dDescriptor");
   d->pool = mode, d->window_h = wh, d->window_w = ww, d->pad_h = ph, d->pad_w = pw;
   d->stride_h = sh, d->stride_w = sw, d->set = true;
@@ -330,8 +361,8 @@ bool max_mode(const EmuCudnnDescriptor& pd) {
 
 cudnnStatus_t cudnnPoolingForward(cudnnHandle_t h, const cudnnPoolingDescriptor_t pd,
                                   const void* alpha, const cudnnTensorDescriptor_t xd,
-                                  const void* x, const void* beta,
-                                  const cudnnTensorDescriptor_t yd, void* y) {
+                                  const void* x, const void* beta, const cudnnTensorDescriptor_t yd,
+                                  void* y) {
   if (!h || !pool_fits(pd, xd, yd) || !usable(xd, x) || !usable(yd, y))
     return fail(CUDNN_STATUS_BAD_PARAM, "cudnnPoolingForward");
   Accumulator acc(*yd);
@@ -353,8 +384,8 @@ cudnnStatus_t cudnnPoolingForward(cudnnHandle_t h, const cudnnPoolingDescriptor_
 
 cudnnStatus_t cudnnPoolingBackward(cudnnHandle_t h, const cudnnPoolingDescriptor_t pd,
                                    const void* alpha, const cudnnTensorDescriptor_t yd,
-                                   const void* y, const cudnnTensorDescriptor_t dyd,
-                                   const void* dy, const cudnnTensorDescriptor_t xd, const void* x,
+                                   const void* y, const cudnnTensorDescriptor_t dyd, const void* dy,
+                                   const cudnnTensorDescriptor_t xd, const void* x,
                                    const void* beta, const cudnnTensorDescriptor_t dxd, void* dx) {
   if (!h || !pool_fits(pd, xd, yd) || yd->dim != dyd->dim || xd->dim != dxd->dim ||
       !usable(yd, y) || !usable(dyd, dy) || !usable(xd, x) || !usable(dxd, dx))

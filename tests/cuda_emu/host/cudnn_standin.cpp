@@ -91,14 +91,14 @@ void cudnnGetLastErrorString(char* message, size_t max_size) {
 
 // ---- descriptors ----------------------------------------------------------------------------
 
-#define WIN_EMU_DESCRIPTOR(Kind)                                                \
-  cudnnStatus_t cudnnCreate##Kind##Descriptor(cudnn##Kind##Descriptor_t* d) {  \
-    *d = new EmuCudnnDescriptor;                                                \
-    return CUDNN_STATUS_SUCCESS;                                                \
-  }                                                                             \
-  cudnnStatus_t cudnnDestroy##Kind##Descriptor(cudnn##Kind##Descriptor_t d) {  \
-    delete d;                                                                   \
-    return CUDNN_STATUS_SUCCESS;                                                \
+#define WIN_EMU_DESCRIPTOR(Kind)                                              \
+  cudnnStatus_t cudnnCreate##Kind##Descriptor(cudnn##Kind##Descriptor_t* d) { \
+    *d = new EmuCudnnDescriptor;                                              \
+    return CUDNN_STATUS_SUCCESS;                                              \
+  }                                                                           \
+  cudnnStatus_t cudnnDestroy##Kind##Descriptor(cudnn##Kind##Descriptor_t d) { \
+    delete d;                                                                 \
+    return CUDNN_STATUS_SUCCESS;                                              \
   }
 WIN_EMU_DESCRIPTOR(Tensor)
 WIN_EMU_DESCRIPTOR(Filter)
@@ -129,8 +129,7 @@ cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataTyp
   return cudnnSetTensor4dDescriptor(d, f, type, k, c, h, w);  // KCRS or KRSC order
 }
 cudnnStatus_t cudnnDeriveBNTensorDescriptor(cudnnTensorDescriptor_t d,
-                                            const cudnnTensorDescriptor_t x,
-                                            cudnnBatchNormMode_t) {
+                                            const cudnnTensorDescriptor_t x, cudnnBatchNormMode_t) {
   if (!x || !x->set) return fail(CUDNN_STATUS_BAD_PARAM, "cudnnDeriveBNTensorDescriptor: x unset");
   return cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1,
                                     static_cast<int>(x->dim[1]), 1, 1);
@@ -167,8 +166,8 @@ cudnnStatus_t cudnnAddTensor(cudnnHandle_t h, const void* alpha, const cudnnTens
   const float a = *static_cast<const float*>(alpha), b = *static_cast<const float*>(beta);
   each(*cd, [&](int64_t n, int64_t c, int64_t i, int64_t j) {
     const auto& d = ad->dim;
-    const double v = load(*ad, A, at(*ad, d[0] > 1 ? n : 0, d[1] > 1 ? c : 0, d[2] > 1 ? i : 0,
-                                       d[3] > 1 ? j : 0));
+    const double v = load(
+        *ad, A, at(*ad, d[0] > 1 ? n : 0, d[1] > 1 ? c : 0, d[2] > 1 ? i : 0, d[3] > 1 ? j : 0));
     blend(*cd, C, at(*cd, n, c, i, j), v, a, b);
   });
   return CUDNN_STATUS_SUCCESS;
@@ -177,8 +176,12 @@ cudnnStatus_t cudnnAddTensor(cudnnHandle_t h, const void* alpha, const cudnnTens
 cudnnStatus_t cudnnSetTensor(cudnnHandle_t h, const cudnnTensorDescriptor_t yd, void* y,
                              const void* value) {
   if (!h || !usable(yd, y)) return fail(CUDNN_STATUS_BAD_PARAM, "cudnnSetTensor");
-  const float v = *static_cast<const float*>(value);
-  each(*yd, [&](int64_t n, int64_t c, int64_t i, int64_t j) { store(*yd, y, at(*yd, n, c, i, j), v); });
+  // value[0] has y's data type.
+  const float v = yd->type == CUDNN_DATA_BFLOAT16
+                      ? __bfloat162float(*static_cast<const __nv_bfloat16*>(value))
+                      : *static_cast<const float*>(value);
+  each(*yd,
+       [&](int64_t n, int64_t c, int64_t i, int64_t j) { store(*yd, y, at(*yd, n, c, i, j), v); });
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -230,7 +233,7 @@ cudnnStatus_t cudnnActivationBackward(cudnnHandle_t h, cudnnActivationDescriptor
 
 namespace {
 
-constexpr double kMinEpsilon = 1e-5;  // CUDNN_BN_MIN_EPSILON
+constexpr double kMinEpsilon = 0.0;  // CUDNN_BN_MIN_EPSILON (cudnn_ops_v9.h)
 
 bool channel_desc(const EmuCudnnDescriptor* d, const EmuCudnnDescriptor* x) {
   return d && d->set && d->dim[0] == 1 && d->dim[1] == x->dim[1] && d->dim[2] == 1 &&
@@ -282,11 +285,12 @@ cudnnStatus_t cudnnBatchNormalizationForwardTraining(
     for (int64_t n = 0; n < xd->dim[0]; ++n)
       for (int64_t i = 0; i < xd->dim[2]; ++i)
         for (int64_t j = 0; j < xd->dim[3]; ++j)
-          blend(*yd, y, at(*yd, n, c, i, j), g * (load(*xd, x, at(*xd, n, c, i, j)) - mean) * inv + be,
-                a, b);
-    // factor 1 starts a new average: the old values are not read (they may be anything).
+          blend(*yd, y, at(*yd, n, c, i, j),
+                g * (load(*xd, x, at(*xd, n, c, i, j)) - mean) * inv + be, a, b);
+    // cuDNN's formula, old values read also with factor 1 (nothing promises otherwise): NaN
+    // left in them stays NaN, so a caller must start from a defined running average.
     auto update = [&](void* p, double v) {
-      if (p) set_chan(*cd, p, c, factor == 1.0 ? v : factor * v + (1 - factor) * chan(*cd, p, c));
+      if (p) set_chan(*cd, p, c, factor * v + (1 - factor) * chan(*cd, p, c));
     };
     update(running_mean, mean);
     update(running_var, var * m / (m - 1));  // the unbiased estimate, as cuDNN keeps it
@@ -308,26 +312,30 @@ cudnnStatus_t cudnnBatchNormalizationForwardInference(
   const float a = *static_cast<const float*>(alpha), b = *static_cast<const float*>(beta);
   each(*yd, [&](int64_t n, int64_t c, int64_t i, int64_t j) {
     const double inv = 1.0 / std::sqrt(double{chan(*cd, var, c)} + eps);
-    const double v = chan(*cd, scale, c) * (load(*xd, x, at(*xd, n, c, i, j)) - chan(*cd, mean, c)) * inv +
-                     chan(*cd, bias, c);
+    const double v =
+        chan(*cd, scale, c) * (load(*xd, x, at(*xd, n, c, i, j)) - chan(*cd, mean, c)) * inv +
+        chan(*cd, bias, c);
     blend(*yd, y, at(*yd, n, c, i, j), v, a, b);
   });
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnBatchNormalizationBackward(
-    cudnnHandle_t h, cudnnBatchNormMode_t mode, const void* alpha_data, const void* beta_data,
-    const void* alpha_param, const void* beta_param, const cudnnTensorDescriptor_t xd,
-    const void* x, const cudnnTensorDescriptor_t dyd, const void* dy,
-    const cudnnTensorDescriptor_t dxd, void* dx, const cudnnTensorDescriptor_t cd,
-    const void* scale, void* dscale, void* dbias, double eps, const void* saved_mean,
-    const void* saved_inv_var) {
+cudnnStatus_t cudnnBatchNormalizationBackward(cudnnHandle_t h, cudnnBatchNormMode_t mode,
+                                              const void* alpha_data, const void* beta_data,
+                                              const void* alpha_param, const void* beta_param,
+                                              const cudnnTensorDescriptor_t xd, const void* x,
+                                              const cudnnTensorDescriptor_t dyd, const void* dy,
+                                              const cudnnTensorDescriptor_t dxd, void* dx,
+                                              const cudnnTensorDescriptor_t cd, const void* scale,
+                                              void* dscale, void* dbias, double eps,
+                                              const void* saved_mean, const void* saved_inv_var) {
   if (!h || mode != CUDNN_BATCHNORM_SPATIAL || !usable(xd, x) || !usable(dyd, dy) ||
       !usable(dxd, dx) || !same_dims(xd, dyd) || !same_dims(xd, dxd) || !channel_desc(cd, xd) ||
       !scale || !dscale || !dbias || (!saved_mean != !saved_inv_var))
     return fail(CUDNN_STATUS_BAD_PARAM, "cudnnBatchNormalizationBackward: arguments");
   if (eps < kMinEpsilon) return fail(CUDNN_STATUS_BAD_PARAM, "epsilon below CUDNN_BN_MIN_EPSILON");
-  const float ad = *static_cast<const float*>(alpha_data), bd = *static_cast<const float*>(beta_data);
+  const float ad = *static_cast<const float*>(alpha_data),
+              bd = *static_cast<const float*>(beta_data);
   const float ap = *static_cast<const float*>(alpha_param),
               bp = *static_cast<const float*>(beta_param);
   const double m = static_cast<double>(xd->dim[0] * xd->dim[2] * xd->dim[3]);
@@ -356,8 +364,8 @@ cudnnStatus_t cudnnBatchNormalizationBackward(
         for (int64_t j = 0; j < xd->dim[3]; ++j) {
           const double xh = (load(*xd, x, at(*xd, n, c, i, j)) - mean) * inv;
           const double g = load(*dyd, dy, at(*dyd, n, c, i, j));
-          blend(*dxd, dx, at(*dxd, n, c, i, j), gamma * inv / m * (m * g - sum_dy - xh * sum_dy_xhat),
-                ad, bd);
+          blend(*dxd, dx, at(*dxd, n, c, i, j),
+                gamma * inv / m * (m * g - sum_dy - xh * sum_dy_xhat), ad, bd);
         }
     blend(*cd, dscale, at(*cd, 0, c, 0, 0), sum_dy_xhat, ap, bp);
     blend(*cd, dbias, at(*cd, 0, c, 0, 0), sum_dy, ap, bp);

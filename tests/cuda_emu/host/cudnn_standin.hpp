@@ -36,7 +36,8 @@ inline int64_t at(const EmuCudnnDescriptor& d, int64_t n, int64_t c, int64_t h, 
 }
 
 inline float load(const EmuCudnnDescriptor& d, const void* p, int64_t i) {
-  if (d.type == CUDNN_DATA_BFLOAT16) return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+  if (d.type == CUDNN_DATA_BFLOAT16)
+    return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
   return static_cast<const float*>(p)[i];
 }
 

@@ -30,6 +30,7 @@ constexpr unsigned cudaEventDefault = 0, cudaEventDisableTiming = 2;
 struct EmuEvent {
   std::chrono::steady_clock::time_point at{};
   bool recorded = false;
+  bool timing = true;  // not created with cudaEventDisableTiming
 };
 
 namespace emu {
@@ -166,9 +167,10 @@ inline cudaError_t cudaDeviceSynchronize() {
   return cudaSuccess;
 }
 
-inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
+inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned flags) {
   if (!e) return cudaErrorInvalidValue;
   *e = new EmuEvent;
+  (*e)->timing = (flags & cudaEventDisableTiming) == 0;
   return cudaSuccess;
 }
 inline cudaError_t cudaEventCreate(cudaEvent_t* e) {
@@ -192,7 +194,8 @@ inline cudaError_t cudaEventQuery(cudaEvent_t e) {
 }
 inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
   if (!ms || !start || !stop) return cudaErrorInvalidResourceHandle;
-  if (!start->recorded || !stop->recorded) return 600;  // cudaErrorNotReady
+  if (!start->recorded || !stop->recorded || !start->timing || !stop->timing)
+    return cudaErrorInvalidResourceHandle;
   *ms = std::chrono::duration<float, std::milli>(stop->at - start->at).count();
   return cudaSuccess;
 }
