@@ -21,6 +21,8 @@
 #include <cstring>
 #include <vector>
 
+#include "tf32.hpp"
+
 struct EmuCublasContext {};
 struct EmuLtContext {};
 struct EmuLtLayout {
@@ -87,13 +89,7 @@ void store(void* base, cudaDataType t, int64_t index, float v) {
 float round_operand(float v, cublasComputeType_t compute, cudaDataType t) {
   if (t != CUDA_R_32F || std::isnan(v)) return v;
   if (compute == CUBLAS_COMPUTE_32F_FAST_16BF) return __bfloat162float(__float2bfloat16_rn(v));
-  if (compute == CUBLAS_COMPUTE_32F_FAST_TF32) {  // 10 mantissa bits
-    uint32_t u;
-    std::memcpy(&u, &v, 4);
-    u += 0xfffu + ((u >> 13) & 1u);
-    u &= ~0x1fffu;
-    std::memcpy(&v, &u, 4);
-  }
+  if (compute == CUBLAS_COMPUTE_32F_FAST_TF32) return emu::round_to_tf32(v);
   return v;
 }
 

@@ -17,20 +17,11 @@
 #include <vector>
 
 #include "cudnn_standin.hpp"
+#include "tf32.hpp"
 
 using namespace emu_cudnn;
 
 namespace {
-
-float tf32(float v) {
-  if (std::isnan(v)) return v;
-  uint32_t u;
-  std::memcpy(&u, &v, 4);
-  u += 0xfffu + ((u >> 13) & 1u);
-  u &= ~0x1fffu;
-  std::memcpy(&v, &u, 4);
-  return v;
-}
 
 // The convolution's geometry, checked: x (N, C, H, W), filter (K, C, R, S), y (N, K, P, Q).
 struct Geometry {
@@ -48,7 +39,7 @@ struct Geometry {
   }
   float operand(const EmuCudnnDescriptor& d, const void* ptr, int64_t i) const {
     const float v = load(d, ptr, i);
-    return conv->math == CUDNN_FMA_MATH || d.type != CUDNN_DATA_FLOAT ? v : tf32(v);
+    return conv->math == CUDNN_FMA_MATH || d.type != CUDNN_DATA_FLOAT ? v : emu::round_to_tf32(v);
   }
   // Calls f(n, k, p, q, c, h, w, r, s) for every product term, (h, w) inside x.
   template <class F>
