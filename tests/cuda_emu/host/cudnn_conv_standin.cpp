@@ -356,6 +356,10 @@ cudnnStatus_t cudnnPoolingForward(cudnnHandle_t h, const cudnnPoolingDescriptor_
                                   void* y) {
   if (!h || !pool_fits(pd, xd, yd) || !usable(xd, x) || !usable(yd, y))
     return fail(CUDNN_STATUS_BAD_PARAM, "cudnnPoolingForward");
+  if (refuse_bf16_pooling && xd->type == CUDNN_DATA_BFLOAT16) {
+    ++bf16_pooling_refusals;
+    return fail(CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE, "cudnnPoolingForward: bf16 (as asked)");
+  }
   Accumulator acc(*yd);
   for (int64_t n = 0; n < yd->dim[0]; ++n)
     for (int64_t c = 0; c < yd->dim[1]; ++c)
@@ -381,6 +385,10 @@ cudnnStatus_t cudnnPoolingBackward(cudnnHandle_t h, const cudnnPoolingDescriptor
   if (!h || !pool_fits(pd, xd, yd) || yd->dim != dyd->dim || xd->dim != dxd->dim ||
       !usable(yd, y) || !usable(dyd, dy) || !usable(xd, x) || !usable(dxd, dx))
     return fail(CUDNN_STATUS_BAD_PARAM, "cudnnPoolingBackward");
+  if (refuse_bf16_pooling && xd->type == CUDNN_DATA_BFLOAT16) {
+    ++bf16_pooling_refusals;
+    return fail(CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE, "cudnnPoolingBackward: bf16 (as asked)");
+  }
   Accumulator acc(*dxd);
   for (int64_t n = 0; n < yd->dim[0]; ++n)
     for (int64_t c = 0; c < yd->dim[1]; ++c)

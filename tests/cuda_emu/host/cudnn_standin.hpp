@@ -28,6 +28,11 @@ struct EmuCudnnDescriptor {
 
 namespace emu_cudnn {
 
+// Set by a test: pooling refuses bf16 tensors as some cuDNN builds do
+// (CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE), so that win's fp32 fallback runs; counts the refusals.
+inline bool refuse_bf16_pooling = false;
+inline int bf16_pooling_refusals = 0;
+
 // The last error's text for cudnnGetLastErrorString, and the status to return with it.
 cudnnStatus_t fail(cudnnStatus_t status, const char* why);
 
