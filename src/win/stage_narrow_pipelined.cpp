@@ -200,8 +200,6 @@ void run_narrow_pipelined(const RunContext& rc) {
   if (std::string file;
       auto c = train::load_newest_everywhere(
           world, ckpts, &file, train::resumable(stage_name, *sbar, store, state_names))) {
-    WIN_CHECK(c->get_string("stage", file) == stage_name, ErrorKind::Checkpoint, "checkpoint ",
-              file, " belongs to stage '", c->get_string("stage", file), "'");
     train::Trainer::get_model(*c, *sbar, file);
     for (const auto& e : store.entries())
       for (const auto& s : optimizer->state()) {

@@ -17,6 +17,7 @@
 #include "backend/ops.hpp"
 #include "backend/precision.hpp"
 #include "backend/transfer.hpp"
+#include "bf16_testing.hpp"
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
 #include "models/resnet.hpp"
@@ -27,6 +28,7 @@
 #include "skip_without_gpu.hpp"
 
 using namespace win;
+using namespace win::testing_bf16;
 using parity::host_randn;
 
 namespace {
@@ -49,31 +51,8 @@ Tensor rounded_randn(const Dims& shape, uint64_t seed, double std = 1.0) {
   return t;
 }
 
-// A host tensor on the GPU in dtype, channels-last when asked (to_device alone keeps the host's
-// contiguous NCHW order, whatever the host tensor's layout).
-Tensor gpu_as(const Tensor& host, DType dtype, bool channels_last) {
-  Allocator& a = backend::device_allocator(Device::CUDA);
-  const Tensor f = backend::to_device(host.contiguous(), Device::CUDA);
-  Tensor out = channels_last ? empty_channels_last(host.shape(), dtype, a)
-                             : Tensor::empty(host.shape(), dtype, a);
-  backend::ops_for(Device::CUDA, DType::F32).convert(f, out);
-  return out;
-}
-
-Tensor gpu_bf16(const Tensor& host, bool channels_last) {
-  return gpu_as(host, DType::BF16, channels_last);
-}
-
 Tensor to_cpu(const Tensor& t) {
   return backend::to_device(t, Device::CPU);
-}
-
-// A GPU tensor of any dtype back on the host as f32 (logical order).
-Tensor host_f32(const Tensor& t) {
-  const Tensor h = to_cpu(t);
-  Tensor out = Tensor::empty(h.shape(), DType::F32);
-  backend::ops_for(Device::CPU, DType::F32).convert(h, out);
-  return out;
 }
 
 double error(const Tensor& got, const Tensor& want) {
@@ -273,18 +252,10 @@ TEST(CudaBf16Activations, PoolingAndResidualOpsMatchTheCpu) {
   gpu().global_avg_pool_backward(backend::to_device(dm, Device::CUDA), gdxa);
   EXPECT_LT(error(host_f32(gdxa), dxa), 1e-2) << "global_avg_pool_backward";
 
-  // Max pooling on distinct values (k / 16 for distinct k in [-144, 144): exact in bf16), so
-  // that no window has a tie, where backends may route the gradient differently.
+  // Max pooling on distinct values, so that no window has a tie, where backends may route the
+  // gradient differently.
   const Dims qs{2, 4, 6, 6};
-  Tensor q = Tensor::empty(qs, DType::F32);
-  {
-    std::vector<int> k(static_cast<size_t>(q.numel()));
-    for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<int>(i) - 144;
-    const Philox rng(15, 1);
-    for (size_t i = k.size() - 1; i > 0; --i)  // Fisher-Yates with Philox draws
-      std::swap(k[i], k[static_cast<size_t>(rng.uniform_int(0, i, i + 1))]);
-    for (size_t i = 0; i < k.size(); ++i) q.data<float>()[i] = static_cast<float>(k[i]) / 16.0f;
-  }
+  const Tensor q = distinct_sixteenths(qs, 15);
   const Tensor gq = gpu_bf16(q, true);
   const backend::Pool2dDesc pd{backend::Pool2dDesc::Kind::Max, 3, 2, 1};
   const Dims ps{2, 4, 3, 3};

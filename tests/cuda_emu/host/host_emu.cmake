@@ -24,7 +24,8 @@ add_executable(test_cuda_host_emu ${_host_emu_srcs} ${_emu_srcs}
 target_include_directories(test_cuda_host_emu BEFORE PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/cuda_emu/shim)
 target_include_directories(test_cuda_host_emu PRIVATE ${PROJECT_SOURCE_DIR}/kernels
                            ${PROJECT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}/nn
-                           ${CMAKE_CURRENT_SOURCE_DIR}/backend ${CMAKE_CURRENT_SOURCE_DIR}/models)
+                           ${CMAKE_CURRENT_SOURCE_DIR}/backend ${CMAKE_CURRENT_SOURCE_DIR}/models
+                           ${CMAKE_CURRENT_SOURCE_DIR}/cuda)
 target_link_libraries(test_cuda_host_emu PRIVATE win_config win_data DNNL::dnnl GTest::gtest_main
                       Threads::Threads)
 target_compile_definitions(test_cuda_host_emu PRIVATE WIN_EMU_KERNELS_AS_REAL
